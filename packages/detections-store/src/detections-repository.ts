@@ -1,0 +1,167 @@
+import type { Collection, Db, Filter, MongoBulkWriteError } from 'mongodb'
+import { decodeCursor, encodeCursor } from './cursor.js'
+import { type Detection, type DetectionDocument, normalizeKey, toDetection } from './detection.js'
+import { createStatsCounters, type StatsDimension, type StatsResult } from './stats-counters.js'
+
+export interface DetectionFilters {
+  /** Case-insensitive exact make, e.g. `mazda` matches `MAZDA`. */
+  make?: string
+  model?: string
+  /** Matches any token of a compound category: `suv` matches `"SUV, Pickup"`. */
+  category?: string
+  year?: number
+  /** Inclusive lower bound on `detectedAt`. */
+  from?: Date
+  /** Exclusive upper bound on `detectedAt`. */
+  to?: Date
+}
+
+export interface ListQuery {
+  limit: number
+  /** Offset paging; cost grows with depth. Ignored when `cursor` is given. */
+  skip?: number
+  /** Keyset paging from a previous page's `nextCursor`; constant cost at any depth. */
+  cursor?: string
+  filters?: DetectionFilters
+}
+
+export interface ListResult {
+  items: Detection[]
+  /** Cursor for the page after this one, or null at the end. */
+  nextCursor: string | null
+}
+
+export interface InsertResult {
+  inserted: number
+  duplicates: number
+}
+
+export class InvalidCursorError extends Error {
+  readonly code = 'INVALID_CURSOR'
+  constructor(cause?: unknown) {
+    super('cursor is malformed or was not issued by this API', { cause })
+  }
+}
+
+const NEWEST_FIRST = { detectedAt: -1, _id: -1 } as const
+
+export function createDetectionsRepository(db: Db, options: { collection?: string; counters?: string } = {}) {
+  const detections: Collection<DetectionDocument> = db.collection<DetectionDocument>(
+    options.collection ?? 'detections',
+  )
+  const stats = createStatsCounters(db, options.counters)
+
+  async function ensureIndexes(): Promise<void> {
+    // Each filter has its own index ending in the paging order, so a filtered page is an index
+    // walk, not a sort.
+    await detections.createIndexes([
+      { key: NEWEST_FIRST, name: 'newest_first' },
+      { key: { makeKey: 1, ...NEWEST_FIRST }, name: 'make_newest_first' },
+      { key: { modelKey: 1, ...NEWEST_FIRST }, name: 'model_newest_first' },
+      { key: { categoryTokens: 1, ...NEWEST_FIRST }, name: 'category_newest_first' },
+      { key: { year: 1, ...NEWEST_FIRST }, name: 'year_newest_first' },
+    ])
+    await stats.ensureIndexes()
+  }
+
+  /**
+   * Idempotent bulk insert: unordered, and a duplicate id (a redelivered record) is success. Then
+   * the batch is counted into the stats exactly once. Any other write error is thrown so the caller
+   * retries the whole batch, which is safe for the same reason.
+   */
+  async function insertBatch(documents: readonly DetectionDocument[]): Promise<InsertResult> {
+    if (documents.length === 0) return { inserted: 0, duplicates: 0 }
+    const duplicateIndexes = new Set<number>()
+    try {
+      await detections.insertMany(documents as DetectionDocument[], { ordered: false })
+    } catch (err) {
+      const writeErrors = (err as MongoBulkWriteError).writeErrors
+      const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : []
+      if (list.length === 0 || list.some((e) => e.code !== 11000)) throw err
+      for (const e of list) duplicateIndexes.add(e.index)
+    }
+    const fresh = new Set<string>()
+    documents.forEach((document, index) => {
+      if (!duplicateIndexes.has(index)) fresh.add(document._id)
+    })
+    await stats.apply(documents, fresh)
+    return { inserted: fresh.size, duplicates: duplicateIndexes.size }
+  }
+
+  function toFilter(filters: DetectionFilters = {}): Filter<DetectionDocument> {
+    const filter: Filter<DetectionDocument> = {}
+    if (filters.make !== undefined) filter.makeKey = normalizeKey(filters.make)
+    if (filters.model !== undefined) filter.modelKey = normalizeKey(filters.model)
+    if (filters.category !== undefined) filter.categoryTokens = normalizeKey(filters.category)
+    if (filters.year !== undefined) filter.year = filters.year
+    if (filters.from !== undefined || filters.to !== undefined) {
+      filter.detectedAt = {
+        ...(filters.from !== undefined && { $gte: filters.from }),
+        ...(filters.to !== undefined && { $lt: filters.to }),
+      }
+    }
+    return filter
+  }
+
+  async function list(query: ListQuery): Promise<ListResult> {
+    const filter = toFilter(query.filters)
+    let skip = query.skip ?? 0
+    if (query.cursor !== undefined) {
+      let position: { detectedAt: Date; id: string }
+      try {
+        position = decodeCursor(query.cursor)
+      } catch (err) {
+        throw new InvalidCursorError(err)
+      }
+      const after: Filter<DetectionDocument> = {
+        $or: [
+          { detectedAt: { $lt: position.detectedAt } },
+          { detectedAt: position.detectedAt, _id: { $lt: position.id } },
+        ],
+      }
+      Object.assign(filter, Object.keys(filter).length === 0 ? after : { $and: [{ ...filter }, after] })
+      skip = 0
+    }
+    // One extra row tells whether a next page exists without a count.
+    const rows = await detections
+      .find(filter)
+      .sort(NEWEST_FIRST)
+      .skip(skip)
+      .limit(query.limit + 1)
+      .toArray()
+    const page = rows.slice(0, query.limit)
+    const last = page.at(-1)
+    return {
+      items: page.map(toDetection),
+      nextCursor: rows.length > query.limit && last ? encodeCursor(last.detectedAt, last._id) : null,
+    }
+  }
+
+  /**
+   * Exact total for a filter. Unfiltered and single make/model/category-free counts come from the
+   * stats counters (no collection scan); other filters count through their index.
+   */
+  async function count(filters: DetectionFilters = {}): Promise<number> {
+    const keys = Object.entries(filters)
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => k)
+    if (keys.length === 0) return (await stats.read('make')).total
+    if (keys.length === 1 && (keys[0] === 'make' || keys[0] === 'model' || keys[0] === 'year')) {
+      const dim = keys[0] as StatsDimension
+      return stats.countOf(dim, String(filters[dim as 'make' | 'model' | 'year']))
+    }
+    return detections.countDocuments(toFilter(filters))
+  }
+
+  async function statsBy(dim: StatsDimension): Promise<StatsResult> {
+    return stats.read(dim)
+  }
+
+  async function ping(): Promise<void> {
+    await db.command({ ping: 1 })
+  }
+
+  return { ensureIndexes, insertBatch, list, count, stats: statsBy, ping, collection: detections }
+}
+
+export type DetectionsRepository = ReturnType<typeof createDetectionsRepository>

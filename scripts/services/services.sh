@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Local Apache Kafka (KRaft), FerretDB (MongoDB wire protocol, SQLite backend) and PostgreSQL on
+# loopback, without Docker. Installs into a cache folder on first use and reuses it afterwards.
+#
+#   services.sh up|down|status|env
+#
+# A service whose connection variable is already set (KAFKA_BROKERS, MONGO_URL, DATABASE_URL) is
+# treated as external: it is neither started nor stopped, and `env` prints the given value.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# PostgreSQL refuses to run as root, and root's home is not traversable by the postgres user, so
+# root gets a cache outside its home.
+if [ "$(id -u)" = 0 ]; then default_cache=/var/cache/intellisite; else default_cache=${XDG_CACHE_HOME:-$HOME/.cache}/intellisite; fi
+CACHE=${INTELLISITE_CACHE:-$default_cache}
+RUN=$CACHE/run
+LOGS=$CACHE/logs
+
+KAFKA_VERSION=3.9.1
+FERRETDB_VERSION=v1.24.2
+KAFKA_PORT=${INTELLISITE_KAFKA_PORT:-29092}
+KAFKA_CONTROLLER_PORT=${INTELLISITE_KAFKA_CONTROLLER_PORT:-29093}
+MONGO_PORT=${INTELLISITE_MONGO_PORT:-27018}
+PG_PORT=${INTELLISITE_PG_PORT:-25432}
+PG_ROLE=intellisite
+PG_PASSWORD=intellisite
+PG_DATABASE=intellisite
+
+KAFKA_HOME=$CACHE/kafka/$KAFKA_VERSION
+FERRETDB_BIN=$CACHE/ferretdb/$FERRETDB_VERSION/ferretdb
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# wait_for NAME PIDFILE LOGFILE SECONDS CHECK...: polls CHECK until it succeeds; on failure or
+# early exit of the process prints the log tail and exits non-zero.
+wait_for() {
+  local name=$1 pidfile=$2 logfile=$3 seconds=$4; shift 4
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    if ! pid_alive "$pidfile"; then
+      log "$name exited during start-up; last lines of $logfile:"; tail -n 40 "$logfile" >&2 || true
+      rm -f "$pidfile"; exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "$name not ready after ${seconds}s; last lines of $logfile:"; tail -n 40 "$logfile" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+stop_pidfile() {
+  local name=$1 pidfile=$2
+  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
+  local pid; pid=$(cat "$pidfile")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in 30s; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -f "$pidfile"
+  log "$name stopped"
+}
+
+# ---------------------------------------------------------------------------------------- Kafka
+# Kafka 3.9 is the newest broker line that still serves every protocol version kafkajs 2.2.4 was
+# written against; 4.x removed old versions (KIP-896) and kafkajs is unmaintained, so 3.9 is the
+# version our client is known to support fully, transactions included.
+install_kafka() {
+  [ -f "$KAFKA_HOME/.complete" ] && return 0
+  command -v java >/dev/null || die "java (17+) is required for Kafka"
+  command -v mvn >/dev/null || die "mvn is required to fetch the Kafka broker from Maven Central"
+  log "installing Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME"
+  rm -rf "$KAFKA_HOME"; mkdir -p "$KAFKA_HOME"
+  mvn -B -q -f "$HERE/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs" >"$LOGS/kafka-install.log" 2>&1 \
+    || { tail -n 40 "$LOGS/kafka-install.log" >&2; die "Kafka install failed"; }
+  touch "$KAFKA_HOME/.complete"
+}
+
+kafka_ready() { port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$LOGS/kafka.log"; }
+
+start_kafka() {
+  local dir=$RUN/kafka pidfile=$RUN/kafka.pid
+  if pid_alive "$pidfile"; then log "kafka already running on 127.0.0.1:$KAFKA_PORT"; return 0; fi
+  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another process (set INTELLISITE_KAFKA_PORT or KAFKA_BROKERS)"
+  install_kafka
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=10
+group.initial.rebalance.delay.ms=0
+EOF
+  cat >"$dir/log4j.properties" <<'EOF'
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+EOF
+  local cp="$KAFKA_HOME/libs/*" jopts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties")
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    local id; id=$(java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >>"$LOGS/kafka-format.log" 2>&1 \
+      || { tail -n 20 "$LOGS/kafka-format.log" >&2; die "formatting Kafka storage failed"; }
+  fi
+  : >"$LOGS/kafka.log"
+  nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >>"$LOGS/kafka.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for kafka "$pidfile" "$LOGS/kafka.log" 90 kafka_ready
+  echo kafka >>"$RUN/started"
+  log "kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT"
+}
+
+# -------------------------------------------------------------------------------------- FerretDB
+# No mongod can be installed here; FerretDB 1.x is a real database speaking the MongoDB wire
+# protocol. Its module lacks the generated build/version/version.txt (FerretDB issue #2982) and
+# panics at start without it, so we build from a copy of the module with that file written.
+install_ferretdb() {
+  [ -x "$FERRETDB_BIN" ] && return 0
+  command -v go >/dev/null || die "go is required to build FerretDB"
+  log "building FerretDB $FERRETDB_VERSION from the Go module proxy (about a minute)"
+  local src; src=$(mktemp -d)
+  local moddir
+  moddir=$(cd "$src" && GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$moddir" ] || die "could not download FerretDB $FERRETDB_VERSION"
+  cp -r "$moddir/." "$src/ferretdb"; chmod -R u+w "$src/ferretdb"
+  echo "$FERRETDB_VERSION" >"$src/ferretdb/build/version/version.txt"
+  mkdir -p "$(dirname "$FERRETDB_BIN")"
+  (cd "$src/ferretdb" && CGO_ENABLED=0 go build -trimpath -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) >"$LOGS/ferretdb-install.log" 2>&1 \
+    || { tail -n 40 "$LOGS/ferretdb-install.log" >&2; die "FerretDB build failed"; }
+  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+  rm -rf "$src"
+}
+
+start_mongo() {
+  local dir=$RUN/ferretdb pidfile=$RUN/ferretdb.pid
+  if pid_alive "$pidfile"; then log "ferretdb already running on 127.0.0.1:$MONGO_PORT"; return 0; fi
+  port_open "$MONGO_PORT" && die "port $MONGO_PORT is in use by another process (set INTELLISITE_MONGO_PORT or MONGO_URL)"
+  install_ferretdb
+  mkdir -p "$dir/data"
+  : >"$LOGS/ferretdb.log"
+  nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$dir/data/" --state-dir="$dir" \
+    --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn \
+    >>"$LOGS/ferretdb.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for ferretdb "$pidfile" "$LOGS/ferretdb.log" 30 port_open "$MONGO_PORT"
+  echo mongo >>"$RUN/started"
+  log "ferretdb $FERRETDB_VERSION (sqlite) ready on 127.0.0.1:$MONGO_PORT"
+}
+
+# ------------------------------------------------------------------------------------ PostgreSQL
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$d" ] || [ ! -x "$d/initdb" ]; then
+    [ "$(id -u)" = 0 ] || die "PostgreSQL server binaries not found; install Debian's postgresql package"
+    log "installing PostgreSQL from Debian's packages"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >"$LOGS/postgres-install.log" 2>&1 \
+      || { tail -n 40 "$LOGS/postgres-install.log" >&2; die "PostgreSQL install failed"; }
+    d=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  echo "$d"
+}
+
+# As root, PostgreSQL's own programs run as the postgres system user (initdb refuses root).
+as_pg_prefix() { if [ "$(id -u)" = 0 ]; then echo setpriv --reuid=postgres --regid=postgres --init-groups; fi; }
+as_pg() { $(as_pg_prefix) "$@"; }
+
+start_postgres() {
+  local dir=$RUN/postgres pidfile=$RUN/postgres.pid bin
+  if pid_alive "$pidfile"; then log "postgres already running on 127.0.0.1:$PG_PORT"; return 0; fi
+  port_open "$PG_PORT" && die "port $PG_PORT is in use by another process (set INTELLISITE_PG_PORT or DATABASE_URL)"
+  bin=$(pg_bindir)
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+  chmod 700 "$dir"
+  local fresh=0
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 \
+      >"$LOGS/postgres-initdb.log" 2>&1 || { tail -n 20 "$LOGS/postgres-initdb.log" >&2; die "initdb failed"; }
+    fresh=1
+  fi
+  : >"$LOGS/postgres.log"
+  # nohup and setpriv both exec, so $! is the postmaster's own pid.
+  nohup $(as_pg_prefix) "$bin/postgres" -D "$dir/data" -p "$PG_PORT" -k "$dir" \
+    -c listen_addresses=127.0.0.1 -c max_connections=200 >>"$LOGS/postgres.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for postgres "$pidfile" "$LOGS/postgres.log" 30 "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+  if [ "$fresh" = 1 ] || ! as_pg "$bin/psql" -h "$dir" -p "$PG_PORT" -U postgres -tAc "select 1 from pg_roles where rolname='$PG_ROLE'" | grep -q 1; then
+    as_pg "$bin/psql" -q -h "$dir" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 \
+      -c "CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD'" \
+      -c "CREATE DATABASE $PG_DATABASE OWNER $PG_ROLE" >>"$LOGS/postgres.log" 2>&1 \
+      || { tail -n 20 "$LOGS/postgres.log" >&2; die "creating the $PG_ROLE role failed"; }
+  fi
+  echo postgres >>"$RUN/started"
+  log "postgres $("$bin/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$PG_PORT"
+}
+
+# ----------------------------------------------------------------------------------------- verbs
+kafka_url() { echo "${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"; }
+mongo_url() { echo "${MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/intellisite}"; }
+pg_url() { echo "${DATABASE_URL:-postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE}"; }
+
+cmd_up() {
+  mkdir -p "$RUN" "$LOGS"
+  local t0=$SECONDS
+  # The three start in parallel; each exits non-zero with its log tail on failure.
+  local pids=()
+  if [ -z "${KAFKA_BROKERS:-}" ]; then start_kafka & pids+=($!); else log "kafka: using external $KAFKA_BROKERS"; fi
+  if [ -z "${MONGO_URL:-}" ]; then start_mongo & pids+=($!); else log "mongo: using external $MONGO_URL"; fi
+  if [ -z "${DATABASE_URL:-}" ]; then start_postgres & pids+=($!); else log "postgres: using external DATABASE_URL"; fi
+  local failed=0
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  [ "$failed" = 0 ] || die "some services failed to start (logs in $LOGS)"
+  log "all services ready in $((SECONDS - t0))s (cache: $CACHE)"
+}
+
+cmd_down() {
+  # Only what `up` started: external services are never touched.
+  stop_pidfile kafka "$RUN/kafka.pid"
+  stop_pidfile ferretdb "$RUN/ferretdb.pid"
+  stop_pidfile postgres "$RUN/postgres.pid"
+  rm -f "$RUN/started"
+}
+
+status_line() {
+  local name=$1 var=$2 pidfile=$3 where=$4
+  if [ -n "${!var:-}" ]; then printf '%-9s external  %s\n' "$name" "${!var}"
+  elif pid_alive "$pidfile"; then printf '%-9s running   %s (pid %s)\n' "$name" "$where" "$(cat "$pidfile")"
+  else printf '%-9s stopped\n' "$name"; return 1; fi
+}
+
+cmd_status() {
+  local rc=0
+  status_line kafka KAFKA_BROKERS "$RUN/kafka.pid" "$(kafka_url)" || rc=3
+  status_line mongo MONGO_URL "$RUN/ferretdb.pid" "$(mongo_url)" || rc=3
+  status_line postgres DATABASE_URL "$RUN/postgres.pid" "127.0.0.1:$PG_PORT" || rc=3
+  echo "logs: $LOGS"
+  return $rc
+}
+
+cmd_env() {
+  echo "export KAFKA_BROKERS=$(kafka_url)"
+  echo "export MONGO_URL=$(mongo_url)"
+  echo "export DATABASE_URL=$(pg_url)"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac
