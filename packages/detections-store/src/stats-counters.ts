@@ -30,6 +30,8 @@ interface CounterDocument {
   topic: string
   partition: number
   through: number
+  /** Newest record timestamp counted: tells a re-created topic from a late writer. */
+  throughTimestamp: number
   counts: Record<string, number>
   labels: Record<string, string>
 }
@@ -66,8 +68,11 @@ export function createStatsCounters(db: Db, collectionName = 'detection_counters
 
   /**
    * Counts a batch that has just been inserted. `fresh` holds the ids this batch inserted (not
-   * duplicates). A fresh detection at an offset at or below the watermark can only come from a
-   * deleted and re-created topic (offsets restart at 0): it is counted and the watermark restarts.
+   * duplicates). Batches of a partition start at its committed offset, and everything below that
+   * was counted before the commit, so "offset above the watermark" is exactly "not yet counted".
+   * The one exception is a deleted and re-created topic, whose offsets restart at 0: a fresh
+   * detection at or below the watermark that is also newer than anything counted can only be that,
+   * so it is counted and the watermark restarts.
    */
   async function apply(documents: readonly DetectionDocument[], fresh: ReadonlySet<string>): Promise<void> {
     const byPartition = new Map<string, DetectionDocument[]>()
@@ -94,21 +99,35 @@ export function createStatsCounters(db: Db, collectionName = 'detection_counters
     const { topic, partition } = first.source
     const _id = `${dim}\u0000${topic}\u0000${partition}`
     const batchMax = Math.max(...group.map((d) => d.source.offset))
+    const batchMaxTimestamp = Math.max(...group.map((d) => d.source.timestamp))
     for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await counters.findOne({ _id }, { projection: { through: 1 } })
+      const current = await counters.findOne({ _id }, { projection: { through: 1, throughTimestamp: 1 } })
       if (!current) {
         // Create the empty counter first so every update below is a compare-and-set on `through`.
         await counters
-          .insertOne({ _id, dim, topic, partition, through: -1, counts: {}, labels: {} })
+          .insertOne({
+            _id,
+            dim,
+            topic,
+            partition,
+            through: -1,
+            throughTimestamp: -1,
+            counts: {},
+            labels: {},
+          })
           .catch((err: unknown) => {
             if ((err as { code?: unknown }).code !== 11000) throw err
           })
         continue
       }
-      const through = current.through
+      const { through, throughTimestamp } = current
       // A retry after losing the race to another writer counts only what is above the new
       // watermark: the other writer has counted the rest, fresh or not.
-      const recreated = attempt === 1 && group.some((d) => d.source.offset <= through && fresh.has(d._id))
+      const recreated =
+        attempt === 1 &&
+        group.some(
+          (d) => d.source.offset <= through && d.source.timestamp > throughTimestamp && fresh.has(d._id),
+        )
       const inc: Record<string, number> = {}
       const set: Record<string, unknown> = {}
       for (const document of group) {
@@ -120,8 +139,10 @@ export function createStatsCounters(db: Db, collectionName = 'detection_counters
         set[`labels.${field}`] = label
       }
       const nextThrough = recreated ? batchMax : Math.max(through, batchMax)
+      const nextTimestamp = recreated ? batchMaxTimestamp : Math.max(throughTimestamp, batchMaxTimestamp)
       if (Object.keys(inc).length === 0 && nextThrough === through) return
       set.through = nextThrough
+      set.throughTimestamp = nextTimestamp
       const update = Object.keys(inc).length > 0 ? { $inc: inc, $set: set } : { $set: set }
       const result = await counters.updateOne({ _id, through }, update)
       if (result.matchedCount === 1) return
