@@ -34,7 +34,15 @@ log() { printf '[services] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file counts only while its process is alive and is still ours (pids get reused after a
+# reboot): the pid file sits next to a marker naming the program.
+pid_alive() {
+  [ -f "$1" ] || return 1
+  local pid; pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  local marker; marker=$(cat "$1.marker" 2>/dev/null || true)
+  [ -z "$marker" ] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$marker"
+}
 
 # wait_for NAME PIDFILE LOGFILE SECONDS CHECK...: polls CHECK until it succeeds; on failure or
 # early exit of the process prints the log tail and exits non-zero.
@@ -56,12 +64,12 @@ wait_for() {
 
 stop_pidfile() {
   local name=$1 pidfile=$2
-  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
+  if ! pid_alive "$pidfile"; then rm -f "$pidfile" "$pidfile.marker"; return 0; fi
   local pid; pid=$(cat "$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in 30s; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -f "$pidfile"
+  rm -f "$pidfile" "$pidfile.marker"
   log "$name stopped"
 }
 
@@ -125,7 +133,7 @@ EOF
   fi
   : >"$LOGS/kafka.log"
   nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >>"$LOGS/kafka.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  echo $! >"$pidfile"; echo kafka.Kafka >"$pidfile.marker"
   wait_for kafka "$pidfile" "$LOGS/kafka.log" 90 kafka_ready
   echo kafka >>"$RUN/started"
   log "kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT"
@@ -163,7 +171,7 @@ start_mongo() {
   nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$dir/data/" --state-dir="$dir" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn \
     >>"$LOGS/ferretdb.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  echo $! >"$pidfile"; echo "$FERRETDB_BIN" >"$pidfile.marker"
   wait_for ferretdb "$pidfile" "$LOGS/ferretdb.log" 30 port_open "$MONGO_PORT"
   echo mongo >>"$RUN/started"
   log "ferretdb $FERRETDB_VERSION (sqlite) ready on 127.0.0.1:$MONGO_PORT"
@@ -205,7 +213,7 @@ start_postgres() {
   # nohup and setpriv both exec, so $! is the postmaster's own pid.
   nohup $(as_pg_prefix) "$bin/postgres" -D "$dir/data" -p "$PG_PORT" -k "$dir" \
     -c listen_addresses=127.0.0.1 -c max_connections=200 >>"$LOGS/postgres.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  echo $! >"$pidfile"; echo "$dir/data" >"$pidfile.marker"
   wait_for postgres "$pidfile" "$LOGS/postgres.log" 30 "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
   if [ "$fresh" = 1 ] || ! as_pg "$bin/psql" -h "$dir" -p "$PG_PORT" -U postgres -tAc "select 1 from pg_roles where rolname='$PG_ROLE'" | grep -q 1; then
     as_pg "$bin/psql" -q -h "$dir" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 \
