@@ -1,0 +1,124 @@
+import { z } from 'zod'
+
+const positiveInt = z.coerce.number().int().positive()
+
+/** Every variable the indexer reads, with defaults that work against the loopback services. */
+export const configSchema = z
+  .object({
+    KAFKA_BROKERS: z
+      .string()
+      .default('127.0.0.1:9092')
+      .transform((value) =>
+        value
+          .split(',')
+          .map((broker) => broker.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')).min(1)),
+    KAFKA_CLIENT_ID: z.string().min(1).default('intellisite-indexer'),
+    MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).default('mongodb://127.0.0.1:27017/intellisite'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DETECTIONS_TOPIC: z.string().min(1).default('intellisite.detections'),
+    ALERTS_TOPIC: z.string().min(1).default('intellisite.alerts'),
+    DLQ_TOPIC: z.string().min(1).default('intellisite.detections.dlq'),
+    TOPIC_PARTITIONS: positiveInt.default(3),
+    TOPIC_REPLICATION_FACTOR: positiveInt.default(1),
+    INDEXER_GROUP_ID: z.string().min(1).default('intellisite-indexer'),
+    SUSPICIOUS_VEHICLE: z
+      .string()
+      .default('SUV')
+      .refine((value) => value.split(',').some((entry) => entry.trim().length > 0), 'lists no category'),
+    INDEXER_HOST: z.string().min(1).default('0.0.0.0'),
+    INDEXER_PORT: z.coerce.number().int().min(0).max(65535).default(9101),
+    /** Larger detection payloads are dead-lettered as TOO_LARGE without being parsed. */
+    INDEXER_MAX_MESSAGE_BYTES: positiveInt.default(64 * 1024),
+    /** Upper bound of one fetch per partition, hence of one batch (one bulk write, one transaction). */
+    INDEXER_MAX_BYTES_PER_PARTITION: positiveInt.default(1024 * 1024),
+    /** How many partitions are processed at the same time (kafkajs partitionsConsumedConcurrently). */
+    INDEXER_CONCURRENCY: positiveInt.default(3),
+    INDEXER_SESSION_TIMEOUT_MS: positiveInt.default(30_000),
+    INDEXER_HEARTBEAT_INTERVAL_MS: positiveInt.default(3_000),
+    /** A killed indexer's open transaction is aborted by its successor at once; this is the fallback. */
+    INDEXER_TRANSACTION_TIMEOUT_MS: positiveInt.default(60_000),
+    INDEXER_STORE_RETRY_INITIAL_MS: positiveInt.default(200),
+    INDEXER_STORE_RETRY_MAX_MS: positiveInt.default(10_000),
+    /** How long a MongoDB operation waits for a reachable server before it fails and is retried. */
+    MONGO_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
+    KAFKA_RETRY_INITIAL_MS: positiveInt.default(300),
+    KAFKA_RETRIES: z.coerce.number().int().min(0).default(8),
+  })
+  .refine((env) => env.INDEXER_HEARTBEAT_INTERVAL_MS * 3 <= env.INDEXER_SESSION_TIMEOUT_MS, {
+    path: ['INDEXER_HEARTBEAT_INTERVAL_MS'],
+    message: 'must be at most a third of INDEXER_SESSION_TIMEOUT_MS',
+  })
+  .refine((env) => env.INDEXER_STORE_RETRY_INITIAL_MS <= env.INDEXER_STORE_RETRY_MAX_MS, {
+    path: ['INDEXER_STORE_RETRY_INITIAL_MS'],
+    message: 'must not exceed INDEXER_STORE_RETRY_MAX_MS',
+  })
+
+export type Env = z.infer<typeof configSchema>
+
+export interface IndexerConfig {
+  kafka: { brokers: string[]; clientId: string; retryInitialMs: number; retries: number }
+  mongoUrl: string
+  mongoServerSelectionTimeoutMs: number
+  logLevel: Env['LOG_LEVEL']
+  topics: { detections: string; alerts: string; dlq: string; partitions: number; replicationFactor: number }
+  groupId: string
+  suspiciousVehicle: string
+  http: { host: string; port: number }
+  maxMessageBytes: number
+  maxBytesPerPartition: number
+  concurrency: number
+  sessionTimeoutMs: number
+  heartbeatIntervalMs: number
+  transactionTimeoutMs: number
+  storeRetry: { initialMs: number; maxMs: number }
+}
+
+export class ConfigError extends Error {
+  readonly code = 'INVALID_CONFIG'
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`)
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined>): IndexerConfig {
+  // An empty variable means "not set", as in docker-compose files that pass `VAR=`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''))
+  const result = configSchema.safeParse(present)
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+    )
+  }
+  const e = result.data
+  return {
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      retryInitialMs: e.KAFKA_RETRY_INITIAL_MS,
+      retries: e.KAFKA_RETRIES,
+    },
+    mongoUrl: e.MONGO_URL,
+    mongoServerSelectionTimeoutMs: e.MONGO_SERVER_SELECTION_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    topics: {
+      detections: e.DETECTIONS_TOPIC,
+      alerts: e.ALERTS_TOPIC,
+      dlq: e.DLQ_TOPIC,
+      partitions: e.TOPIC_PARTITIONS,
+      replicationFactor: e.TOPIC_REPLICATION_FACTOR,
+    },
+    groupId: e.INDEXER_GROUP_ID,
+    suspiciousVehicle: e.SUSPICIOUS_VEHICLE,
+    http: { host: e.INDEXER_HOST, port: e.INDEXER_PORT },
+    maxMessageBytes: e.INDEXER_MAX_MESSAGE_BYTES,
+    maxBytesPerPartition: e.INDEXER_MAX_BYTES_PER_PARTITION,
+    concurrency: e.INDEXER_CONCURRENCY,
+    sessionTimeoutMs: e.INDEXER_SESSION_TIMEOUT_MS,
+    heartbeatIntervalMs: e.INDEXER_HEARTBEAT_INTERVAL_MS,
+    transactionTimeoutMs: e.INDEXER_TRANSACTION_TIMEOUT_MS,
+    storeRetry: { initialMs: e.INDEXER_STORE_RETRY_INITIAL_MS, maxMs: e.INDEXER_STORE_RETRY_MAX_MS },
+  }
+}

@@ -1,0 +1,284 @@
+import {
+  createSuspiciousRule,
+  type DetectionDocument,
+  type DetectionsRepository,
+  type InsertResult,
+} from '@intellisite/detections-store'
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
+import type { Logger } from 'pino'
+import { type ClassifiedBatch, chunkBySize, classifyRecords } from './classify-records.js'
+import type { IndexerConfig } from './config.js'
+import {
+  createPartitionProducers,
+  type PartitionProducer,
+  type PartitionProducers,
+} from './kafka/partition-producers.js'
+import { ensureTopics, partitionCount } from './kafka/topics.js'
+import type { IndexerMetrics } from './metrics.js'
+import { backoffDelay, sleep } from './retry.js'
+
+export type IndexerSettings = Pick<
+  IndexerConfig,
+  | 'topics'
+  | 'groupId'
+  | 'suspiciousVehicle'
+  | 'maxMessageBytes'
+  | 'maxBytesPerPartition'
+  | 'concurrency'
+  | 'sessionTimeoutMs'
+  | 'heartbeatIntervalMs'
+  | 'transactionTimeoutMs'
+  | 'storeRetry'
+>
+
+export interface IndexerDeps {
+  kafka: Kafka
+  repository: DetectionsRepository
+  config: IndexerSettings
+  logger: Logger
+  metrics: IndexerMetrics
+  /** Called when the consumer has crashed for good (kafkajs will not restart it). */
+  onFatalError?: (err: Error) => void
+}
+
+export class IndexerStoppingError extends Error {
+  readonly code = 'INDEXER_STOPPING'
+  constructor() {
+    super('indexer is stopping: batch left uncommitted, it will be redelivered')
+  }
+}
+
+/** Dead letters go out in sends of at most this many value bytes (the broker's default limit is 1 MB). */
+const DLQ_SEND_BYTES = 512 * 1024
+
+export function createIndexer(deps: IndexerDeps) {
+  const { kafka, repository, config, metrics } = deps
+  const logger = deps.logger.child({ component: 'indexer' })
+  const rule = createSuspiciousRule(config.suspiciousVehicle)
+  const stopSignal = new AbortController()
+  let admin: Admin | undefined
+  let consumer: Consumer | undefined
+  let producers: PartitionProducers | undefined
+  let alertsPartitions = 1
+  let dlqPartitions = 1
+  let joined = false
+  let stopping = false
+
+  async function start(): Promise<void> {
+    admin = kafka.admin()
+    await admin.connect()
+    const { topics } = config
+    await ensureTopics(
+      admin,
+      [topics.detections, topics.alerts, topics.dlq].map((topic) => ({
+        topic,
+        numPartitions: topics.partitions,
+        replicationFactor: topics.replicationFactor,
+      })),
+      logger,
+    )
+    alertsPartitions = await partitionCount(admin, topics.alerts)
+    dlqPartitions = await partitionCount(admin, topics.dlq)
+    await repository.ensureIndexes()
+
+    producers = createPartitionProducers({
+      kafka,
+      admin,
+      groupId: config.groupId,
+      topic: topics.detections,
+      transactionTimeoutMs: config.transactionTimeoutMs,
+      logger,
+    })
+    consumer = kafka.consumer({
+      groupId: config.groupId,
+      sessionTimeout: config.sessionTimeoutMs,
+      heartbeatInterval: config.heartbeatIntervalMs,
+      maxBytesPerPartition: config.maxBytesPerPartition,
+      // Also bounds how long a graceful stop waits for an idle fetch to return.
+      maxWaitTimeInMs: 1_000,
+      // Only committed records of transactional producers; detections are plain records anyway.
+      readUncommitted: false,
+    })
+    const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = consumer.events
+    consumer.on(GROUP_JOIN, ({ payload }) => {
+      joined = true
+      const assigned = new Set(payload.memberAssignment[topics.detections] ?? [])
+      logger.info({ partitions: [...assigned] }, 'joined the consumer group')
+      producers?.retain(assigned).catch((err: unknown) => logger.warn({ err }, 'releasing producers'))
+      metrics.retainPartitions(topics.detections, assigned)
+    })
+    consumer.on(CRASH, ({ payload }) => {
+      joined = false
+      logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed')
+      if (!payload.restart && !stopping) deps.onFatalError?.(payload.error)
+    })
+    consumer.on(STOP, () => {
+      joined = false
+    })
+    consumer.on(DISCONNECT, () => {
+      joined = false
+    })
+
+    await consumer.connect()
+    await consumer.subscribe({ topic: topics.detections, fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      // Offsets are resolved by hand once the batch's transaction has committed.
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: config.concurrency,
+      eachBatch: handleBatch,
+    })
+  }
+
+  async function handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, resolveOffset, isRunning } = payload
+    const { topic, partition } = batch
+    if (batch.isEmpty() || !producers || !consumer) return
+    const owner = await producers.acquire(partition)
+    const records = skipCommitted(owner, payload)
+    if (records === null) return
+
+    metrics.consumed.inc(records.length)
+    const classified = classifyRecords(records, {
+      topic,
+      partition,
+      rule,
+      maxMessageBytes: config.maxMessageBytes,
+      alertsPartitions,
+      dlqPartitions,
+    })
+    // A slow or retried bulk write must not cost the partition: keep the group session alive.
+    const keepAlive = setInterval(() => {
+      heartbeat().catch((err: unknown) => logger.debug({ err, partition }, 'heartbeat during batch'))
+    }, config.heartbeatIntervalMs)
+    try {
+      const result = await storeWithRetry(classified.documents, partition, payload)
+      await publish(owner, classified, payload)
+      metrics.stored.inc(result.inserted)
+      metrics.duplicates.inc(result.duplicates)
+      metrics.alerts.inc(classified.alerts.length)
+      for (const code of classified.deadLetterCodes) metrics.deadLettered.inc({ code })
+      if (classified.deadLetters.length > 0) {
+        logger.warn(
+          {
+            partition,
+            count: classified.deadLetters.length,
+            codes: [...new Set(classified.deadLetterCodes)],
+          },
+          'records dead-lettered',
+        )
+      }
+    } finally {
+      clearInterval(keepAlive)
+    }
+    resolveOffset(batch.lastOffset())
+    const last = batch.messages.at(-1)
+    metrics.recordProgress(topic, partition, {
+      lagMessages: Number(batch.offsetLag()),
+      lastTimestamp: last ? Number(last.timestamp) : Date.now(),
+    })
+    if (!isRunning()) logger.info({ partition, lastOffset: batch.lastOffset() }, 'in-flight batch committed')
+  }
+
+  /**
+   * A zombie may have committed this partition between our offset fetch and our fencing; the
+   * committed offset read after fencing is the truth. Returns the records still to process, or
+   * null when the whole batch was already committed (the consumer is moved past it).
+   */
+  function skipCommitted(owner: PartitionProducer, { batch }: EachBatchPayload) {
+    const committed = owner.committedOffset
+    if (committed < 0n) return batch.messages
+    owner.committedOffset = -1n
+    if (committed > BigInt(batch.lastOffset())) {
+      logger.warn(
+        { partition: batch.partition, committed: String(committed) },
+        'batch already committed by a previous owner',
+      )
+      consumer?.seek({ topic: batch.topic, partition: batch.partition, offset: committed.toString() })
+      return null
+    }
+    return batch.messages.filter((message) => BigInt(message.offset) >= committed)
+  }
+
+  /** Writes until the store accepts the batch: a store outage pauses the partition, it never skips it. */
+  async function storeWithRetry(
+    documents: readonly DetectionDocument[],
+    partition: number,
+    { heartbeat, isRunning }: EachBatchPayload,
+  ): Promise<InsertResult> {
+    for (let attempt = 1; ; attempt++) {
+      const endTimer = metrics.bulkWriteSeconds.startTimer()
+      try {
+        const result = await repository.insertBatch(documents)
+        endTimer()
+        if (attempt > 1) logger.info({ partition, attempt }, 'store write succeeded after retries')
+        return result
+      } catch (err) {
+        if (stopping || !isRunning()) throw new IndexerStoppingError()
+        metrics.storeRetries.inc()
+        const delay = backoffDelay(attempt, config.storeRetry.initialMs, config.storeRetry.maxMs)
+        logger.warn({ err, partition, attempt, delay }, 'store write failed, retrying')
+        await heartbeat().catch(() => {})
+        await sleep(delay, stopSignal.signal)
+      }
+    }
+  }
+
+  /**
+   * Alerts, dead letters and the consumed offset commit or abort together: a read_committed reader
+   * sees each alert once, whatever crashes. The offset is committed only here, after the batch is
+   * durably stored, so a crash before this point redelivers the batch into an idempotent store.
+   */
+  async function publish(owner: PartitionProducer, classified: ClassifiedBatch, { batch }: EachBatchPayload) {
+    const transaction = await owner.producer.transaction()
+    try {
+      if (classified.alerts.length > 0) {
+        await transaction.send({ topic: config.topics.alerts, messages: classified.alerts })
+      }
+      for (const chunk of chunkBySize(classified.deadLetters, DLQ_SEND_BYTES)) {
+        await transaction.send({ topic: config.topics.dlq, messages: chunk })
+      }
+      await transaction.sendOffsets({
+        consumerGroupId: config.groupId,
+        topics: [
+          {
+            topic: batch.topic,
+            partitions: [
+              { partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() },
+            ],
+          },
+        ],
+      })
+      await transaction.commit()
+    } catch (err) {
+      metrics.transactionsAborted.inc()
+      logger.error({ err, partition: batch.partition }, 'transaction failed, the batch will be redelivered')
+      await transaction.abort().catch(() => {})
+      // A fresh producer fences this one and re-reads the committed offset, which also covers a
+      // commit that succeeded on the broker but whose answer was lost.
+      await producers?.release(batch.partition)
+      throw err
+    }
+  }
+
+  async function stop(): Promise<void> {
+    if (stopping) return
+    stopping = true
+    // A batch waiting for the store gives up (uncommitted, redelivered later); any other in-flight
+    // batch is finished by kafkajs (store, transaction, commit) before it leaves the group.
+    stopSignal.abort()
+    await consumer?.disconnect()
+    await producers?.closeAll()
+    await admin?.disconnect()
+    joined = false
+  }
+
+  /** Joined the consumer group and not stopping. */
+  function ready(): boolean {
+    return joined && !stopping
+  }
+
+  return { start, stop, ready }
+}
+
+export type Indexer = ReturnType<typeof createIndexer>

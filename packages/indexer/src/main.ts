@@ -1,0 +1,87 @@
+// Composition root: the only module that reads the environment, listens, and handles signals.
+import { createDetectionsRepository } from '@intellisite/detections-store'
+import closeWithGrace from 'close-with-grace'
+import { Kafka, logLevel } from 'kafkajs'
+import { MongoClient } from 'mongodb'
+import { pino } from 'pino'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { ConfigError, loadConfig } from './config.js'
+import { createHealthServer } from './http-server.js'
+import { createIndexer } from './indexer.js'
+import { createKafkaLogCreator } from './kafka/kafka-logger.js'
+import { createIndexerMetrics } from './metrics.js'
+
+let config: ReturnType<typeof loadConfig>
+try {
+  config = loadConfig(process.env)
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(err.message)
+  process.exit(1)
+}
+
+const logger = pino({
+  level: config.logLevel,
+  base: { service: 'indexer' },
+  redact: ['*.password', '*.authorization', 'mongoUrl'],
+})
+
+const mongo = new MongoClient(config.mongoUrl, {
+  serverSelectionTimeoutMS: config.mongoServerSelectionTimeoutMs,
+  appName: config.kafka.clientId,
+})
+const repository = createDetectionsRepository(mongo.db())
+const kafka = new Kafka({
+  clientId: config.kafka.clientId,
+  brokers: config.kafka.brokers,
+  logLevel: logLevel.WARN,
+  logCreator: createKafkaLogCreator(logger),
+  retry: { initialRetryTime: config.kafka.retryInitialMs, retries: config.kafka.retries },
+})
+const registry = new Registry()
+collectDefaultMetrics({ register: registry })
+const metrics = createIndexerMetrics(registry)
+
+let fatal = false
+const indexer = createIndexer({
+  kafka,
+  repository,
+  config,
+  logger,
+  metrics,
+  onFatalError: (err) => {
+    fatal = true
+    logger.fatal({ err }, 'consumer stopped for good, exiting so the supervisor restarts us')
+    process.kill(process.pid, 'SIGTERM')
+  },
+})
+const server = createHealthServer({
+  registry,
+  checks: { kafka: indexer.ready, mongo: () => repository.ping() },
+})
+
+closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'shutting down after an error')
+  else logger.info({ signal }, 'shutting down')
+  server.close()
+  await indexer.stop()
+  await mongo.close()
+  logger.info('indexer stopped')
+  if (fatal) process.exitCode = 1
+})
+
+server.listen(config.http.port, config.http.host, () => {
+  logger.info({ port: config.http.port }, 'health server listening')
+})
+try {
+  await mongo.connect()
+  await indexer.start()
+  logger.info(
+    { topic: config.topics.detections, groupId: config.groupId, suspicious: config.suspiciousVehicle },
+    'indexer started',
+  )
+} catch (err) {
+  logger.fatal({ err }, 'indexer failed to start')
+  fatal = true
+  process.kill(process.pid, 'SIGTERM')
+}

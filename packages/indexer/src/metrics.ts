@@ -1,0 +1,106 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+export interface PartitionProgress {
+  /** Messages between the last processed offset and the partition's high watermark. */
+  lagMessages: number
+  /** Record timestamp (epoch ms) of the last processed message. */
+  lastTimestamp: number
+}
+
+export function createIndexerMetrics(registry: Registry) {
+  const registers = [registry]
+  const progress = new Map<string, PartitionProgress>()
+
+  const consumed = new Counter({
+    name: 'indexer_consumed_total',
+    help: 'Detection records consumed from Kafka (valid or not)',
+    registers,
+  })
+  const stored = new Counter({
+    name: 'indexer_stored_total',
+    help: 'Detections newly inserted into the store',
+    registers,
+  })
+  const duplicates = new Counter({
+    name: 'indexer_duplicates_total',
+    help: 'Redelivered detections that were already stored',
+    registers,
+  })
+  const alerts = new Counter({
+    name: 'indexer_alerts_total',
+    help: 'Alerts published in committed transactions',
+    registers,
+  })
+  const deadLettered = new Counter({
+    name: 'indexer_dead_lettered_total',
+    help: 'Records sent to the dead-letter topic, by error code',
+    labelNames: ['code'] as const,
+    registers,
+  })
+  const storeRetries = new Counter({
+    name: 'indexer_store_retries_total',
+    help: 'Bulk writes retried because the store failed',
+    registers,
+  })
+  const transactionsAborted = new Counter({
+    name: 'indexer_transactions_aborted_total',
+    help: 'Kafka transactions aborted (the batch is redelivered)',
+    registers,
+  })
+  const bulkWriteSeconds = new Histogram({
+    name: 'indexer_bulk_write_seconds',
+    help: 'Latency of one successful bulk write of a batch into the store',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  })
+  new Gauge({
+    name: 'indexer_consumer_lag_messages',
+    help: 'Messages not yet processed, per partition',
+    labelNames: ['topic', 'partition'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const [key, p] of progress) {
+        const [topic = '', partition = ''] = key.split('\u0000')
+        this.set({ topic, partition }, p.lagMessages)
+      }
+    },
+  })
+  new Gauge({
+    name: 'indexer_consumer_lag_seconds',
+    help: 'Now minus the record timestamp of the last processed message, per partition (0 when caught up)',
+    labelNames: ['topic', 'partition'] as const,
+    registers,
+    collect() {
+      this.reset()
+      const now = Date.now()
+      for (const [key, p] of progress) {
+        const [topic = '', partition = ''] = key.split('\u0000')
+        this.set({ topic, partition }, p.lagMessages > 0 ? Math.max(0, (now - p.lastTimestamp) / 1000) : 0)
+      }
+    },
+  })
+
+  return {
+    consumed,
+    stored,
+    duplicates,
+    alerts,
+    deadLettered,
+    storeRetries,
+    transactionsAborted,
+    bulkWriteSeconds,
+    recordProgress(topic: string, partition: number, value: PartitionProgress): void {
+      progress.set(`${topic}\u0000${partition}`, value)
+    },
+    /** Forgets the lag of partitions this member no longer owns (another member reports them). */
+    retainPartitions(topic: string, assigned: ReadonlySet<number>): void {
+      for (const key of progress.keys()) {
+        const [t, p] = key.split('\u0000')
+        if (t === topic && !assigned.has(Number(p))) progress.delete(key)
+      }
+    },
+  }
+}
+
+export type IndexerMetrics = ReturnType<typeof createIndexerMetrics>
