@@ -1,0 +1,14 @@
+import type { FastifyPluginAsync } from 'fastify'
+
+/**
+ * The seam between the REST app and the live alerts stream (`src/alerts/`). `buildApp` works
+ * without it; when given, the plugin is registered after JWT, the error handler and Swagger, so it
+ * can use `app.authenticate` / `app.jwt.verify`, throw errors that become problem+json, and have
+ * its routes documented. `close()` runs when the app closes (after the HTTP server stops).
+ */
+export interface AlertsFeature {
+  plugin: FastifyPluginAsync
+  /** Whether the Kafka consumer behind the stream is connected; reported as `kafka` by /readyz. */
+  ready(): boolean
+  close(): Promise<void>
+}

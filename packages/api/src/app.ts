@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import fastifyCors from '@fastify/cors'
+import fastifyFormbody from '@fastify/formbody'
+import fastifyRateLimit from '@fastify/rate-limit'
+import type { DetectionsRepository } from '@intellisite/detections-store'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  LogController,
+  type RawServerDefault,
+} from 'fastify'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import type { Pool } from 'pg'
+import type { Logger } from 'pino'
+import type { AlertsFeature } from './alerts-feature.js'
+import { authRoutes } from './auth/auth-routes.js'
+import type { Config } from './config.js'
+import { detectionsRoutes } from './detections/detections-routes.js'
+import { healthRoutes } from './health/health-routes.js'
+import { HttpError } from './http/problem.js'
+import { authPlugin } from './plugins/auth.js'
+import { errorHandlerPlugin } from './plugins/error-handler.js'
+import { metricsPlugin } from './plugins/metrics.js'
+import { swaggerPlugin } from './plugins/swagger.js'
+import { createPasswordHasher } from './users/password-hasher.js'
+import { createUsersRepository } from './users/users-repository.js'
+import { usersRoutes } from './users/users-routes.js'
+
+export interface AppDependencies {
+  config: Config
+  /** Users database; owned by the caller (main.ts or the test), which closes it after the app. */
+  pool: Pool
+  repository: DetectionsRepository
+  logger: Logger
+  alerts?: AlertsFeature
+}
+
+export type App = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>
+
+const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** Honour a caller's request id (tracing through a proxy) only when it is short and harmless. */
+function requestId(request: IncomingMessage): string {
+  const header = request.headers['x-request-id']
+  return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID()
+}
+
+/** The whole HTTP application, for main.ts and tests alike. Connections come in; nothing here reads the environment. */
+export async function buildApp(deps: AppDependencies): Promise<App> {
+  const { config, pool, repository, logger, alerts } = deps
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    genReqId: requestId,
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    trustProxy: config.TRUST_PROXY,
+    bodyLimit: 64 * 1024,
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<ZodTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  await app.register(errorHandlerPlugin)
+  await app.register(metricsPlugin)
+  if (config.CORS_ORIGIN !== false) {
+    await app.register(fastifyCors, {
+      origin: config.CORS_ORIGIN,
+      exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate'],
+      maxAge: 600,
+    })
+  }
+  await app.register(fastifyFormbody)
+  await app.register(fastifyRateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new HttpError(429, 'RATE_LIMITED', `Too many requests: retry in ${Math.ceil(context.ttl / 1000)} s.`),
+  })
+  await app.register(authPlugin, { secret: config.JWT_SECRET, expiresInSeconds: config.JWT_EXPIRES_IN })
+  await app.register(swaggerPlugin)
+
+  const users = createUsersRepository(pool)
+  const hasher = await createPasswordHasher(config.BCRYPT_COST)
+  const rateLimit = { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW_MS }
+
+  await app.register(healthRoutes, {
+    checks: {
+      postgres: async () => {
+        await pool.query('SELECT 1')
+        return 'up' as const
+      },
+      mongodb: async () => {
+        await repository.ping()
+        return 'up' as const
+      },
+      kafka: () => (alerts === undefined ? 'disabled' : alerts.ready() ? 'up' : 'down'),
+    },
+  })
+  await app.register(usersRoutes, { users, hasher, rateLimit })
+  await app.register(authRoutes, { users, hasher, rateLimit, expiresInSeconds: config.JWT_EXPIRES_IN })
+  await app.register(detectionsRoutes, { repository })
+
+  if (alerts !== undefined) {
+    await app.register(alerts.plugin)
+    // onClose runs after the server stopped accepting requests: the stream's consumer goes last.
+    app.addHook('onClose', async () => {
+      await alerts.close()
+    })
+  }
+
+  return app
+}

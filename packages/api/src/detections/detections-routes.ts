@@ -1,0 +1,69 @@
+import type { DetectionFilters, DetectionsRepository } from '@intellisite/detections-store'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { problemResponses } from '../http/problem.js'
+import { SECURED } from '../plugins/swagger.js'
+import {
+  detectionsPageSchema,
+  listDetectionsQuerySchema,
+  statsQuerySchema,
+  statsSchema,
+} from './detections-schemas.js'
+
+export interface DetectionsRoutesOptions {
+  repository: DetectionsRepository
+}
+
+export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = async (
+  app,
+  { repository },
+) => {
+  app.addHook('preHandler', app.authenticate)
+
+  app.get(
+    '/detections',
+    {
+      schema: {
+        tags: ['detections'],
+        operationId: 'listDetections',
+        summary: 'Page through detections, newest first',
+        description:
+          'Offset paging with `skip`/`limit`, or keyset paging with `cursor` (from `nextCursor`), which costs the ' +
+          'same at any depth and never repeats or skips a detection while new ones arrive. Filters combine with AND.',
+        security: SECURED,
+        querystring: listDetectionsQuerySchema,
+        response: { 200: detectionsPageSchema, ...problemResponses(400, 401, 500) },
+      },
+    },
+    async (request) => {
+      const { skip, limit, cursor, make, model, category, year, from, to } = request.query
+      const filters: DetectionFilters = { make, model, category, year, from, to }
+      const [page, total] = await Promise.all([
+        repository.list({ limit, skip, cursor, filters }),
+        repository.count(filters),
+      ])
+      return { items: page.items, total, skip: skip ?? 0, limit, nextCursor: page.nextCursor }
+    },
+  )
+
+  app.get(
+    '/stats',
+    {
+      schema: {
+        tags: ['detections'],
+        operationId: 'getStats',
+        summary: 'Count detections per make, model, category or year',
+        description:
+          'Exact counts kept by the indexer as it stores detections, so this costs the same at any volume. ' +
+          'Values are grouped case-insensitively (`MAZDA` and `Mazda` are one make).',
+        security: SECURED,
+        querystring: statsQuerySchema,
+        response: { 200: statsSchema, ...problemResponses(400, 401, 500) },
+      },
+    },
+    async (request) => {
+      const dimension = request.query.group_by
+      const stats = await repository.stats(dimension)
+      return { group_by: dimension, total: stats.total, items: stats.items }
+    },
+  )
+}

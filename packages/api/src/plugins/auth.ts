@@ -1,0 +1,81 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { HttpError } from '../http/problem.js'
+
+export interface TokenClaims {
+  /** User id. */
+  sub: string
+  username: string
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: TokenClaims
+    user: TokenClaims
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler that requires `Authorization: Bearer <jwt>` and sets `request.user`. */
+    authenticate: (request: FastifyRequest) => Promise<void>
+  }
+}
+
+export interface AuthOptions {
+  secret: string
+  expiresInSeconds: number
+}
+
+const CHALLENGE = 'Bearer realm="intellisite"'
+
+/** Expired tokens get their own code so clients know to log in again rather than debug. */
+export function unauthorized(reason: 'missing' | 'invalid' | 'expired'): HttpError {
+  const detail = {
+    missing:
+      'An access token is required: send `Authorization: Bearer <token>` (get one from POST /auth/token).',
+    invalid: 'The access token is invalid.',
+    expired: 'The access token has expired: request a new one from POST /auth/token.',
+  }[reason]
+  const code = reason === 'expired' ? 'TOKEN_EXPIRED' : 'UNAUTHORIZED'
+  const header = reason === 'missing' ? CHALLENGE : `${CHALLENGE}, error="invalid_token"`
+  return new HttpError(401, code, detail, { headers: { 'www-authenticate': header } })
+}
+
+function isClaims(value: unknown): value is TokenClaims {
+  const claims = value as Partial<TokenClaims> | null
+  return typeof claims?.sub === 'string' && typeof claims.username === 'string'
+}
+
+/**
+ * HS256 is pinned for signing and verifying: a token whose header says `none` or any other
+ * algorithm is rejected before its signature is looked at. `app.jwt.verify` (used by the alerts
+ * stream for its `access_token` query parameter) shares the same pinned options.
+ */
+export const authPlugin = fp<AuthOptions>(
+  async (app, options) => {
+    await app.register(fastifyJwt, {
+      secret: options.secret,
+      sign: { algorithm: 'HS256', expiresIn: options.expiresInSeconds },
+      verify: { algorithms: ['HS256'] },
+    })
+
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const header = request.headers.authorization
+      if (header === undefined || header.trim() === '') throw unauthorized('missing')
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+      if (!match?.[1]) throw unauthorized('invalid')
+      let claims: unknown
+      try {
+        claims = app.jwt.verify(match[1])
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        throw unauthorized(code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
+      }
+      if (!isClaims(claims)) throw unauthorized('invalid')
+      request.user = { sub: claims.sub, username: claims.username }
+    })
+  },
+  { name: 'auth' },
+)

@@ -1,0 +1,112 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { type Problem, type ProblemFieldError, problemType } from '../http/problem.js'
+
+/** Codes for errors raised by Fastify and its plugins whose status is a client error. */
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_BODY',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_BODY',
+  FST_ERR_BAD_URL: 'BAD_URL',
+  FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
+  INVALID_CURSOR: 'INVALID_CURSOR',
+}
+
+interface ValidationIssue {
+  instancePath?: string
+  message?: string
+  params?: Record<string, unknown>
+}
+
+function fieldErrors(err: FastifyError): ProblemFieldError[] {
+  const location = err.validationContext ?? 'request'
+  return (err.validation ?? []).map((issue: ValidationIssue) => {
+    // Ajv reports a missing property on the parent; point at the property itself.
+    const missing = issue.params?.missingProperty
+    const path =
+      typeof missing === 'string' ? `${issue.instancePath ?? ''}/${missing}` : issue.instancePath || '/'
+    return { in: location, path, message: issue.message ?? 'is invalid' }
+  })
+}
+
+export function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  detail: string | undefined,
+  errors?: ProblemFieldError[],
+): FastifyReply {
+  const problem: Problem = {
+    type: problemType(code),
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    ...(detail !== undefined && { detail }),
+    instance: request.url,
+    code,
+    requestId: String(request.id),
+    ...(errors !== undefined && errors.length > 0 && { errors }),
+  }
+  return reply.code(status).type('application/problem+json').send(problem)
+}
+
+/**
+ * The one place errors become responses: RFC 9457 problem+json with a stable `code`. Client
+ * errors say what is wrong; 5xx say nothing about internals (the log has them, under the same
+ * request id).
+ */
+export const errorHandlerPlugin = fp(
+  async (app) => {
+    app.setErrorHandler(
+      (
+        err: FastifyError & { errors?: ProblemFieldError[]; headers?: Record<string, string> },
+        request,
+        reply,
+      ) => {
+        if (err.validation) {
+          const errors = fieldErrors(err)
+          const summary = errors.map((e) => `${e.in}${e.path}: ${e.message}`).join('; ')
+          return sendProblem(
+            request,
+            reply,
+            400,
+            'VALIDATION_FAILED',
+            `The request is invalid: ${summary}`,
+            errors,
+          )
+        }
+        const status = err.statusCode ?? (err.code === 'INVALID_CURSOR' ? 400 : 500)
+        if (status >= 400 && status < 500) {
+          if (err.headers) reply.headers(err.headers)
+          const code =
+            FASTIFY_CODES[err.code] ?? (err.code && !err.code.startsWith('FST_') ? err.code : 'BAD_REQUEST')
+          request.log.info({ code, status }, 'request rejected')
+          return sendProblem(request, reply, status, code, err.message, err.errors)
+        }
+        request.log.error({ err }, 'request failed')
+        const code = status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR'
+        return sendProblem(
+          request,
+          reply,
+          status >= 500 && status < 600 ? status : 500,
+          code,
+          'An unexpected error occurred. Quote the request id when reporting it.',
+        )
+      },
+    )
+
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(
+        request,
+        reply,
+        404,
+        'NOT_FOUND',
+        `No route for ${request.method} ${request.url.split('?')[0]}`,
+      ),
+    )
+  },
+  { name: 'error-handler' },
+)

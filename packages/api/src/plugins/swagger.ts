@@ -1,0 +1,109 @@
+import { STATUS_CODES } from 'node:http'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import fp from 'fastify-plugin'
+import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
+
+export const BEARER = 'bearerAuth'
+export const OAUTH2 = 'oauth2Password'
+/** Either scheme authorises a protected route: Swagger UI logs in with the password flow or takes a pasted token. */
+export const SECURED: Record<string, string[]>[] = [{ [BEARER]: [] }, { [OAUTH2]: [] }]
+
+type Operation = {
+  responses?: Record<string, { description?: string; content?: Record<string, unknown> }>
+}
+
+/**
+ * Errors are served as `application/problem+json`; the zod transform can only describe JSON, so
+ * the error responses are re-labelled here, and every response gets a real description.
+ */
+function relabelResponses(document: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const item of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(item)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        if (!response.description || response.description === 'Default Response') {
+          response.description = STATUS_CODES[Number(status)] ?? 'Response'
+        }
+        const json = response.content?.['application/json']
+        if (Number(status) >= 400 && json && response.content) {
+          delete response.content['application/json']
+          response.content['application/problem+json'] = json
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The zod transform emits every registered schema twice (input and output variants) with `$schema`
+ * and fragment-only `$id`s, which are not valid inside an OpenAPI document. Keep what is referenced.
+ */
+function tidyComponents(document: {
+  components?: { schemas?: Record<string, Record<string, unknown>> }
+}): void {
+  const schemas = document.components?.schemas
+  if (!schemas) return
+  for (const schema of Object.values(schemas)) {
+    delete schema.$schema
+    delete schema.$id
+  }
+  const text = JSON.stringify(document)
+  for (const name of Object.keys(schemas)) {
+    if (!text.includes(`"#/components/schemas/${name}"`)) delete schemas[name]
+  }
+}
+
+export const swaggerPlugin = fp(
+  async (app) => {
+    await app.register(fastifySwagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Intellisite detections API',
+          version: '1.0.0',
+          description:
+            'Vehicle detections from road cameras: page through them, count them, watch suspicious vehicles live.\n\n' +
+            'To try a protected route: `POST /users` to create an account, then **Authorize** with the password flow ' +
+            '(username and password; client id and secret are not used) or paste a token from `POST /auth/token`.\n\n' +
+            'Errors are `application/problem+json` (RFC 9457) with a stable `code` and the `requestId`.',
+        },
+        tags: [
+          { name: 'users', description: 'Accounts' },
+          { name: 'auth', description: 'Access tokens (JWT, HS256)' },
+          { name: 'detections', description: 'Stored vehicle detections and their counts' },
+          { name: 'alerts', description: 'Live suspicious-vehicle alerts (Server-Sent Events)' },
+          { name: 'operations', description: 'Health, readiness and metrics' },
+        ],
+        components: {
+          securitySchemes: {
+            [BEARER]: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description: 'Token from POST /auth/token',
+            },
+            [OAUTH2]: {
+              type: 'oauth2',
+              description: 'OAuth2 resource-owner password flow against POST /auth/token',
+              flows: { password: { tokenUrl: '/auth/token', scopes: {} } },
+            },
+          },
+        },
+      },
+      transform: createJsonSchemaTransform({ skipList: [] }),
+      transformObject: (input) => {
+        const document = jsonSchemaTransformObject(input) as ReturnType<typeof jsonSchemaTransformObject> & {
+          paths?: Record<string, Record<string, Operation>>
+        }
+        relabelResponses(document)
+        tidyComponents(document as Parameters<typeof tidyComponents>[0])
+        return document
+      },
+    })
+    await app.register(fastifySwaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { persistAuthorization: true, displayRequestDuration: true },
+    })
+  },
+  { name: 'swagger' },
+)
