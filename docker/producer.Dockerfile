@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# The detections simulator (what the challenge producer sends, at a rate or in bursts). Build from the repository root:
+#   docker build -f docker/producer.Dockerfile -t intellisite/producer .
+# Options come from the environment or flags: docker run ... intellisite/producer --rate 50 --count 1000
+
+# Node 24 is the current LTS line; the major tag keeps receiving security patches.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+# Must equal packageManager in package.json (test/deploy checks it).
+ARG PNPM_VERSION=10.34.8
+ENV CI=true
+RUN npm install --global --no-audit --no-fund "pnpm@${PNPM_VERSION}"
+WORKDIR /repo
+# Dependencies first, from the lockfile alone, so this layer survives source edits.
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
+COPY package.json tsconfig.base.json ./
+COPY packages/detections-store packages/detections-store
+COPY packages/producer packages/producer
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
+    pnpm install --offline --frozen-lockfile --store-dir /pnpm/store --filter "@intellisite/producer..."
+# detections-store is consumed through its `default` export condition, i.e. its dist/: build it too.
+RUN pnpm --filter "@intellisite/producer..." build
+# A self-contained copy of the service with production dependencies only (workspace packages are
+# copied, not linked; --legacy because the workspace does not inject its packages).
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
+    pnpm --filter @intellisite/producer deploy --legacy --prod --store-dir /pnpm/store /out
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /out/package.json ./package.json
+COPY --from=build /out/node_modules ./node_modules
+COPY --from=build /out/dist ./dist
+# The image's unprivileged `node` user (uid 1000); the app needs no writable directory.
+USER node
+# A client with no server: nothing to probe. Liveness is the process itself (compose restarts it).
+HEALTHCHECK NONE
+ENTRYPOINT ["node", "dist/main.js"]
