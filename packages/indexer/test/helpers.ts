@@ -1,0 +1,329 @@
+// Builds real Kafka topics, a real MongoDB-protocol database and real indexers for the tests,
+// each with unique names and their own cleanup.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import {
+  type Alert,
+  createDetectionsRepository,
+  type DetectionsRepository,
+} from '@intellisite/detections-store'
+import { type IHeaders, Kafka, logLevel, Partitioners } from 'kafkajs'
+import { type Db, MongoClient } from 'mongodb'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { onTestFinished } from 'vitest'
+import type { IndexerSettings } from '../src/indexer.js'
+import { createIndexer, type Indexer } from '../src/indexer.js'
+import { createIndexerMetrics, type IndexerMetrics } from '../src/metrics.js'
+
+export const PARTITIONS = 3
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+export function requireEnv(name: string): string {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set: the global setup should have started the services`)
+  return value
+}
+
+export interface Pipeline {
+  kafka: Kafka
+  topics: { detections: string; alerts: string; dlq: string }
+  groupId: string
+  db: Db
+  dbName: string
+  repository: DetectionsRepository
+  /** MONGO_URL for this test's database, optionally through another host:port (a proxy). */
+  mongoUrl(via?: { host: string; port: number }): string
+}
+
+export function testKafka(clientId = 'indexer-test'): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: requireEnv('KAFKA_BROKERS').split(','),
+    logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 100, retries: 8 },
+  })
+}
+
+/** Unique topics, group and database; everything is deleted when the test finishes. */
+export async function createPipeline(): Promise<Pipeline> {
+  const id = randomUUID()
+  const kafka = testKafka()
+  const topics = {
+    detections: `test-detections-${id}`,
+    alerts: `test-alerts-${id}`,
+    dlq: `test-dlq-${id}`,
+  }
+  const dbName = `indexer_${id.replaceAll('-', '')}`
+  const base = new URL(requireEnv('MONGO_URL'))
+  const client = new MongoClient(requireEnv('MONGO_URL'), { serverSelectionTimeoutMS: 5000 })
+  await client.connect()
+  const db = client.db(dbName)
+  onTestFinished(async () => {
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
+    await admin.deleteGroups([`test-group-${id}`]).catch(() => {})
+    await admin.disconnect()
+    await db.dropDatabase().catch(() => {})
+    await client.close()
+  })
+  return {
+    kafka,
+    topics,
+    groupId: `test-group-${id}`,
+    db,
+    dbName,
+    repository: createDetectionsRepository(db),
+    mongoUrl(via) {
+      const url = new URL(base)
+      if (via) {
+        url.hostname = via.host
+        url.port = String(via.port)
+      }
+      url.pathname = `/${dbName}`
+      return url.toString()
+    },
+  }
+}
+
+/** Settings that make the tests quick: short sessions so a killed member is replaced fast. */
+export function testSettings(pipeline: Pipeline, overrides: Partial<IndexerSettings> = {}): IndexerSettings {
+  return {
+    topics: { ...pipeline.topics, partitions: PARTITIONS, replicationFactor: 1 },
+    groupId: pipeline.groupId,
+    suspiciousVehicle: 'SUV',
+    maxMessageBytes: 64 * 1024,
+    maxBytesPerPartition: 1024 * 1024,
+    concurrency: PARTITIONS,
+    sessionTimeoutMs: 6_000,
+    heartbeatIntervalMs: 1_000,
+    transactionTimeoutMs: 60_000,
+    storeRetry: { initialMs: 50, maxMs: 500 },
+    ...overrides,
+  }
+}
+
+/** Environment for `src/main.ts` run as a child process against this pipeline. */
+export function indexerEnv(
+  pipeline: Pipeline,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'),
+    MONGO_URL: pipeline.mongoUrl(),
+    LOG_LEVEL: 'warn',
+    DETECTIONS_TOPIC: pipeline.topics.detections,
+    ALERTS_TOPIC: pipeline.topics.alerts,
+    DLQ_TOPIC: pipeline.topics.dlq,
+    TOPIC_PARTITIONS: String(PARTITIONS),
+    INDEXER_GROUP_ID: pipeline.groupId,
+    INDEXER_PORT: '0',
+    INDEXER_SESSION_TIMEOUT_MS: '6000',
+    INDEXER_HEARTBEAT_INTERVAL_MS: '1000',
+    INDEXER_STORE_RETRY_INITIAL_MS: '50',
+    INDEXER_STORE_RETRY_MAX_MS: '500',
+    KAFKA_RETRY_INITIAL_MS: '100',
+    ...overrides,
+  }
+}
+
+export interface RunningIndexer {
+  indexer: Indexer
+  metrics: IndexerMetrics
+  registry: Registry
+  stop(): Promise<void>
+}
+
+/** The real indexer in this process; stopped when the test finishes if it did not stop it. */
+export async function startIndexer(
+  pipeline: Pipeline,
+  overrides: Partial<IndexerSettings> = {},
+  repository: DetectionsRepository = pipeline.repository,
+): Promise<RunningIndexer> {
+  const registry = new Registry()
+  const metrics = createIndexerMetrics(registry)
+  const indexer = createIndexer({
+    kafka: testKafka('indexer'),
+    repository,
+    config: testSettings(pipeline, overrides),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    metrics,
+  })
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await indexer.stop()
+  }
+  onTestFinished(stop)
+  await indexer.start()
+  await waitFor(() => indexer.ready(), { timeoutMs: 20_000, what: 'indexer joined its group' })
+  return { indexer, metrics, registry, stop }
+}
+
+export function spawnIndexer(env: Record<string, string>): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=development', '--import', 'tsx', 'packages/indexer/src/main.ts'],
+    {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  )
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return child
+}
+
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  }
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+}
+
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  { timeoutMs = 30_000, intervalMs = 50, what = 'condition' } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
+
+export interface Produced {
+  partition: number
+  offset: number
+  timestamp: number
+  value: Buffer | null
+}
+
+/**
+ * Sends values in small produce requests (one record batch each), so the consumer sees many
+ * small batches. Returns each record's coordinates.
+ */
+export async function produce(
+  kafka: Kafka,
+  topic: string,
+  values: readonly (string | Buffer | null)[],
+  { perSend = 20, headers }: { perSend?: number; headers?: IHeaders } = {},
+): Promise<Produced[]> {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  const produced: Produced[] = []
+  try {
+    for (let start = 0; start < values.length; start += perSend) {
+      const slice = values.slice(start, start + perSend)
+      const messages = slice.map((value, i) => ({
+        value,
+        partition: (start + i) % PARTITIONS,
+        timestamp: String(Date.now()),
+        ...(headers && { headers }),
+      }))
+      const results = await producer.send({ topic, messages })
+      // kafkajs reports the base offset per partition; records of a partition follow in order.
+      const next = new Map(results.map((r) => [r.partition, Number(r.baseOffset)]))
+      for (const message of messages) {
+        const offset = next.get(message.partition)
+        if (offset === undefined) throw new Error('no offset for partition')
+        next.set(message.partition, offset + 1)
+        produced.push({
+          partition: message.partition,
+          offset,
+          timestamp: Number(message.timestamp),
+          value: message.value === null ? null : Buffer.from(message.value),
+        })
+      }
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  return produced
+}
+
+export interface ConsumedRecord {
+  partition: number
+  offset: string
+  key: string | null
+  value: Buffer | null
+  headers: Record<string, string>
+}
+
+/**
+ * Reads a topic from the beginning as a read_committed reader (kafkajs's default) until `count`
+ * records arrived and nothing more came for `quietMs`, so extra records fail the test too.
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  { timeoutMs = 30_000, quietMs = 1_500 } = {},
+): Promise<ConsumedRecord[]> {
+  const consumer = kafka.consumer({ groupId: `test-reader-${randomUUID()}`, maxWaitTimeInMs: 200 })
+  const records: ConsumedRecord[] = []
+  let lastAt = Date.now()
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        lastAt = Date.now()
+        const headers: Record<string, string> = {}
+        for (const [name, value] of Object.entries(message.headers ?? {})) {
+          headers[name] = String(value)
+        }
+        records.push({
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          value: message.value,
+          headers,
+        })
+      },
+    })
+    await waitFor(() => records.length >= count && Date.now() - lastAt >= quietMs, {
+      timeoutMs,
+      what: `${count} records on ${topic} (got ${records.length})`,
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return records
+}
+
+export function parseAlerts(records: readonly ConsumedRecord[]): Alert[] {
+  return records.map((record) => JSON.parse(String(record.value)) as Alert)
+}
+
+const MAKES = ['Toyota', 'MAZDA', 'smart', 'Ford', 'Chevrolet', 'BMW', 'Land Rover', 'mazda']
+const CATEGORIES = ['SUV', 'Sedan', 'SUV, Pickup', 'Wagon, SUV', 'suv', 'Pickup', 'Sedan, Wagon', 'Coupe']
+
+export interface DetectionFixture {
+  Year: number
+  Make: string
+  Model: string
+  Category: string
+}
+
+/** Deterministic detections with the real stream's quirks: compound categories, odd casing. */
+export function detections(count: number, seed = 0): DetectionFixture[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = i + seed
+    return {
+      Year: 1990 + (n % 35),
+      Make: MAKES[n % MAKES.length] ?? 'Toyota',
+      Model: `Model ${n % 13}`,
+      Category: CATEGORIES[(n * 7 + 3) % CATEGORIES.length] ?? 'SUV',
+    }
+  })
+}
+
+export function isSuspicious(category: string): boolean {
+  return category.split(',').some((token) => token.trim().toLowerCase() === 'suv')
+}
