@@ -1,0 +1,149 @@
+// Builds the real app on real PostgreSQL and MongoDB-protocol databases created for the test file
+// (unique names, dropped afterwards), and validates every response against the app's own OpenAPI
+// document.
+import { randomUUID } from 'node:crypto'
+import { createDetectionsRepository, type DetectionsRepository } from '@intellisite/detections-store'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
+import { type Db, MongoClient } from 'mongodb'
+import pg from 'pg'
+import { afterAll, beforeAll } from 'vitest'
+import type { AlertsFeature } from '../src/alerts-feature.js'
+import { type App, buildApp } from '../src/app.js'
+import { type Config, loadConfig } from '../src/config.js'
+import { createLogger } from '../src/logger.js'
+import { runMigrations } from '../src/users/migrate.js'
+import { createSpecValidator, type SpecValidator } from './support/openapi-validator.js'
+
+function requireEnv(name: string): string {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set: the global setup should have started the services`)
+  return value
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    BCRYPT_COST: '4',
+    DATABASE_URL: requireEnv('DATABASE_URL'),
+    MONGO_URL: requireEnv('MONGO_URL'),
+    KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'),
+    AUTH_RATE_LIMIT_MAX: '10000',
+    ...overrides,
+  })
+}
+
+/** A PostgreSQL database of its own, through the DATABASE_URL role (which has CREATEDB). */
+export async function createPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const adminUrl = requireEnv('DATABASE_URL')
+  const name = `api_test_${randomUUID().replaceAll('-', '')}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: adminUrl })
+      await client.connect()
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      } finally {
+        await client.end()
+      }
+    },
+  }
+}
+
+export interface LogCapture {
+  lines: string[]
+  text(): string
+}
+
+export interface TestApp {
+  app: App
+  config: Config
+  pool: pg.Pool
+  db: Db
+  mongo: MongoClient
+  repository: DetectionsRepository
+  logs: LogCapture
+  spec: SpecValidator
+  /** `app.inject` that fails the test when the response does not match the documented schema. */
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>
+  close(): Promise<void>
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>
+  alerts?: AlertsFeature
+}
+
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const config = testConfig(options.env)
+  const database = await createPostgresDatabase()
+  const pool = new pg.Pool({ connectionString: database.url, max: 5 })
+  await runMigrations(pool)
+  const mongo = new MongoClient(config.MONGO_URL)
+  await mongo.connect()
+  const db = mongo.db(`api_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`)
+  const repository = createDetectionsRepository(db)
+  await repository.ensureIndexes()
+
+  const lines: string[] = []
+  const logs: LogCapture = { lines, text: () => lines.join('') }
+  const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void lines.push(line) })
+  const app = await buildApp({ config, pool, repository, logger, alerts: options.alerts })
+  await app.ready()
+  const spec = await createSpecValidator(app.swagger())
+
+  return {
+    app,
+    config,
+    pool,
+    db,
+    mongo,
+    repository,
+    logs,
+    spec,
+    inject: async (injectOptions) => {
+      const response = await app.inject(injectOptions)
+      spec.assertResponse(injectOptions.method ?? 'GET', String(injectOptions.url ?? '/'), response)
+      return response
+    },
+    close: async () => {
+      await app.close()
+      await db.dropDatabase().catch(() => {})
+      await mongo.close()
+      await pool.end()
+      await database.drop()
+    },
+  }
+}
+
+/** The app for a test file: built before its tests, torn down (databases dropped) after them. */
+export function useTestApp(options: TestAppOptions = {}): TestApp {
+  const context = {} as TestApp
+  beforeAll(async () => {
+    Object.assign(context, await createTestApp(options))
+  })
+  afterAll(async () => {
+    await context.close?.()
+  })
+  return context
+}
+
+export async function createUserAndToken(t: TestApp, username = `user-${randomUUID().slice(0, 8)}`) {
+  const password = `pw-${randomUUID()}`
+  const created = await t.inject({ method: 'POST', url: '/users', payload: { username, password } })
+  if (created.statusCode !== 201) throw new Error(`user creation failed: ${created.body}`)
+  const login = await t.inject({ method: 'POST', url: '/auth/token', payload: { username, password } })
+  if (login.statusCode !== 200) throw new Error(`login failed: ${login.body}`)
+  const token = login.json<{ access_token: string }>().access_token
+  return { username, password, token, user: created.json<{ id: string }>(), headers: { authorization: `Bearer ${token}` } }
+}
