@@ -15,9 +15,6 @@ const booleanFromEnv = z.union([z.boolean(), z.string()]).transform((value, ctx)
   return z.NEVER
 })
 
-/** Empty strings count as unset, so `PRODUCER_COUNT=` in an .env file means "no limit". */
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === '' ? undefined : value), schema.optional())
 
 export const configSchema = z.object({
   KAFKA_BROKERS: z
@@ -36,10 +33,10 @@ export const configSchema = z.object({
   TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(32).default(1),
   PRODUCER_CREATE_TOPIC: booleanFromEnv.default(true),
   PRODUCER_RATE: z.coerce.number().positive().max(1_000_000).default(3),
-  PRODUCER_COUNT: optional(z.coerce.number().int().min(1)),
+  PRODUCER_COUNT: z.coerce.number().int().min(1).optional(),
   PRODUCER_BURST: booleanFromEnv.default(false),
   PRODUCER_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(500),
-  PRODUCER_SEED: optional(z.string().min(1)),
+  PRODUCER_SEED: z.string().min(1).optional(),
   PRODUCER_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
@@ -96,7 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Loa
   }
   if (values.help) return { ok: false, help: true }
 
-  const input: Record<string, unknown> = { ...env }
+  // An empty variable means "not set", as in compose files that pass `VAR: ${VAR:-}`.
+  const input: Record<string, unknown> = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''))
   for (const [name, value] of Object.entries(values)) {
     const flag = flags[name as keyof typeof flags]
     if (!flag.env || value === undefined) continue
