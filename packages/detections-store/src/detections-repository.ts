@@ -54,13 +54,17 @@ export function createDetectionsRepository(db: Db, options: { collection?: strin
   async function ensureIndexes(): Promise<void> {
     // Each filter has its own index ending in the paging order, so a filtered page is an index
     // walk, not a sort.
-    await detections.createIndexes([
+    // One index per command: FerretDB 1.24 drops the connection when a multi-index createIndexes
+    // names indexes that all exist already, i.e. on every restart after the first.
+    for (const index of [
       { key: NEWEST_FIRST, name: 'newest_first' },
       { key: { makeKey: 1, ...NEWEST_FIRST }, name: 'make_newest_first' },
       { key: { modelKey: 1, ...NEWEST_FIRST }, name: 'model_newest_first' },
       { key: { categoryTokens: 1, ...NEWEST_FIRST }, name: 'category_newest_first' },
       { key: { year: 1, ...NEWEST_FIRST }, name: 'year_newest_first' },
-    ])
+    ]) {
+      await detections.createIndexes([index])
+    }
     await stats.ensureIndexes()
   }
 
