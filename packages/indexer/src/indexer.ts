@@ -79,7 +79,18 @@ export function createIndexer(deps: IndexerDeps) {
     )
     alertsPartitions = await partitionCount(admin, topics.alerts)
     dlqPartitions = await partitionCount(admin, topics.dlq)
-    await repository.ensureIndexes()
+    // The store may still be starting (or down): wait for it rather than crash-loop.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await repository.ensureIndexes()
+        break
+      } catch (err) {
+        if (stopping) throw err
+        const delay = backoffDelay(attempt, config.storeRetry.initialMs, config.storeRetry.maxMs)
+        logger.warn({ err, attempt, delay }, 'cannot create store indexes yet, retrying')
+        await sleep(delay, stopSignal.signal)
+      }
+    }
 
     producers = createPartitionProducers({
       kafka,

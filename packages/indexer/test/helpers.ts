@@ -88,6 +88,35 @@ export async function createPipeline(): Promise<Pipeline> {
   }
 }
 
+/** Creates the pipeline's topics up front, for tests that produce before an indexer starts. */
+export async function createTopics(pipeline: Pipeline): Promise<void> {
+  const admin = pipeline.kafka.admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({
+      topics: Object.values(pipeline.topics).map((topic) => ({ topic, numPartitions: PARTITIONS })),
+      waitForLeaders: true,
+    })
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** Sum of the group's committed offsets on the detections topic (records fully processed). */
+export async function committedCount(pipeline: Pipeline): Promise<number> {
+  const admin = pipeline.kafka.admin()
+  await admin.connect()
+  try {
+    const offsets = await admin.fetchOffsets({
+      groupId: pipeline.groupId,
+      topics: [pipeline.topics.detections],
+    })
+    return (offsets[0]?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** Settings that make the tests quick: short sessions so a killed member is replaced fast. */
 export function testSettings(pipeline: Pipeline, overrides: Partial<IndexerSettings> = {}): IndexerSettings {
   return {
@@ -113,7 +142,7 @@ export function indexerEnv(
   return {
     KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'),
     MONGO_URL: pipeline.mongoUrl(),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'fatal',
     DETECTIONS_TOPIC: pipeline.topics.detections,
     ALERTS_TOPIC: pipeline.topics.alerts,
     DLQ_TOPIC: pipeline.topics.dlq,

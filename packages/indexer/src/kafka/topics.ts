@@ -13,7 +13,9 @@ export interface TopicSpec {
  * topic at the same moment is not an error.
  */
 export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], logger: Logger): Promise<void> {
+  const existing = new Set(await admin.listTopics())
   for (const spec of specs) {
+    if (existing.has(spec.topic)) continue
     try {
       const created = await admin.createTopics({ topics: [spec], waitForLeaders: true })
       if (created) logger.info(spec, 'topic created')
