@@ -16,7 +16,8 @@ function protectedOperations(t: TestApp): { method: string; url: string }[] {
   const paths = t.app.swagger().paths ?? {}
   for (const [url, item] of Object.entries(paths)) {
     for (const [method, operation] of Object.entries(item as Record<string, { security?: unknown[] }>)) {
-      if (operation.security && operation.security.length > 0) operations.push({ method: method.toUpperCase(), url })
+      if (operation.security && operation.security.length > 0)
+        operations.push({ method: method.toUpperCase(), url })
     }
   }
   return operations
@@ -26,7 +27,9 @@ describe('authentication', () => {
   const t = useTestApp()
 
   it('protects /detections and /stats', () => {
-    expect(protectedOperations(t).map((o) => o.url)).toEqual(expect.arrayContaining(['/detections', '/stats']))
+    expect(protectedOperations(t).map((o) => o.url)).toEqual(
+      expect.arrayContaining(['/detections', '/stats']),
+    )
   })
 
   it('answers 401 without a token, with a malformed header, a tampered signature, alg none, another algorithm, a foreign secret or an expired token', async () => {
@@ -43,7 +46,9 @@ describe('authentication', () => {
       ['garbage token', { authorization: 'Bearer not.a.jwt' }, 'UNAUTHORIZED'],
       [
         'tampered signature',
-        { authorization: `Bearer ${head}.${body}.${signature.slice(0, middle)}${flipped}${signature.slice(middle + 1)}` },
+        {
+          authorization: `Bearer ${head}.${body}.${signature.slice(0, middle)}${flipped}${signature.slice(middle + 1)}`,
+        },
         'UNAUTHORIZED',
       ],
       [
@@ -51,13 +56,23 @@ describe('authentication', () => {
         { authorization: `Bearer ${head}.${b64({ ...claims, username: 'admin' })}.${signature}` },
         'UNAUTHORIZED',
       ],
-      ['alg none', { authorization: `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.` }, 'UNAUTHORIZED'],
+      [
+        'alg none',
+        { authorization: `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.` },
+        'UNAUTHORIZED',
+      ],
       ['HS512', { authorization: `Bearer ${signHs(t.config.JWT_SECRET, claims, 'HS512')}` }, 'UNAUTHORIZED'],
       ['foreign secret', { authorization: `Bearer ${signHs('x'.repeat(32), claims)}` }, 'UNAUTHORIZED'],
-      ['missing claims', { authorization: `Bearer ${signHs(t.config.JWT_SECRET, { iat: now })}` }, 'UNAUTHORIZED'],
+      [
+        'missing claims',
+        { authorization: `Bearer ${signHs(t.config.JWT_SECRET, { iat: now })}` },
+        'UNAUTHORIZED',
+      ],
       [
         'expired',
-        { authorization: `Bearer ${signHs(t.config.JWT_SECRET, { ...claims, iat: now - 120, exp: now - 60 })}` },
+        {
+          authorization: `Bearer ${signHs(t.config.JWT_SECRET, { ...claims, iat: now - 120, exp: now - 60 })}`,
+        },
         'TOKEN_EXPIRED',
       ],
     ]
@@ -85,7 +100,11 @@ describe('POST /auth/token', () => {
   it('issues an HS256 bearer token with sub, username and the configured expiry from JSON', async () => {
     const { username, password, user } = await createUserAndToken(t, 'Carol')
     // Logins are case-insensitive on the username, like uniqueness.
-    const response = await t.inject({ method: 'POST', url: '/auth/token', payload: { username: 'carol', password } })
+    const response = await t.inject({
+      method: 'POST',
+      url: '/auth/token',
+      payload: { username: 'carol', password },
+    })
     expect(response.statusCode).toBe(200)
     expect(response.headers['cache-control']).toBe('no-store')
     const body = response.json()
@@ -104,7 +123,13 @@ describe('POST /auth/token', () => {
       method: 'POST',
       url: '/auth/token',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({ grant_type: 'password', username, password, scope: '', client_id: '' }).toString(),
+      payload: new URLSearchParams({
+        grant_type: 'password',
+        username,
+        password,
+        scope: '',
+        client_id: '',
+      }).toString(),
     })
     expect(response.statusCode).toBe(200)
     const token = response.json().access_token
@@ -129,7 +154,11 @@ describe('POST /auth/token', () => {
 
   it('answers the same 401 for an unknown user and a wrong password', async () => {
     const { username } = await createUserAndToken(t)
-    const wrong = await t.inject({ method: 'POST', url: '/auth/token', payload: { username, password: 'wrong-password' } })
+    const wrong = await t.inject({
+      method: 'POST',
+      url: '/auth/token',
+      payload: { username, password: 'wrong-password' },
+    })
     const unknown = await t.inject({
       method: 'POST',
       url: '/auth/token',
@@ -148,7 +177,11 @@ describe('POST /auth/token', () => {
     await t.inject({ method: 'POST', url: '/users', payload: { username, password } })
     const ok = await t.inject({ method: 'POST', url: '/auth/token', payload: { username, password } })
     expect(ok.statusCode).toBe(200)
-    const longer = await t.inject({ method: 'POST', url: '/auth/token', payload: { username, password: `${password}xyz` } })
+    const longer = await t.inject({
+      method: 'POST',
+      url: '/auth/token',
+      payload: { username, password: `${password}xyz` },
+    })
     expect(longer.statusCode).toBe(401)
   })
 })
@@ -163,7 +196,11 @@ describe('login timing', () => {
     const { username } = await createUserAndToken(t)
     const time = async (name: string) => {
       const start = performance.now()
-      const response = await t.inject({ method: 'POST', url: '/auth/token', payload: { username: name, password: 'nope-nope' } })
+      const response = await t.inject({
+        method: 'POST',
+        url: '/auth/token',
+        payload: { username: name, password: 'nope-nope' },
+      })
       expect(response.statusCode).toBe(401)
       return performance.now() - start
     }
@@ -175,7 +212,9 @@ describe('login timing', () => {
       unknown.push(await time(`ghost-${i}`))
     }
     const [a, b] = [median(known), median(unknown)]
-    expect(Math.min(a, b) / Math.max(a, b), `wrong password ${a} ms, unknown user ${b} ms`).toBeGreaterThan(0.6)
+    expect(Math.min(a, b) / Math.max(a, b), `wrong password ${a} ms, unknown user ${b} ms`).toBeGreaterThan(
+      0.6,
+    )
   })
 })
 
@@ -184,7 +223,12 @@ describe('login rate limit', () => {
 
   it('answers 429 problem+json with Retry-After once a client exceeds the limit, per client', async () => {
     const attempt = (ip: string) =>
-      t.inject({ method: 'POST', url: '/auth/token', remoteAddress: ip, payload: { username: 'who', password: 'whatever1' } })
+      t.inject({
+        method: 'POST',
+        url: '/auth/token',
+        remoteAddress: ip,
+        payload: { username: 'who', password: 'whatever1' },
+      })
     const statuses: number[] = []
     for (let i = 0; i < 5; i++) statuses.push((await attempt('10.0.0.1')).statusCode)
     expect(statuses).toEqual([401, 401, 401, 429, 429])

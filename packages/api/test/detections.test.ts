@@ -23,7 +23,11 @@ function makeDocuments(count: number, startMs: number): DetectionDocument[] {
     const vehicle = VEHICLES[(i * 7 + startMs) % VEHICLES.length]!
     const timestamp = startMs + Math.floor(i / 3) * 1000
     const offset = offsets[partition]!++
-    return toDetectionDocument(vehicle, { topic, partition, offset, timestamp }, vehicle.Category.includes('SUV'))
+    return toDetectionDocument(
+      vehicle,
+      { topic, partition, offset, timestamp },
+      vehicle.Category.includes('SUV'),
+    )
   })
 }
 
@@ -65,7 +69,12 @@ describe('GET /detections and GET /stats', () => {
     expect(body.skip).toBe(0)
     expect(body.limit).toBe(50)
     expect(body.items).toHaveLength(50)
-    expect(body.items.map((d: { id: string }) => d.id)).toEqual([...stored].sort(newestFirst).slice(0, 50).map((d) => d._id))
+    expect(body.items.map((d: { id: string }) => d.id)).toEqual(
+      [...stored]
+        .sort(newestFirst)
+        .slice(0, 50)
+        .map((d) => d._id),
+    )
     expect(body.nextCursor).toEqual(expect.any(String))
     expect(body.items[0]).toEqual({
       id: expect.any(String),
@@ -126,7 +135,10 @@ describe('GET /detections and GET /stats', () => {
       ['category=suv', (d) => d.categoryTokens.includes('suv')],
       ['category=Pickup', (d) => d.categoryTokens.includes('pickup')],
       ['year=2019', (d) => d.year === 2019],
-      ['make=mazda&year=2019&category=convertible', (d) => d.makeKey === 'mazda' && d.categoryKey === 'convertible'],
+      [
+        'make=mazda&year=2019&category=convertible',
+        (d) => d.makeKey === 'mazda' && d.categoryKey === 'convertible',
+      ],
       [`from=${from.toISOString()}&to=${to.toISOString()}`, (d) => d.detectedAt >= from && d.detectedAt < to],
       ['from=2026-01-01&to=2026-01-02', (d) => d.detectedAt.getTime() < BASE + 86_400_000],
       ['make=nonexistent', () => false],
@@ -181,24 +193,27 @@ describe('GET /detections and GET /stats', () => {
     },
   )
 
-  it.each(['make', 'model', 'category', 'year'] as const)('counts by %s exactly like an independent count', async (dim) => {
-    const documents = await t.repository.collection.find({}).toArray()
-    const expected = new Map<string, number>()
-    for (const d of documents) {
-      const key = dim === 'year' ? String(d.year) : d[`${dim}Key`]
-      expected.set(key, (expected.get(key) ?? 0) + 1)
-    }
-    const { response, body } = await get(`/stats?group_by=${dim}`)
-    expect(response.statusCode).toBe(200)
-    expect(body.group_by).toBe(dim)
-    expect(body.total).toBe(documents.length)
-    const actual = new Map<string, number>(
-      body.items.map((i: { value: string; count: number }) => [i.value.toLowerCase(), i.count]),
-    )
-    expect(actual).toEqual(expected)
-    const counts = body.items.map((i: { count: number }) => i.count)
-    expect(counts).toEqual([...counts].sort((a, b) => b - a))
-  })
+  it.each(['make', 'model', 'category', 'year'] as const)(
+    'counts by %s exactly like an independent count',
+    async (dim) => {
+      const documents = await t.repository.collection.find({}).toArray()
+      const expected = new Map<string, number>()
+      for (const d of documents) {
+        const key = dim === 'year' ? String(d.year) : d[`${dim}Key`]
+        expected.set(key, (expected.get(key) ?? 0) + 1)
+      }
+      const { response, body } = await get(`/stats?group_by=${dim}`)
+      expect(response.statusCode).toBe(200)
+      expect(body.group_by).toBe(dim)
+      expect(body.total).toBe(documents.length)
+      const actual = new Map<string, number>(
+        body.items.map((i: { value: string; count: number }) => [i.value.toLowerCase(), i.count]),
+      )
+      expect(actual).toEqual(expected)
+      const counts = body.items.map((i: { count: number }) => i.count)
+      expect(counts).toEqual([...counts].sort((a, b) => b - a))
+    },
+  )
 
   it('groups by make by default and rejects an unknown dimension', async () => {
     expect((await get('/stats')).body.group_by).toBe('make')

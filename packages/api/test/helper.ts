@@ -145,5 +145,11 @@ export async function createUserAndToken(t: TestApp, username = `user-${randomUU
   const login = await t.inject({ method: 'POST', url: '/auth/token', payload: { username, password } })
   if (login.statusCode !== 200) throw new Error(`login failed: ${login.body}`)
   const token = login.json<{ access_token: string }>().access_token
-  return { username, password, token, user: created.json<{ id: string }>(), headers: { authorization: `Bearer ${token}` } }
+  return {
+    username,
+    password,
+    token,
+    user: created.json<{ id: string }>(),
+    headers: { authorization: `Bearer ${token}` },
+  }
 }

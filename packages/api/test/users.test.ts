@@ -23,12 +23,19 @@ describe('POST /users', () => {
     expect(rows[0].password_hash).toMatch(/^\$2b\$04\$/)
   })
 
-  it.each(['Alice', 'alice', 'ALICE', 'aLiCe'])('refuses %s as a duplicate of Alice (409)', async (username) => {
-    const response = await t.inject({ method: 'POST', url: '/users', payload: { username, password: 'another password' } })
-    expect(response.statusCode).toBe(409)
-    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
-    expect(response.json()).toMatchObject({ status: 409, code: 'USERNAME_TAKEN' })
-  })
+  it.each(['Alice', 'alice', 'ALICE', 'aLiCe'])(
+    'refuses %s as a duplicate of Alice (409)',
+    async (username) => {
+      const response = await t.inject({
+        method: 'POST',
+        url: '/users',
+        payload: { username, password: 'another password' },
+      })
+      expect(response.statusCode).toBe(409)
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(response.json()).toMatchObject({ status: 409, code: 'USERNAME_TAKEN' })
+    },
+  )
 
   it('lets exactly one of two concurrent sign-ups with the same name win', async () => {
     const responses = await Promise.all(
@@ -43,7 +50,12 @@ describe('POST /users', () => {
     ['missing username', { password: 'password123' }, '/username', /required/],
     ['short username', { username: 'ab', password: 'password123' }, '/username', /at least 3/],
     ['long username', { username: 'a'.repeat(65), password: 'password123' }, '/username', /at most 64/],
-    ['username with spaces', { username: 'bob smith', password: 'password123' }, '/username', /letters, digits/],
+    [
+      'username with spaces',
+      { username: 'bob smith', password: 'password123' },
+      '/username',
+      /letters, digits/,
+    ],
     ['numeric username', { username: 12345, password: 'password123' }, '/username', /string/],
     ['missing password', { username: 'bob' }, '/password', /required/],
     ['short password', { username: 'bob', password: 'short' }, '/password', /at least 8/],
@@ -95,7 +107,11 @@ describe('POST /users', () => {
     await t.inject({ method: 'POST', url: '/users', payload: { username: 'logcheck', password } })
     await t.inject({ method: 'POST', url: '/users', payload: { username: 'x', password } })
     await t.inject({ method: 'POST', url: '/auth/token', payload: { username: 'logcheck', password } })
-    await t.inject({ method: 'POST', url: '/auth/token', payload: { username: 'logcheck', password: `${password}!` } })
+    await t.inject({
+      method: 'POST',
+      url: '/auth/token',
+      payload: { username: 'logcheck', password: `${password}!` },
+    })
     await t.inject({
       method: 'POST',
       url: '/auth/token',

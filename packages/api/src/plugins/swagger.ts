@@ -24,8 +24,8 @@ function relabelResponses(document: { paths?: Record<string, Record<string, Oper
         if (!response.description || response.description === 'Default Response') {
           response.description = STATUS_CODES[Number(status)] ?? 'Response'
         }
-        const json = response.content?.['application/json']
-        if (Number(status) >= 400 && json && response.content) {
+        const json = response.content?.['application/json'] as { schema?: { $ref?: string } } | undefined
+        if (json?.schema?.$ref?.endsWith('/Problem') && response.content) {
           delete response.content['application/json']
           response.content['application/problem+json'] = json
         }
@@ -52,6 +52,8 @@ function tidyComponents(document: {
     if (!text.includes(`"#/components/schemas/${name}"`)) delete schemas[name]
   }
 }
+
+const zodTransform = createJsonSchemaTransform({ skipList: [] })
 
 export const swaggerPlugin = fp(
   async (app) => {
@@ -90,7 +92,15 @@ export const swaggerPlugin = fp(
           },
         },
       },
-      transform: createJsonSchemaTransform({ skipList: [] }),
+      transform: (input) => {
+        try {
+          return zodTransform(input)
+        } catch (err) {
+          // A route declared with plain JSON schemas is documented as declared rather than breaking /docs.
+          if ((err as { code?: string }).code !== 'FST_ERR_INVALID_SCHEMA') throw err
+          return { schema: input.schema, url: input.url }
+        }
+      },
       transformObject: (input) => {
         const document = jsonSchemaTransformObject(input) as ReturnType<typeof jsonSchemaTransformObject> & {
           paths?: Record<string, Record<string, Operation>>

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig, loadMigrateConfig } from '../src/config.js'
+
+const SECRET = 's'.repeat(32)
+
+function issues(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues
+    throw err
+  }
+  return []
+}
+
+describe('config', () => {
+  it('refuses to start without JWT_SECRET or with one shorter than 32 bytes, outside tests', () => {
+    expect(issues({})).toEqual([expect.stringMatching(/^JWT_SECRET: is required/)])
+    expect(issues({ NODE_ENV: 'production', JWT_SECRET: '' })).toEqual([expect.stringMatching(/^JWT_SECRET/)])
+    expect(issues({ JWT_SECRET: 's'.repeat(31) })).toEqual([expect.stringMatching(/at least 32 bytes/)])
+    // Bytes, not characters: 16 × "é" is 32 bytes.
+    expect(issues({ JWT_SECRET: 'é'.repeat(16) })).toEqual([])
+  })
+
+  it('generates a random secret in tests when none is given', () => {
+    const a = loadConfig({ NODE_ENV: 'test' })
+    const b = loadConfig({ NODE_ENV: 'test' })
+    expect(Buffer.byteLength(a.JWT_SECRET)).toBeGreaterThanOrEqual(32)
+    expect(a.JWT_SECRET).not.toBe(b.JWT_SECRET)
+  })
+
+  it('has loopback defaults and coerces numbers', () => {
+    const config = loadConfig({
+      JWT_SECRET: SECRET,
+      PORT: '8080',
+      BCRYPT_COST: '10',
+      KAFKA_BROKERS: 'a:1, b:2',
+    })
+    expect(config).toMatchObject({
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      BCRYPT_COST: 10,
+      JWT_EXPIRES_IN: 3600,
+      KAFKA_BROKERS: ['a:1', 'b:2'],
+      CORS_ORIGIN: false,
+      MONGO_URL: 'mongodb://127.0.0.1:27018/intellisite',
+    })
+  })
+
+  it('reports every invalid variable at once', () => {
+    const found = issues({
+      JWT_SECRET: SECRET,
+      PORT: 'eighty',
+      BCRYPT_COST: '3',
+      JWT_EXPIRES_IN: '-5',
+      DATABASE_URL: 'nope',
+    })
+    expect(found.map((issue) => issue.split(':')[0]).sort()).toEqual([
+      'BCRYPT_COST',
+      'DATABASE_URL',
+      'JWT_EXPIRES_IN',
+      'PORT',
+    ])
+  })
+
+  it('parses CORS_ORIGIN as off, any, or a list', () => {
+    expect(loadConfig({ JWT_SECRET: SECRET, CORS_ORIGIN: '*' }).CORS_ORIGIN).toBe(true)
+    expect(loadConfig({ JWT_SECRET: SECRET, CORS_ORIGIN: 'false' }).CORS_ORIGIN).toBe(false)
+    expect(
+      loadConfig({ JWT_SECRET: SECRET, CORS_ORIGIN: 'https://a.test, https://b.test' }).CORS_ORIGIN,
+    ).toEqual(['https://a.test', 'https://b.test'])
+  })
+
+  it('lets the migrate command run without the API secrets', () => {
+    expect(loadMigrateConfig({ DATABASE_URL: 'postgres://u:p@db:5432/x' }).DATABASE_URL).toBe(
+      'postgres://u:p@db:5432/x',
+    )
+  })
+})

@@ -1,0 +1,177 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { afterAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import type { AlertsFeature } from '../src/alerts-feature.js'
+import { HttpError } from '../src/http/problem.js'
+import { createTestApp, createUserAndToken, type TestApp, useTestApp } from './helper.js'
+
+describe('health, readiness, metrics, errors', () => {
+  const t = useTestApp()
+
+  it('is alive and ready with PostgreSQL and MongoDB up and no alerts stream configured', async () => {
+    expect((await t.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' })
+    const ready = await t.inject({ method: 'GET', url: '/readyz' })
+    expect(ready.statusCode).toBe(200)
+    expect(ready.json()).toEqual({
+      status: 'ready',
+      checks: { postgres: 'up', mongodb: 'up', kafka: 'disabled' },
+    })
+  })
+
+  it('records request durations by route template and status in Prometheus format', async () => {
+    await t.inject({ method: 'GET', url: '/detections?limit=5' })
+    await t.inject({ method: 'GET', url: '/no/such/route' })
+    const response = await t.inject({ method: 'GET', url: '/metrics' })
+    expect(response.headers['content-type']).toMatch(/^text\/plain/)
+    expect(response.body).toMatch(
+      /http_request_duration_seconds_count\{[^}]*route="\/detections"[^}]*status_code="401"[^}]*\} 1/,
+    )
+    expect(response.body).toMatch(
+      /http_request_duration_seconds_count\{[^}]*route="unmatched"[^}]*status_code="404"/,
+    )
+    expect(response.body).toContain('process_resident_memory_bytes')
+  })
+
+  it('answers unknown routes with a 404 problem carrying the request id', async () => {
+    const response = await t.inject({ method: 'GET', url: '/nope?x=1' })
+    expect(response.statusCode).toBe(404)
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+    const problem = response.json()
+    expect(problem).toMatchObject({
+      status: 404,
+      title: 'Not Found',
+      code: 'NOT_FOUND',
+      instance: '/nope?x=1',
+    })
+    expect(problem.type).toMatch(/^urn:intellisite:problem:/)
+    expect(problem.requestId).toBe(response.headers['x-request-id'])
+    expect(t.logs.text()).toContain(problem.requestId)
+  })
+
+  it('keeps a safe caller-supplied request id and replaces an unsafe one', async () => {
+    const kept = await t.inject({ method: 'GET', url: '/nope', headers: { 'x-request-id': 'trace-123.abc' } })
+    expect(kept.headers['x-request-id']).toBe('trace-123.abc')
+    expect(kept.json().requestId).toBe('trace-123.abc')
+    const replaced = await t.inject({
+      method: 'GET',
+      url: '/nope',
+      headers: { 'x-request-id': 'bad id\u0007' },
+    })
+    expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
+  it('never logs a token, even one passed in the query string', async () => {
+    const { token } = await createUserAndToken(t)
+    await t.inject({ method: 'GET', url: '/stats', headers: { authorization: `Bearer ${token}` } })
+    await t.inject({ method: 'GET', url: `/nope?access_token=${token}` })
+    expect(t.logs.text()).toContain('access_token=[Redacted]')
+    expect(t.logs.text()).not.toContain(token)
+  })
+})
+
+describe('failures', () => {
+  let t: TestApp
+  afterAll(async () => t?.close())
+
+  it('answers 500 without internals when MongoDB is gone, and readiness says which dependency is down', async () => {
+    t = await createTestApp()
+    const { headers } = await createUserAndToken(t)
+    await t.mongo.close()
+    const response = await t.inject({ method: 'GET', url: '/detections', headers })
+    expect(response.statusCode).toBe(500)
+    const problem = response.json()
+    expect(problem).toMatchObject({ status: 500, code: 'INTERNAL_ERROR' })
+    expect(problem.detail).not.toMatch(/mongo|topology|client/i)
+    expect(t.logs.text()).toMatch(/"level":50.*request failed/)
+    const ready = await t.inject({ method: 'GET', url: '/readyz' })
+    expect(ready.statusCode).toBe(503)
+    expect(ready.json()).toEqual({
+      status: 'unavailable',
+      checks: { postgres: 'up', mongodb: 'down', kafka: 'disabled' },
+    })
+  })
+})
+
+describe('CORS', () => {
+  const t = useTestApp({ env: { CORS_ORIGIN: 'https://console.example.com' } })
+
+  it('allows the configured origin only', async () => {
+    const preflight = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/detections',
+      headers: {
+        origin: 'https://console.example.com',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    })
+    expect(preflight.statusCode).toBe(204)
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://console.example.com')
+    const other = await t.app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { origin: 'https://evil.example' },
+    })
+    expect(other.headers['access-control-allow-origin']).toBeUndefined()
+  })
+})
+
+describe('alerts feature seam', () => {
+  let ready = false
+  let closed = 0
+  const plugin: FastifyPluginAsync = async (app) => {
+    app.get(
+      '/alerts',
+      {
+        schema: {
+          tags: ['alerts'],
+          operationId: 'streamAlerts',
+          summary: 'probe',
+          security: [{ bearerAuth: [] }],
+          response: { 200: z.string() },
+        },
+      },
+      async (request, reply) => {
+        const token = (request.query as { access_token?: string }).access_token
+        if (!token) throw new HttpError(401, 'UNAUTHORIZED', 'no token')
+        const claims = app.jwt.verify<{ username: string }>(token)
+        return reply.type('text/plain').send(`hello ${claims.username}`)
+      },
+    )
+  }
+  const alerts: AlertsFeature = {
+    plugin,
+    ready: () => ready,
+    close: async () => {
+      closed++
+    },
+  }
+  const t = useTestApp({ alerts })
+
+  it('reports the alerts consumer as kafka in /readyz', async () => {
+    const down = await t.inject({ method: 'GET', url: '/readyz' })
+    expect(down.statusCode).toBe(503)
+    expect(down.json().checks.kafka).toBe('down')
+    ready = true
+    const up = await t.inject({ method: 'GET', url: '/readyz' })
+    expect(up.statusCode).toBe(200)
+    expect(up.json().checks).toEqual({ postgres: 'up', mongodb: 'up', kafka: 'up' })
+  })
+
+  it('gives the plugin app.jwt, the problem+json error handler and a place in the OpenAPI document', async () => {
+    const { token, username } = await createUserAndToken(t)
+    const ok = await t.app.inject({ method: 'GET', url: `/alerts?access_token=${token}` })
+    expect(ok.body).toBe(`hello ${username}`)
+    const refused = await t.app.inject({ method: 'GET', url: '/alerts' })
+    expect(refused.statusCode).toBe(401)
+    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(Object.keys(t.app.swagger().paths ?? {})).toContain('/alerts')
+  })
+
+  it('closes the feature with the app', async () => {
+    const other = await createTestApp({ alerts })
+    const before = closed
+    await other.close()
+    expect(closed).toBe(before + 1)
+  })
+})
