@@ -41,7 +41,7 @@ export function testKafka(clientId = 'indexer-test'): Kafka {
   return new Kafka({
     clientId,
     brokers: requireEnv('KAFKA_BROKERS').split(','),
-    logLevel: logLevel.NOTHING,
+    logLevel: process.env.TEST_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING,
     retry: { initialRetryTime: 100, retries: 8 },
   })
 }

@@ -1,0 +1,79 @@
+import { detectionId } from '@intellisite/detections-store'
+import { describe, expect, it } from 'vitest'
+import {
+  committedCount,
+  createPipeline,
+  detections,
+  isSuspicious,
+  PARTITIONS,
+  parseAlerts,
+  produce,
+  readTopic,
+  startIndexer,
+  waitFor,
+} from './helpers.js'
+
+describe('topic re-creation', () => {
+  it('stores the detections of a deleted and re-created topic, whose offsets restart at 0', async () => {
+    const pipeline = await createPipeline()
+    const stored = () => pipeline.repository.collection.countDocuments()
+    const before = detections(60)
+    const first = await startIndexer(pipeline)
+    const old = await produce(
+      pipeline.kafka,
+      pipeline.topics.detections,
+      before.map((d) => JSON.stringify(d)),
+    )
+    await waitFor(async () => (await committedCount(pipeline)) === old.length, {
+      what: 'first run committed',
+    })
+    await first.stop()
+
+    const admin = pipeline.kafka.admin()
+    await admin.connect()
+    try {
+      await admin.deleteTopics({ topics: [pipeline.topics.detections] })
+      await waitFor(async () => !(await admin.listTopics()).includes(pipeline.topics.detections), {
+        what: 'topic deleted',
+      })
+      await waitFor(
+        () =>
+          admin
+            .createTopics({
+              topics: [{ topic: pipeline.topics.detections, numPartitions: PARTITIONS }],
+              waitForLeaders: true,
+            })
+            .then(() => true)
+            .catch(() => false),
+        { what: 'topic re-created', intervalMs: 200 },
+      )
+    } finally {
+      await admin.disconnect()
+    }
+
+    // More records than before, so stale committed offsets would skip some of them.
+    const after = detections(150, 1000)
+    const fresh = await produce(
+      pipeline.kafka,
+      pipeline.topics.detections,
+      after.map((d) => JSON.stringify(d)),
+    )
+    expect(fresh[0]?.offset).toBe(0)
+    await startIndexer(pipeline)
+    await waitFor(async () => (await stored()) === old.length + fresh.length, {
+      what: 'detections of both topic generations stored',
+    })
+
+    const ids = (records: typeof old) =>
+      records.map((r) => detectionId({ topic: pipeline.topics.detections, ...r }))
+    const all = new Set([...ids(old), ...ids(fresh)])
+    expect(all.size).toBe(old.length + fresh.length)
+    const documents = await pipeline.repository.collection.find({}, { projection: { _id: 1 } }).toArray()
+    expect(new Set(documents.map((d) => d._id))).toEqual(all)
+    expect((await pipeline.repository.stats('make')).total).toBe(old.length + fresh.length)
+
+    const suspicious = [...before, ...after].filter((d) => isSuspicious(d.Category)).length
+    const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspicious))
+    expect(alerts).toHaveLength(suspicious)
+  })
+})
