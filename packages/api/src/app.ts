@@ -13,6 +13,7 @@ import Fastify, {
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Pool } from 'pg'
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import type { AlertsFeature } from './alerts-feature.js'
 import { authRoutes } from './auth/auth-routes.js'
 import type { Config } from './config.js'
@@ -34,6 +35,8 @@ export interface AppDependencies {
   repository: DetectionsRepository
   logger: Logger
   alerts?: AlertsFeature
+  /** Registry served at /metrics; pass one to share it with components built outside the app (alerts). */
+  metrics?: Registry
 }
 
 export type App = FastifyInstance<
@@ -73,7 +76,7 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
   })
 
   await app.register(errorHandlerPlugin)
-  await app.register(metricsPlugin)
+  await app.register(metricsPlugin, { registry: deps.metrics })
   if (config.CORS_ORIGIN !== false) {
     await app.register(fastifyCors, {
       origin: config.CORS_ORIGIN,

@@ -13,9 +13,9 @@ declare module 'fastify' {
 }
 
 /** Request durations by route template (never the raw URL: unbounded label values) and status. */
-export const metricsPlugin = fp(
-  async (app) => {
-    const registry = new Registry()
+export const metricsPlugin = fp<{ registry?: Registry }>(
+  async (app, options) => {
+    const registry = options.registry ?? new Registry()
     collectDefaultMetrics({ register: registry })
     const duration = new Histogram({
       name: 'http_request_duration_seconds',

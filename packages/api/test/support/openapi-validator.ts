@@ -9,7 +9,10 @@ export interface SpecValidator {
 }
 
 interface OpenApiDocument {
-  paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>
+  paths: Record<
+    string,
+    Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>
+  >
   components?: unknown
 }
 
@@ -38,7 +41,9 @@ export async function createSpecValidator(raw: unknown): Promise<SpecValidator> 
       if (!documented) {
         throw new Error(`${method} ${path} answered ${status}, which is not documented: ${response.body}`)
       }
-      const contentType = String(response.headers['content-type'] ?? '').split(';')[0]!.trim()
+      const contentType = String(response.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
       const content = documented.content?.[contentType]
       if (!content) {
         throw new Error(`${method} ${path} ${status}: content type ${contentType} is not documented`)
