@@ -32,8 +32,9 @@ WORKDIR /app
 COPY --from=build /out/package.json ./package.json
 COPY --from=build /out/node_modules ./node_modules
 COPY --from=build /out/dist ./dist
-# The image's unprivileged `node` user (uid 1000); the app needs no writable directory.
-USER node
+# The image's unprivileged `node` user, by uid so runtimes can verify it is not root; the app
+# writes nothing to disk.
+USER 1000:1000
 EXPOSE 9101
 # Slim images have no curl: Node's own fetch probes liveness (the health server on INDEXER_PORT).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

@@ -33,8 +33,9 @@ WORKDIR /app
 COPY --from=build /out/package.json ./package.json
 COPY --from=build /out/node_modules ./node_modules
 COPY --from=build /out/dist ./dist
-# The image's unprivileged `node` user (uid 1000); the app needs no writable directory.
-USER node
+# The image's unprivileged `node` user, by uid so runtimes can verify it is not root; the app
+# writes nothing to disk.
+USER 1000:1000
 # A client with no server: nothing to probe. Liveness is the process itself (compose restarts it).
 HEALTHCHECK NONE
 ENTRYPOINT ["node", "dist/main.js"]
