@@ -1,0 +1,197 @@
+import type { Admin, Consumer, Kafka } from 'kafkajs'
+import type { Logger } from 'pino'
+import { type AlertEntry, createAlertEntry, parseAlert } from './alert-entry.js'
+import type { AlertsWindow } from './alerts-window.js'
+import type { Position } from './resume-token.js'
+
+export interface AlertsConsumerOptions {
+  kafka: Kafka
+  topic: string
+  /** Unique per process, see below. */
+  groupId: string
+  partitions: number
+  replicationFactor: number
+  window: AlertsWindow
+  onEntries(entries: readonly AlertEntry[]): void
+  logger: Logger
+}
+
+export interface AlertsConsumer {
+  start(): Promise<void>
+  ready(): boolean
+  started(): boolean
+  /** Next offset to read per partition: the live stream's position right now. */
+  position(): Position
+  /** Alerts on the topic not yet read by this process. */
+  lag(): number
+  /** Resolves once the live position is at or past `target` on every partition. */
+  waitFor(target: Position, timeoutMs: number): Promise<boolean>
+  admin(): Admin
+  close(): Promise<void>
+}
+
+/**
+ * The one Kafka consumer of an API process. kafkajs has no `assign()`, so every process joins a
+ * consumer group of its own (a unique id, one member → it owns every partition): each replica
+ * reads every alert, and nothing is shared with the indexer's group. It never commits: where it
+ * stands lives in memory (and in every client's resume token), and on start it seeks to the
+ * current end of each partition, because a fresh process has no clients to replay for. If
+ * kafkajs rejoins (broker outage, rebalance) it seeks back to the in-memory position, and any
+ * record below that position is ignored, so no alert is published twice. Reading is
+ * read_committed (kafkajs's default): alerts are written in the indexer's transactions, so
+ * aborted ones never reach a client.
+ */
+export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsConsumer {
+  const { kafka, topic, window, logger } = options
+  const admin = kafka.admin()
+  let consumer: Consumer | undefined
+  const position: number[] = []
+  const highWatermarks: number[] = []
+  let joined = false
+  let running = false
+  let waiters: { target: Position; resolve: (ok: boolean) => void }[] = []
+
+  const reached = (target: Position) =>
+    target.every((offset, partition) => (position[partition] ?? 0) >= offset)
+  const advance = (partition: number, next: number) => {
+    if (next <= (position[partition] ?? 0)) return
+    position[partition] = next
+    if (waiters.length > 0) {
+      const still: typeof waiters = []
+      for (const waiter of waiters) {
+        if (reached(waiter.target)) waiter.resolve(true)
+        else still.push(waiter)
+      }
+      waiters = still
+    }
+  }
+  const ensurePartition = (partition: number) => {
+    // A partition added while running is read from its beginning (fromBeginning below).
+    if (position[partition] === undefined) {
+      position[partition] = 0
+      window.startPartition(partition, 0)
+    }
+  }
+  const seekAll = () => {
+    if (!consumer) return
+    for (let partition = 0; partition < position.length; partition++) {
+      consumer.seek({ topic, partition, offset: String(position[partition] ?? 0) })
+    }
+  }
+
+  async function ensureTopic(): Promise<void> {
+    const existing = await admin.listTopics()
+    if (existing.includes(topic)) return
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor }],
+      })
+      logger.info({ topic, partitions: options.partitions }, 'alerts topic created')
+    } catch (err) {
+      // The indexer may create it at the same moment.
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err
+    }
+  }
+
+  return {
+    async start() {
+      await admin.connect()
+      await ensureTopic()
+      for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+        position[partition] = Number(high)
+        highWatermarks[partition] = Number(high)
+        window.startPartition(partition, Number(high))
+      }
+      const c = kafka.consumer({
+        groupId: options.groupId,
+        allowAutoTopicCreation: false,
+        maxWaitTimeInMs: 1_000,
+        retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
+      })
+      consumer = c
+      c.on(c.events.GROUP_JOIN, () => {
+        joined = true
+        if (running) seekAll()
+      })
+      c.on(c.events.CRASH, ({ payload }) => {
+        joined = false
+        logger.error({ err: payload.error, restart: payload.restart }, 'alerts consumer crashed')
+      })
+      c.on(c.events.DISCONNECT, () => {
+        joined = false
+      })
+      // Batches holding only transaction markers produce no message; the position still moves.
+      c.on(c.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (payload.topic !== topic) return
+        ensurePartition(payload.partition)
+        advance(payload.partition, Number(payload.lastOffset) + 1)
+      })
+      await c.connect()
+      await c.subscribe({ topic, fromBeginning: true })
+      await c.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const partition = batch.partition
+          ensurePartition(partition)
+          highWatermarks[partition] = Number(batch.highWatermark)
+          const entries: AlertEntry[] = []
+          for (const message of batch.messages) {
+            const offset = Number(message.offset)
+            if (offset < position[partition]!) continue
+            advance(partition, offset + 1)
+            const alert = parseAlert(message.value)
+            if (!alert) {
+              logger.warn({ partition, offset }, 'invalid alert skipped')
+              continue
+            }
+            // Transactions make alerts exactly-once; this is a cheap second line of defence.
+            if (window.has(alert.id)) {
+              logger.warn({ partition, offset, alertId: alert.id }, 'duplicate alert id skipped')
+              continue
+            }
+            const entry = createAlertEntry(partition, offset, alert, [...position])
+            window.push(entry)
+            entries.push(entry)
+          }
+          options.onEntries(entries)
+        },
+      })
+      running = true
+      seekAll()
+      logger.info({ topic, groupId: options.groupId, position }, 'alerts consumer started')
+    },
+    ready: () => running && joined,
+    started: () => running,
+    position: () => [...position],
+    lag() {
+      let lag = 0
+      highWatermarks.forEach((high, partition) => {
+        lag += Math.max(0, high - (position[partition] ?? 0))
+      })
+      return lag
+    },
+    waitFor(target, timeoutMs) {
+      if (reached(target)) return Promise.resolve(true)
+      return new Promise((resolve) => {
+        const waiter = { target, resolve }
+        waiters.push(waiter)
+        setTimeout(() => {
+          waiters = waiters.filter((w) => w !== waiter)
+          resolve(false)
+        }, timeoutMs).unref()
+      })
+    },
+    admin: () => admin,
+    async close() {
+      running = false
+      joined = false
+      for (const waiter of waiters) waiter.resolve(false)
+      waiters = []
+      await consumer?.disconnect()
+      // The group never committed anything; remove it so replicas leave no trace on the broker.
+      await admin.deleteGroups([options.groupId]).catch(() => undefined)
+      await admin.disconnect()
+    },
+  }
+}

@@ -1,0 +1,49 @@
+import { Counter, Gauge, type Registry } from 'prom-client'
+
+export interface AlertsMetrics {
+  connected: Gauge
+  eventsSent: Counter
+  dropped: Counter<'reason'>
+  replays: Counter<'source'>
+  consumerLag: Gauge
+}
+
+export function createAlertsMetrics(registry: Registry, lag: () => number, connected: () => number) {
+  const registers = [registry]
+  const metrics: AlertsMetrics = {
+    connected: new Gauge({
+      name: 'alerts_sse_clients_connected',
+      help: 'SSE clients currently connected to GET /alerts',
+      registers,
+      collect() {
+        this.set(connected())
+      },
+    }),
+    eventsSent: new Counter({
+      name: 'alerts_sse_events_sent_total',
+      help: 'Alert events written to SSE clients (live and replayed)',
+      registers,
+    }),
+    dropped: new Counter({
+      name: 'alerts_sse_clients_closed_total',
+      help: 'SSE connections closed by the server, by reason (slow-client, lifetime, token-expired, shutdown, replay-failed)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    replays: new Counter({
+      name: 'alerts_sse_replays_total',
+      help: 'Resumed streams by where the missed alerts came from (memory, kafka, none)',
+      labelNames: ['source'],
+      registers,
+    }),
+    consumerLag: new Gauge({
+      name: 'alerts_consumer_lag',
+      help: 'Alerts committed to the topic but not yet read by this process (sum over partitions)',
+      registers,
+      collect() {
+        this.set(lag())
+      },
+    }),
+  }
+  return metrics
+}

@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Kafka } from 'kafkajs'
+import type { Logger } from 'pino'
+import { Registry } from 'prom-client'
+import { createAlertsConsumer } from './alerts-consumer.js'
+import { createAlertsMetrics } from './alerts-metrics.js'
+import { createAlertsRoute } from './alerts-route.js'
+import { createStreamOpener } from './alerts-stream.js'
+import { createAlertsWindow } from './alerts-window.js'
+import type { AlertsConfig } from './config.js'
+import { createSseBroadcaster, type SseBroadcaster } from './sse-broadcaster.js'
+
+export { type AlertsConfig, alertsConfigSchema } from './config.js'
+export { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.js'
+
+export interface AlertsFeature {
+  /** Declares GET /alerts; register it after @fastify/jwt and the error handler. */
+  plugin: FastifyPluginAsync
+  /** Creates the alerts topic if missing and starts the process's single consumer. */
+  start(): Promise<void>
+  /** The consumer is running and joined (for /readyz). */
+  ready(): boolean
+  /** Ends every stream (clients resume elsewhere with Last-Event-ID), then stops the consumer. */
+  close(): Promise<void>
+}
+
+export interface AlertsFeatureOptions {
+  kafka: Kafka
+  config: AlertsConfig
+  logger: Logger
+  registry?: Registry
+}
+
+export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeature {
+  const { kafka, config } = options
+  const logger = options.logger.child({ component: 'alerts' })
+  const window = createAlertsWindow(config.SSE_REPLAY_WINDOW)
+  let broadcaster: SseBroadcaster | undefined
+  const consumer = createAlertsConsumer({
+    kafka,
+    topic: config.ALERTS_TOPIC,
+    groupId: `${config.ALERTS_GROUP_PREFIX}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    partitions: config.TOPIC_PARTITIONS,
+    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+    window,
+    onEntries: (entries) => broadcaster?.publish(entries),
+    logger,
+  })
+  const metrics = createAlertsMetrics(
+    options.registry ?? new Registry(),
+    () => consumer.lag(),
+    () => broadcaster?.clientCount ?? 0,
+  )
+  broadcaster = createSseBroadcaster({
+    heartbeatMs: config.SSE_HEARTBEAT_MS,
+    maxQueueFrames: config.SSE_CLIENT_QUEUE_FRAMES,
+    maxQueueBytes: config.SSE_CLIENT_QUEUE_BYTES,
+    maxConnectionsPerUser: config.SSE_MAX_CONNECTIONS_PER_USER,
+    metrics,
+    logger,
+  })
+  const open = createStreamOpener({ kafka, config, consumer, window, broadcaster, metrics, logger })
+  let closing = false
+  let closed: Promise<void> | undefined
+  const streams = broadcaster
+
+  const route = createAlertsRoute({
+    broadcaster: streams,
+    accepting: () => !closing && consumer.started(),
+    open,
+  })
+  const plugin: FastifyPluginAsync = async (app) => {
+    // Open streams would keep server.close() waiting forever: end them first.
+    app.addHook('preClose', async () => {
+      closing = true
+      const started = Date.now()
+      await streams.close()
+      logger.debug({ ms: Date.now() - started }, 'alerts streams ended before server close')
+    })
+    await app.register(route)
+  }
+
+  return {
+    plugin,
+    start: () => consumer.start(),
+    ready: () => !closing && consumer.ready(),
+    close() {
+      closing = true
+      closed ??= (async () => {
+        const started = Date.now()
+        await streams.close()
+        const streamsMs = Date.now() - started
+        await consumer.close()
+        logger.info({ streamsMs, totalMs: Date.now() - started }, 'alerts stream closed')
+      })()
+      return closed
+    },
+  }
+}

@@ -1,0 +1,219 @@
+// A minimal Fastify app (zod type provider, @fastify/jwt with a test secret, a tiny problem+json
+// handler) with the alerts feature on a unique topic, listening on a real port; plus a
+// transactional producer like the indexer's. Everything registers its own cleanup.
+import { randomUUID } from 'node:crypto'
+import fastifyJwt from '@fastify/jwt'
+import type { Alert } from '@intellisite/detections-store'
+import { EventSource } from 'eventsource'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { Kafka, logLevel, type Producer } from 'kafkajs'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { onTestFinished } from 'vitest'
+import {
+  type AlertsConfig,
+  type AlertsFeature,
+  alertsConfigSchema,
+  createAlertsFeature,
+} from '../../src/alerts/index.js'
+
+export const SECRET = 'test-secret-test-secret-test-secret-0123'
+export const PARTITIONS = 3
+
+export function kafkaClient(): Kafka {
+  const brokers = process.env.KAFKA_BROKERS
+  if (!brokers) throw new Error('KAFKA_BROKERS is not set: the global setup should have started the services')
+  return new Kafka({
+    clientId: `alerts-test-${randomUUID()}`,
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+  })
+}
+
+export function alertsConfig(topic: string, overrides: Record<string, string> = {}): AlertsConfig {
+  return alertsConfigSchema.parse({
+    ALERTS_TOPIC: topic,
+    ALERTS_GROUP_PREFIX: `alerts-test-${randomUUID()}`,
+    TOPIC_PARTITIONS: String(PARTITIONS),
+    ...overrides,
+  })
+}
+
+export interface TestServer {
+  url: string
+  app: FastifyInstance
+  feature: AlertsFeature
+  registry: Registry
+  token(claims?: { sub?: string; username?: string }, expiresIn?: number): string
+  close(): Promise<void>
+}
+
+export async function startServer(config: AlertsConfig): Promise<TestServer> {
+  const registry = new Registry()
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  const feature = createAlertsFeature({ kafka: kafkaClient(), config, logger, registry })
+  await feature.start()
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  await app.register(fastifyJwt, {
+    secret: SECRET,
+    sign: { algorithm: 'HS256', expiresIn: 3600 },
+    verify: { algorithms: ['HS256'] },
+  })
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = err.statusCode ?? 500
+    reply
+      .code(status)
+      .type('application/problem+json')
+      .send({
+        type: 'about:blank',
+        title: err.message,
+        status,
+        instance: request.url,
+        code: err.code ?? 'ERROR',
+        requestId: String(request.id),
+      })
+  })
+  await app.register(feature.plugin)
+  app.addHook('onClose', async () => feature.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  if (!address || typeof address === 'string') throw new Error('no port')
+  let closed = false
+  const server: TestServer = {
+    url: `http://127.0.0.1:${address.port}`,
+    app,
+    feature,
+    registry,
+    token: (claims = {}, expiresIn = 3600) =>
+      app.jwt.sign({ sub: claims.sub ?? 'user-1', username: claims.username ?? 'alice' }, { expiresIn }),
+    async close() {
+      if (closed) return
+      closed = true
+      await app.close()
+    },
+  }
+  onTestFinished(() => server.close())
+  return server
+}
+
+export async function deleteTopicLater(topic: string): Promise<void> {
+  onTestFinished(async () => {
+    const admin = kafkaClient().admin()
+    await admin.connect()
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
+    await admin.disconnect()
+  })
+}
+
+export function makeAlert(seq: number, overrides: Partial<Alert> = {}): Alert {
+  return {
+    id: `alert-${seq}-${randomUUID()}`,
+    detectedAt: new Date(1_700_000_000_000 + seq * 1000).toISOString(),
+    year: 2000 + (seq % 20),
+    make: seq % 2 === 0 ? 'Toyota' : 'MAZDA',
+    model: `model-${seq}`,
+    category: seq % 3 === 0 ? 'SUV, Pickup' : 'SUV',
+    reason: 'category matches SUV',
+    ...overrides,
+  }
+}
+
+/** Like the indexer: alerts go out inside a Kafka transaction, spread over the partitions. */
+export async function createAlertsProducer(topic: string): Promise<{ send(alerts: Alert[]): Promise<void> }> {
+  const producer: Producer = kafkaClient().producer({
+    transactionalId: `alerts-test-${randomUUID()}`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  })
+  await producer.connect()
+  onTestFinished(() => producer.disconnect())
+  let next = 0
+  return {
+    async send(alerts) {
+      const transaction = await producer.transaction()
+      try {
+        await transaction.send({
+          topic,
+          messages: alerts.map((alert) => ({
+            key: alert.id,
+            value: JSON.stringify(alert),
+            partition: next++ % PARTITIONS,
+          })),
+        })
+        await transaction.commit()
+      } catch (err) {
+        await transaction.abort()
+        throw err
+      }
+    },
+  }
+}
+
+export interface Received {
+  alerts: Alert[]
+  ids: string[]
+  events: { type: string; data: string; id: string }[]
+  source: EventSource
+  /** Resolves when `count` alerts arrived (rejects after `timeoutMs`). */
+  waitFor(count: number, timeoutMs?: number): Promise<Alert[]>
+  close(): void
+}
+
+/** A real SSE client (the `eventsource` package), authenticated with a header. */
+export function subscribe(url: string, token: string, headers: Record<string, string> = {}): Received {
+  const source = new EventSource(url, {
+    fetch: (input, init) =>
+      // EventSource's own headers last: on reconnect its Last-Event-ID must win over ours.
+      fetch(input, { ...init, headers: { authorization: `Bearer ${token}`, ...headers, ...init?.headers } }),
+  })
+  const received: Received = {
+    alerts: [],
+    ids: [],
+    events: [],
+    source,
+    waitFor(count, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const started = Date.now()
+        const check = () => {
+          if (received.alerts.length >= count) return resolve(received.alerts.slice(0, count))
+          if (Date.now() - started > timeoutMs) {
+            return reject(new Error(`timed out with ${received.alerts.length}/${count} alerts`))
+          }
+          setTimeout(check, 10)
+        }
+        check()
+      })
+    },
+    close: () => source.close(),
+  }
+  for (const type of ['alert', 'reset', 'token-expired']) {
+    source.addEventListener(type, (event) => {
+      received.events.push({ type, data: event.data, id: event.lastEventId })
+      if (type === 'alert') {
+        received.alerts.push(JSON.parse(event.data) as Alert)
+        received.ids.push(event.lastEventId)
+      }
+    })
+  }
+  onTestFinished(() => source.close())
+  return received
+}
+
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now()
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}) {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name)
+  const value = metric?.values.find((v) =>
+    Object.entries(labels).every(([key, expected]) => String(v.labels[key]) === expected),
+  )
+  return value?.value ?? 0
+}
