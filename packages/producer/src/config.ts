@@ -15,7 +15,6 @@ const booleanFromEnv = z.union([z.boolean(), z.string()]).transform((value, ctx)
   return z.NEVER
 })
 
-
 export const configSchema = z.object({
   KAFKA_BROKERS: z
     .string()
@@ -94,7 +93,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Loa
   if (values.help) return { ok: false, help: true }
 
   // An empty variable means "not set", as in compose files that pass `VAR: ${VAR:-}`.
-  const input: Record<string, unknown> = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''))
+  const input: Record<string, unknown> = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== ''),
+  )
   for (const [name, value] of Object.entries(values)) {
     const flag = flags[name as keyof typeof flags]
     if (!flag.env || value === undefined) continue

@@ -1,0 +1,228 @@
+// `npm start` / `pnpm pipeline`: the whole system on this machine without Docker or a build step.
+// Starts the local Kafka, MongoDB-protocol server and PostgreSQL (scripts/services/services.sh), then
+// the indexer, the API and the producer from their sources, waits until they are ready, prints where
+// to look, and on Ctrl-C stops the three children (producer first, so every detection it sent is
+// still indexed) while leaving the services running for the next start.
+//
+//   pnpm pipeline [--down] [--no-producer] [--raw-logs] [-- <producer flags, e.g. --rate 20>]
+//
+// Every service setting comes from the environment, as in production (see .env.example); unset
+// connection variables default to the local services.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const servicesScript = fileURLToPath(new URL('./services/services.sh', import.meta.url))
+
+const { values: flags, positionals: producerArgs } = parseArgs({
+  options: {
+    down: { type: 'boolean', default: false },
+    'no-producer': { type: 'boolean', default: false },
+    'raw-logs': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+  allowPositionals: true,
+  strict: true,
+})
+if (flags.help) {
+  console.log(`Usage: pnpm pipeline [--down] [--no-producer] [--raw-logs] [-- <producer flags>]
+  --down          also stop the local Kafka/MongoDB/PostgreSQL on exit (default: leave them running)
+  --no-producer   start only the indexer and the API (feed them with another producer)
+  --raw-logs      print the services' JSON log lines unformatted
+  -- <flags>      passed to the producer, e.g. -- --rate 20 --seed demo (see its --help)`)
+  process.exit(0)
+}
+
+const color = process.stdout.isTTY && !process.env.NO_COLOR
+const paint = (code: number, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text)
+const say = (text: string) => console.log(`${paint(1, '[pipeline]')} ${text}`)
+
+// ------------------------------------------------------------------------------------ environment
+say('starting the local services (Kafka, MongoDB-protocol server, PostgreSQL)…')
+execFileSync('bash', [servicesScript, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
+const servicesEnv: Record<string, string> = {}
+for (const line of execFileSync('bash', [servicesScript, 'env'], { encoding: 'utf8' }).split('\n')) {
+  const match = /^export (\w+)=(.*)$/.exec(line)
+  if (match?.[1] && match[2] !== undefined) servicesEnv[match[1]] = match[2]
+}
+
+const env: NodeJS.ProcessEnv = { ...servicesEnv, ...process.env }
+const apiPort = Number(env.PORT ?? 3000)
+const indexerPort = Number(env.INDEXER_PORT ?? 9101)
+env.PORT = String(apiPort)
+env.INDEXER_PORT = String(indexerPort)
+if (!env.JWT_SECRET) {
+  env.JWT_SECRET = randomBytes(32).toString('base64url')
+  say('JWT_SECRET is not set: generated a random one for this run (tokens stop working when it restarts)')
+}
+
+// --------------------------------------------------------------------------------------- children
+interface Child {
+  name: string
+  process: ChildProcess
+  exited: Promise<number | null>
+  stopping: boolean
+}
+
+const children: Child[] = []
+let shuttingDown = false
+
+const levelNames: Record<number, [string, number]> = {
+  10: ['TRACE', 90],
+  20: ['DEBUG', 90],
+  30: ['INFO ', 32],
+  40: ['WARN ', 33],
+  50: ['ERROR', 31],
+  60: ['FATAL', 31],
+}
+const hiddenKeys = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name', 'service', 'err'])
+
+/** A pino JSON line as `12:00:01.234 INFO  message {extra}`; anything else unchanged. */
+function formatLine(line: string): string {
+  if (flags['raw-logs'] || !line.startsWith('{')) return line
+  try {
+    const entry = JSON.parse(line) as Record<string, unknown>
+    const [level, levelColor] = levelNames[Number(entry.level)] ?? ['     ', 0]
+    const time = typeof entry.time === 'number' ? new Date(entry.time).toISOString().slice(11, 23) : ''
+    const extra = Object.fromEntries(Object.entries(entry).filter(([key]) => !hiddenKeys.has(key)))
+    const extraText =
+      Object.keys(extra).length > 0 ? ` ${paint(90, JSON.stringify(extra).slice(0, 300))}` : ''
+    const err = entry.err as { message?: string; stack?: string } | undefined
+    const errText = err ? `\n    ${(err.stack ?? err.message ?? '').split('\n').join('\n    ')}` : ''
+    return `${paint(90, time)} ${paint(levelColor, level)} ${entry.msg ?? ''}${extraText}${errText}`
+  } catch {
+    return line
+  }
+}
+
+function start(name: string, prefixColor: number, packageDir: string, args: string[] = []): Child {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=development', '--import', 'tsx', `packages/${packageDir}/src/main.ts`, ...args],
+    // Own process group: a terminal Ctrl-C reaches only this script, which then stops the children
+    // in order instead of all at once.
+    { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  )
+  const prefix = paint(prefixColor, `[${name}]`.padEnd(10))
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream)
+      createInterface({ input: stream }).on('line', (line) => console.log(`${prefix} ${formatLine(line)}`))
+  }
+  const entry: Child = {
+    name,
+    process: child,
+    exited: once(child, 'exit').then(([code, signal]) => (signal ? 128 : (code as number | null))),
+    stopping: false,
+  }
+  void entry.exited.then((code) => {
+    if (entry.stopping || shuttingDown) return
+    if (name === 'producer' && code === 0) {
+      say('the producer finished (PRODUCER_COUNT reached); the indexer and API keep running')
+      return
+    }
+    say(paint(31, `${name} exited unexpectedly (code ${code}); stopping the others`))
+    void shutdown(1)
+  })
+  children.push(entry)
+  return entry
+}
+
+async function stop(child: Child, graceMs: number): Promise<void> {
+  child.stopping = true
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return
+  child.process.kill('SIGTERM')
+  const result = await Promise.race([child.exited.then(() => 'exited'), sleep(graceMs).then(() => 'timeout')])
+  if (result === 'timeout') {
+    say(`${child.name} did not stop within ${graceMs / 1000}s; killing it`)
+    child.process.kill('SIGKILL')
+    await child.exited
+  }
+}
+
+async function shutdown(code: number): Promise<never> {
+  if (shuttingDown) return new Promise<never>(() => {})
+  shuttingDown = true
+  say('stopping: producer first, then the indexer and the API…')
+  const producer = children.find((c) => c.name === 'producer')
+  if (producer) await stop(producer, 10_000)
+  await Promise.all(children.filter((c) => c.name !== 'producer').map((c) => stop(c, 35_000)))
+  if (flags.down) {
+    say('stopping the local services (--down)…')
+    execFileSync('bash', [servicesScript, 'down'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  } else {
+    say('the local services are still running for the next start; `pnpm services:down` stops them')
+  }
+  process.exit(code)
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (shuttingDown) {
+      say('second signal: killing the children now')
+      for (const child of children) child.process.kill('SIGKILL')
+      process.exit(130)
+    }
+    void shutdown(0)
+  })
+}
+// Last resort if this script dies of an error: never leave detached children behind.
+process.on('exit', () => {
+  for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL')
+})
+
+async function waitReady(name: string, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline && !shuttingDown) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+      if (response.ok) return
+      last = `${response.status} ${await response.text()}`
+    } catch (err) {
+      last = (err as Error).message
+    }
+    await sleep(250)
+  }
+  if (shuttingDown) return new Promise(() => {})
+  say(paint(31, `${name} not ready after ${timeoutMs / 1000}s (${url}: ${last.slice(0, 300)})`))
+  return shutdown(1)
+}
+
+// -------------------------------------------------------------------------------------------- run
+say(`starting the indexer (:${indexerPort}) and the API (:${apiPort}) from source…`)
+start('indexer', 36, 'indexer')
+start('api', 35, 'api')
+await Promise.all([
+  waitReady('indexer', `http://127.0.0.1:${indexerPort}/readyz`, 120_000),
+  waitReady('api', `http://127.0.0.1:${apiPort}/readyz`, 120_000),
+])
+if (!flags['no-producer']) {
+  start('producer', 33, 'producer', producerArgs)
+}
+
+const base = `http://localhost:${apiPort}`
+const json = "-H 'content-type: application/json'"
+const credentials = `'{"username":"demo","password":"demo-password"}'`
+say(
+  [
+    paint(32, 'ready.'),
+    `  Swagger UI       ${base}/docs   (Authorize with a username/password created below)`,
+    `  OpenAPI          ${base}/docs/json`,
+    `  alert stream     ${base}/alerts (SSE, bearer token or ?access_token=)`,
+    `  indexer metrics  http://localhost:${indexerPort}/metrics`,
+    '',
+    '  Try it from another terminal:',
+    `    curl -s ${json} -d ${credentials} ${base}/users`,
+    `    TOKEN=$(curl -s ${json} -d ${credentials} ${base}/auth/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
+    `    curl -s -H "authorization: Bearer $TOKEN" '${base}/detections?limit=3'`,
+    `    curl -s -H "authorization: Bearer $TOKEN" ${base}/stats`,
+    `    curl -N -H "authorization: Bearer $TOKEN" ${base}/alerts`,
+    '',
+    `  Ctrl-C stops the indexer, API and producer${flags.down ? ' and the local services' : '; the local services keep running'}.`,
+  ].join('\n'),
+)
