@@ -116,9 +116,11 @@ describe('producer process', () => {
     expect(run.output()).toContain('"sent":300')
   })
 
-  it('stops on SIGTERM with exit 0 after flushing: every acknowledged detection is in the topic', async () => {
+  it('uses an existing topic as it is, and stops on SIGTERM with exit 0 after flushing every detection', async () => {
     const topic = `producer-test-${randomUUID()}`
     topics.push(topic)
+    // Created beforehand with one partition, as the indexer or the challenge's broker may have done.
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
     const run = runProducer(['--topic', topic, '--rate', '40'])
     const deadline = Date.now() + 20_000
     while (!run.output().includes('producing detections') && Date.now() < deadline) {
@@ -131,6 +133,8 @@ describe('producer process', () => {
     // About 40 in a second at 40/s; a broken pacing loop would send far more or nothing.
     expect(sent).toBeGreaterThanOrEqual(20)
     expect(sent).toBeLessThanOrEqual(80)
+    expect(run.output()).toMatch(/"created":false,"partitions":1,"msg":"topic exists"/)
+    expect(run.output()).not.toMatch(/"level":50/)
     const offsets = await admin.fetchTopicOffsets(topic)
     expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBe(sent)
   })
