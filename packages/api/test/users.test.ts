@@ -101,6 +101,16 @@ describe('POST /users', () => {
     expect(xml.json().code).toBe('UNSUPPORTED_MEDIA_TYPE')
   })
 
+  it('answers 413 for an oversized body', async () => {
+    const response = await t.inject({
+      method: 'POST',
+      url: '/users',
+      payload: { username: 'big', password: 'x'.repeat(100_000) },
+    })
+    expect(response.statusCode).toBe(413)
+    expect(response.json().code).toBe('PAYLOAD_TOO_LARGE')
+  })
+
   it('never writes a password to the logs', async () => {
     const password = 'Sup3r-Secret-Pa55word-do-not-log'
     await t.inject({ method: 'POST', url: '/users', payload: { username: 'logcheck', password } })

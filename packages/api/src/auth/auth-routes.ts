@@ -64,7 +64,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
           'passwords get the same 401. Rate-limited per client.',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         body: tokenRequestSchema,
-        response: { 200: tokenResponseSchema, ...problemResponses(400, 401, 415, 429, 500) },
+        response: { 200: tokenResponseSchema, ...problemResponses(400, 401, 413, 415, 429, 500) },
       },
     },
     async (request, reply) => {

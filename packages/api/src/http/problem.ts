@@ -65,10 +65,6 @@ export class HttpError extends Error {
   }
 }
 
-export function isHttpError(err: unknown): err is HttpError {
-  return err instanceof HttpError
-}
-
 /** Response schemas for the error statuses a route can answer with. */
 export function problemResponses<const S extends readonly number[]>(
   ...statuses: S

@@ -27,7 +27,7 @@ export const usersRoutes: FastifyPluginAsyncZod<UsersRoutesOptions> = async (
           'Registers an account. Usernames are unique case-insensitively; the password is stored as a bcrypt hash ' +
           'and never returned.',
         body: createUserBodySchema,
-        response: { 201: userSchema, ...problemResponses(400, 409, 415, 429, 500) },
+        response: { 201: userSchema, ...problemResponses(400, 409, 413, 415, 429, 500) },
       },
     },
     async (request, reply) => {
