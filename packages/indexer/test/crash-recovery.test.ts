@@ -19,7 +19,7 @@ describe('crash recovery', () => {
   it('after SIGKILLs mid-stream: no detection missing or doubled, one alert per suspicious one', async () => {
     const pipeline = await createPipeline()
     await createTopics(pipeline)
-    const total = 6000
+    const total = 3000
     const fixtures = detections(total)
     const produced = await produce(
       pipeline.kafka,
@@ -28,7 +28,7 @@ describe('crash recovery', () => {
       { perSend: 30 },
     )
     // Small fetches make many small batches, so each kill lands in the middle of the stream.
-    const env = indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '2048' })
+    const env = indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '3072' })
     const stored = () => pipeline.repository.collection.countDocuments()
 
     const killedAt: { stored: number; committed: number }[] = []
