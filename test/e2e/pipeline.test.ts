@@ -1,0 +1,249 @@
+// The whole system as the README runs it: `pnpm pipeline` (scripts/pipeline.ts) starts the indexer,
+// the API and the producer as real processes from source. A user then signs up, logs in, watches the
+// detections page and the stats grow, and follows /alerts with a real EventSource client, which must
+// receive the SUV alerts — each one a stored detection, none twice. Everything runs on free ports with
+// its own topics, consumer groups and databases, removed afterwards.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { EventSource } from 'eventsource'
+import { Kafka, logLevel } from 'kafkajs'
+import { MongoClient } from 'mongodb'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const id = `e2e${randomUUID().replaceAll('-', '').slice(0, 12)}`
+const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
+
+function requireEnv(name: string): string {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
+  return value
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+const withDatabase = (url: string, database: string) => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+let pipeline: ChildProcess | undefined
+let output = ''
+let pipelineExit: Promise<number | null> | undefined
+let api = ''
+
+beforeAll(async () => {
+  const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${id}`)
+  await admin.end()
+
+  const [apiPort, indexerPort] = [await freePort(), await freePort()]
+  api = `http://127.0.0.1:${apiPort}`
+  pipeline = spawn(
+    process.execPath,
+    [
+      '--conditions=development',
+      '--import',
+      'tsx',
+      'scripts/pipeline.ts',
+      '--',
+      '--rate',
+      '40',
+      '--seed',
+      id,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        PORT: String(apiPort),
+        INDEXER_PORT: String(indexerPort),
+        DETECTIONS_TOPIC: topics.detections,
+        ALERTS_TOPIC: topics.alerts,
+        DLQ_TOPIC: topics.dlq,
+        INDEXER_GROUP_ID: id,
+        ALERTS_GROUP_PREFIX: id,
+        MONGO_URL: withDatabase(requireEnv('MONGO_URL'), id),
+        DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
+        SUSPICIOUS_VEHICLE: 'SUV',
+        BCRYPT_COST: '4',
+        JWT_SECRET: randomUUID() + randomUUID(),
+        NO_COLOR: '1',
+      },
+    },
+  )
+  pipelineExit = once(pipeline, 'exit').then(([code]) => code as number | null)
+  pipeline.stdout?.on('data', (chunk) => {
+    output += chunk
+  })
+  pipeline.stderr?.on('data', (chunk) => {
+    output += chunk
+  })
+  const deadline = Date.now() + 100_000
+  while (!output.includes('[pipeline] ready.')) {
+    if (pipeline.exitCode !== null) throw new Error(`pipeline exited (${pipeline.exitCode}):\n${output}`)
+    if (Date.now() > deadline) throw new Error(`pipeline not ready in 100 s:\n${output}`)
+    await sleep(200)
+  }
+}, 150_000)
+
+afterAll(async () => {
+  if (pipeline && pipeline.exitCode === null) {
+    pipeline.kill('SIGTERM')
+    await Promise.race([pipelineExit, sleep(40_000)])
+    if (pipeline.exitCode === null) pipeline.kill('SIGKILL')
+  }
+  const kafka = new Kafka({
+    clientId: id,
+    brokers: requireEnv('KAFKA_BROKERS').split(','),
+    logLevel: logLevel.NOTHING,
+  })
+  const admin = kafka.admin()
+  await admin.connect()
+  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
+  await admin.deleteGroups(groups).catch(() => {})
+  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
+  await admin.disconnect()
+  const mongo = new MongoClient(requireEnv('MONGO_URL'))
+  await mongo.connect()
+  await mongo.db(id).dropDatabase()
+  await mongo.close()
+  const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
+  await postgres.connect()
+  await postgres.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`)
+  await postgres.end()
+}, 90_000)
+
+/** The alert contract (detections-store `alertSchema`), restated so this test sees what a client sees. */
+interface Alert {
+  id: string
+  detectedAt: string
+  year: number
+  make: string
+  model: string
+  category: string
+  reason: string
+}
+
+interface Page {
+  items: { id: string; category: string; suspicious: boolean; make: string }[]
+  total: number
+  skip: number
+  limit: number
+}
+interface Stats {
+  group_by: string
+  total: number
+  items: { value: string; count: number }[]
+}
+
+async function call<T>(
+  path: string,
+  init: RequestInit & { token?: string } = {},
+): Promise<{ status: number; body: T }> {
+  const headers = new Headers(init.headers)
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`)
+  if (init.body) headers.set('content-type', 'application/json')
+  const response = await fetch(`${api}${path}`, { ...init, headers })
+  return { status: response.status, body: (await response.json()) as T }
+}
+
+describe('pipeline: producer -> indexer -> API', () => {
+  it('lets a new user log in, page detections and stats as they grow, and receive the SUV alerts live', async () => {
+    const credentials = { username: `user-${id}`, password: 'correct horse battery' }
+    const created = await call<{ id: string; username: string }>('/users', {
+      method: 'POST',
+      body: JSON.stringify(credentials),
+    })
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    expect(created.body.username).toBe(credentials.username)
+
+    const login = await call<{ access_token: string; token_type: string }>('/auth/token', {
+      method: 'POST',
+      body: JSON.stringify(credentials),
+    })
+    expect(login.status).toBe(200)
+    expect(login.body.token_type).toBe('bearer')
+    const token = login.body.access_token
+
+    expect((await call('/detections')).status).toBe(401)
+
+    // Follow the alert stream the way a browser would, the token in the Authorization header.
+    const alerts: Alert[] = []
+    const source = new EventSource(`${api}/alerts`, {
+      fetch: (input, init) =>
+        fetch(input, { ...init, headers: { ...init?.headers, authorization: `Bearer ${token}` } }),
+    })
+    source.addEventListener('alert', (event) => alerts.push(JSON.parse(event.data)))
+    try {
+      const first = await call<Page>('/detections?limit=5', { token })
+      expect(first.status).toBe(200)
+
+      // The producer sends 40/s: within seconds the page, the stats and the stream all move.
+      const deadline = Date.now() + 45_000
+      let page = first.body
+      while ((page.total < first.body.total + 40 || alerts.length < 5) && Date.now() < deadline) {
+        await sleep(500)
+        page = (await call<Page>('/detections?limit=1000', { token })).body
+      }
+      expect(page.total).toBeGreaterThanOrEqual(first.body.total + 40)
+      expect(alerts.length, output.slice(-3000)).toBeGreaterThanOrEqual(5)
+
+      const stats = await call<Stats>('/stats', { token })
+      expect(stats.status).toBe(200)
+      expect(stats.body.group_by).toBe('make')
+      expect(stats.body.total).toBeGreaterThanOrEqual(page.total)
+      expect(stats.body.items.reduce((sum, item) => sum + item.count, 0)).toBe(stats.body.total)
+
+      // Stored detections are classified by the rule; the alerts are SUVs, each a stored one, once.
+      for (const item of page.items) {
+        expect(item.suspicious, item.category).toBe(
+          item.category.split(',').some((token) => token.trim().toLowerCase() === 'suv'),
+        )
+      }
+      const stored = new Set(
+        (await call<Page>('/detections?limit=1000', { token })).body.items.map((d) => d.id),
+      )
+      const received = alerts
+      expect(new Set(received.map((a) => a.id)).size).toBe(received.length)
+      for (const alert of received) {
+        expect(Object.keys(alert).sort()).toEqual([
+          'category',
+          'detectedAt',
+          'id',
+          'make',
+          'model',
+          'reason',
+          'year',
+        ])
+        expect(new Date(alert.detectedAt).toISOString()).toBe(alert.detectedAt)
+        expect(alert.category.split(',').map((c: string) => c.trim().toLowerCase())).toContain('suv')
+        expect(stored.has(alert.id), `alert ${alert.id} is a stored detection`).toBe(true)
+      }
+    } finally {
+      source.close()
+    }
+
+    // Ctrl-C: the pipeline stops its children in order and exits cleanly.
+    pipeline?.kill('SIGINT')
+    expect(await pipelineExit).toBe(0)
+    expect(output).toContain('stopping: producer first')
+    expect(output).toMatch(/\[producer\].*done/)
+    expect(output).toMatch(/local services are still running/)
+  }, 120_000)
+})
