@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
+import { alertsConfigSchema } from './alerts/config.js'
 
 const portSchema = z.coerce.number().int().min(0).max(65_535)
 const positiveInt = z.coerce.number().int().positive()
@@ -40,8 +41,8 @@ const variablesSchema = z.object({
         .filter((broker) => broker.length > 0),
     )
     .pipe(z.array(z.string()).min(1, 'at least one broker')),
-  ALERTS_TOPIC: z.string().min(1).default('intellisite.alerts'),
-  SSE_HEARTBEAT_MS: positiveInt.default(15_000),
+  // GET /alerts settings (ALERTS_TOPIC, SSE_*, TOPIC_*), declared by the alerts feature.
+  ...alertsConfigSchema.shape,
   // Optional outside tests only in the sense that the refinement below rejects its absence.
   JWT_SECRET: z.string().optional(),
   JWT_EXPIRES_IN: positiveInt.default(3600).describe('access token lifetime in seconds'),

@@ -4,7 +4,8 @@ import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
-import type { AlertsFeature } from './alerts-feature.js'
+import { Registry } from 'prom-client'
+import { createAlertsFeature } from './alerts/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, loadMigrateConfig } from './config.js'
 import { createLogger } from './logger.js'
@@ -47,12 +48,10 @@ async function main(): Promise<void> {
     brokers: config.KAFKA_BROKERS,
     logLevel: logLevel.WARN,
   })
-  // ALERTS WIRING (single call site): the SSE feature plugs in here once src/alerts/index.ts exports
-  // createAlertsFeature({ kafka, config, logger }). Without it the REST API runs and /readyz reports kafka as disabled.
-  const alerts: AlertsFeature | undefined = undefined
-  void kafka
+  const metrics = new Registry()
+  const alerts = createAlertsFeature({ kafka, config, logger, registry: metrics })
 
-  const app = await buildApp({ config, pool, repository, logger, alerts })
+  const app = await buildApp({ config, pool, repository, logger, alerts, metrics })
 
   closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error')
@@ -61,6 +60,8 @@ async function main(): Promise<void> {
     await Promise.allSettled([pool.end(), mongo.close()])
   })
 
+  // This process's one alerts consumer starts before traffic; /readyz reports it as `kafka`.
+  await alerts.start()
   await app.listen({ host: config.HOST, port: config.PORT })
 }
 
