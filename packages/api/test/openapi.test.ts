@@ -1,6 +1,9 @@
 import SwaggerParser from '@apidevtools/swagger-parser'
-import { describe, expect, it } from 'vitest'
-import { useTestApp } from './helper.js'
+import { Kafka, logLevel } from 'kafkajs'
+import pino from 'pino'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createAlertsFeature } from '../src/alerts/index.js'
+import { createTestApp, type TestApp, testConfig, useTestApp } from './helper.js'
 
 type Operation = {
   tags?: string[]
@@ -117,5 +120,27 @@ describe('OpenAPI document', () => {
     expect(() => t.spec.assertResponse('GET', '/healthz', forged)).toThrow(/does not match/)
     const undocumented = { ...response, statusCode: 418 } as typeof response
     expect(() => t.spec.assertResponse('GET', '/healthz', undocumented)).toThrow(/not documented/)
+  })
+})
+
+describe('OpenAPI document of the full app (with GET /alerts)', () => {
+  let t: TestApp | undefined
+  afterAll(async () => t?.close())
+
+  it('still validates as OpenAPI 3 and documents /alerts as secured', async () => {
+    const config = testConfig()
+    const kafka = new Kafka({
+      clientId: 'openapi-test',
+      brokers: config.KAFKA_BROKERS,
+      logLevel: logLevel.NOTHING,
+    })
+    // Built but never started: only its routes matter here.
+    const alerts = createAlertsFeature({ kafka, config, logger: pino({ level: 'silent' }) })
+    t = await createTestApp({ alerts })
+    const document = t.app.swagger() as { paths: Record<string, Record<string, Operation>> }
+    await expect(SwaggerParser.validate(structuredClone(document) as never)).resolves.toBeDefined()
+    const operation = document.paths['/alerts']?.get
+    expect(operation?.operationId).toBeTruthy()
+    expect(operation?.security?.length).toBeGreaterThan(0)
   })
 })
