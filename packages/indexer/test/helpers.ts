@@ -243,7 +243,12 @@ export async function produce(
   values: readonly (string | Buffer | null)[],
   { perSend = 20, headers }: { perSend?: number; headers?: IHeaders } = {},
 ): Promise<Produced[]> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+  // Idempotent, so a retried send cannot write a record batch twice into the backlog.
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  })
   await producer.connect()
   const produced: Produced[] = []
   try {
