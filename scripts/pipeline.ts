@@ -38,6 +38,9 @@ if (flags.help) {
   process.exit(0)
 }
 
+// `npm start | tee log` on Ctrl-C: tee dies first; the children must still be stopped in order.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+
 const color = process.stdout.isTTY && !process.env.NO_COLOR
 const paint = (code: number, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text)
 const say = (text: string) => console.log(`${paint(1, '[pipeline]')} ${text}`)
