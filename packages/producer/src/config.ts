@@ -85,8 +85,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Loa
   const options = Object.fromEntries(Object.entries(flags).map(([name, flag]) => [name, { type: flag.type }]))
   let values: Record<string, string | boolean | undefined>
   try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false })
-      .values as typeof values
+    // `pnpm dev -- --rate 5` hands us the `--` itself.
+    const args = argv[0] === '--' ? argv.slice(1) : [...argv]
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values as typeof values
   } catch (err) {
     return { ok: false, errors: [(err as Error).message] }
   }

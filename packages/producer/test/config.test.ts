@@ -45,6 +45,11 @@ describe('producer config', () => {
     expect(errors).toMatch(/TOPIC_PARTITIONS/)
   })
 
+  it('accepts the `--` that pnpm passes through', () => {
+    const result = loadConfig({}, ['--', '--rate', '7'])
+    expect(result.ok && result.config.PRODUCER_RATE).toBe(7)
+  })
+
   it('rejects unknown flags', () => {
     const result = loadConfig({}, ['--rtae', '5'])
     expect(result.ok).toBe(false)
