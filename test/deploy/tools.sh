@@ -19,6 +19,10 @@ TOOLS=${INTELLISITE_CACHE:-$default_cache}/tools
 mkdir -p "$TOOLS"
 log() { printf '[deploy-tools] %s\n' "$*" >&2; }
 
+# Test files run in parallel and each asks for the tools: one installs, the others wait for it.
+exec 9>"$TOOLS/.deploy-tools.lock"
+flock 9
+
 compose_bin=$TOOLS/docker-compose-$COMPOSE_VERSION/docker-compose
 if [ ! -x "$compose_bin" ] && command -v go >/dev/null; then
   log "building docker compose $COMPOSE_VERSION from its Go module (about 3 minutes, once)"
