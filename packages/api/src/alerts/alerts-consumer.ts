@@ -41,6 +41,18 @@ export interface AlertsConsumer {
  * read_committed (kafkajs's default): alerts are written in the indexer's transactions, so
  * aborted ones never reach a client.
  */
+/** Right after a topic is created its leaders may not be known yet ("not the leader"). */
+async function withRetry<T>(operation: () => Promise<T>, attempts = 20): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation()
+    } catch (err) {
+      if (attempt >= attempts || (err as { retriable?: boolean }).retriable === false) throw err
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * attempt)))
+    }
+  }
+}
+
 export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsConsumer {
   const { kafka, topic, window, logger } = options
   const admin = kafka.admin()
@@ -98,7 +110,7 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
     async start() {
       await admin.connect()
       await ensureTopic()
-      for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+      for (const { partition, high } of await withRetry(() => admin.fetchTopicOffsets(topic))) {
         position[partition] = Number(high)
         highWatermarks[partition] = Number(high)
         window.startPartition(partition, Number(high))

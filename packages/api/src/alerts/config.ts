@@ -14,6 +14,12 @@ export const alertsConfigSchema = z.object({
   /** Per-client queue bounds; a client past either is disconnected and resumes later. */
   SSE_CLIENT_QUEUE_FRAMES: z.coerce.number().int().min(1).default(1_000),
   SSE_CLIENT_QUEUE_BYTES: z.coerce.number().int().min(1_024).default(1_048_576),
+  /**
+   * Socket writes per second the fan-out aims to stay under (0 = flush every alert at once): with
+   * N clients, flushes are at least N / budget seconds apart, capped at SSE_MAX_FLUSH_DELAY_MS.
+   */
+  SSE_FLUSH_WRITES_PER_SECOND: z.coerce.number().int().min(0).default(200_000),
+  SSE_MAX_FLUSH_DELAY_MS: z.coerce.number().int().min(0).default(50),
   SSE_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(10),
   /** Connections are closed after this long (minus up to SSE_LIFETIME_JITTER of it) and resume. */
   SSE_MAX_LIFETIME_MS: z.coerce

@@ -58,6 +58,8 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     maxQueueFrames: config.SSE_CLIENT_QUEUE_FRAMES,
     maxQueueBytes: config.SSE_CLIENT_QUEUE_BYTES,
     maxConnectionsPerUser: config.SSE_MAX_CONNECTIONS_PER_USER,
+    writesPerSecond: config.SSE_FLUSH_WRITES_PER_SECOND,
+    maxFlushDelayMs: config.SSE_MAX_FLUSH_DELAY_MS,
     metrics,
     logger,
   })

@@ -10,9 +10,10 @@
  *
  * Varints are unsigned LEB128. Partitions of a keyed topic grow at about the same rate, so the
  * deltas are small: 3 partitions at offsets around 10^6 encode in ~10 bytes (14 characters).
- * Bound: at most 2 + 3 + 8·P bytes with offsets < 2^52 (the largest we accept), i.e.
- * ceil(4/3 · (5 + 8P)) characters; in practice 2 + 4 + ~2·(P-1) bytes, so a 64-partition topic
- * still fits well under 256 characters.
+ * Bound: at most 3 + 8·P bytes (offsets ≤ 2^52, the largest accepted; P ≤ 4096), i.e.
+ * ceil(4/3 · (3 + 8P)) characters: 36 for 3 partitions whatever the offsets. With partitions
+ * within ~8k offsets of each other it is about 2 + 4 + 2·(P-1) bytes: ~14 characters for 3
+ * partitions, ~180 for 64, so up to ~90 partitions stay under 256 characters.
  */
 
 export const RESUME_TOKEN_VERSION = 1

@@ -10,6 +10,8 @@ export interface BroadcasterOptions {
   maxQueueFrames: number
   maxQueueBytes: number
   maxConnectionsPerUser: number
+  writesPerSecond: number
+  maxFlushDelayMs: number
   metrics: AlertsMetrics
   logger: Logger
 }
@@ -31,9 +33,9 @@ export interface SseBroadcaster {
 }
 
 /**
- * Fan-out of live alerts. Entries published in the same event-loop turn are flushed together on
- * `setImmediate`, so every client gets one write per flush, whatever the alert rate: under load
- * flushes grow instead of multiplying syscalls. Each flush concatenates the frames once per
+ * Fan-out of live alerts. Entries published close together are flushed together (same event-loop
+ * turn, or within a write budget when there are many clients), so every client gets one write per
+ * flush whatever the alert rate: under load flushes grow instead of multiplying syscalls. Each flush concatenates the frames once per
  * distinct filter, and all clients with the same filter share that Buffer.
  */
 export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaster {
@@ -42,6 +44,7 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
   const perUser = new Map<string, number>()
   let batch: AlertEntry[] = []
   let flushScheduled = false
+  let lastFlushAt = 0
   let closing = false
   const closeWaiters: (() => void)[] = []
 
@@ -67,6 +70,7 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
 
   const flush = () => {
     flushScheduled = false
+    lastFlushAt = performance.now()
     const entries = batch
     batch = []
     if (entries.length === 0 || clients.size === 0) return
@@ -149,10 +153,18 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
     publish(entries) {
       if (entries.length === 0) return
       for (const entry of entries) batch.push(entry)
-      if (!flushScheduled) {
-        flushScheduled = true
-        setImmediate(flush)
-      }
+      if (flushScheduled) return
+      flushScheduled = true
+      // Budget of socket writes per second: with many clients, flushes are spaced so that each
+      // carries several alerts (one write per client per flush). A lone alert after a quiet spell
+      // still goes out at once.
+      const interval =
+        options.writesPerSecond > 0
+          ? Math.min(options.maxFlushDelayMs, (clients.size / options.writesPerSecond) * 1000)
+          : 0
+      const delay = lastFlushAt + interval - performance.now()
+      if (delay <= 1) setImmediate(flush)
+      else setTimeout(flush, delay)
     },
     async close() {
       closing = true

@@ -1,0 +1,55 @@
+// API side of bench/alerts.ts (lives here so it resolves the API's dependencies): the alerts feature in a minimal Fastify app (JWT + zod type
+// provider, as in the real API), on the topic given in ALERTS_TOPIC. Prints one JSON line
+// `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed}.
+import fastifyJwt from '@fastify/jwt'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { Kafka, logLevel } from 'kafkajs'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { alertsConfigSchema, createAlertsFeature } from '../../src/alerts/index.js'
+
+const secret = 'bench-secret-bench-secret-bench-secret-42'
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' })
+const config = alertsConfigSchema.parse(process.env)
+const registry = new Registry()
+const kafka = new Kafka({
+  clientId: 'alerts-bench-server',
+  brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:29092').split(','),
+  logLevel: logLevel.NOTHING,
+})
+const feature = createAlertsFeature({ kafka, config, logger, registry })
+await feature.start()
+
+const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
+app.setValidatorCompiler(validatorCompiler)
+app.setSerializerCompiler(serializerCompiler)
+await app.register(fastifyJwt, { secret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } })
+await app.register(feature.plugin)
+app.get('/bench/stats', async () => {
+  const metrics = await registry.getMetricsAsJSON()
+  const value = (name: string) =>
+    metrics.find((m) => m.name === name)?.values.reduce((a, v) => a + v.value, 0) ?? 0
+  return {
+    clients: value('alerts_sse_clients_connected'),
+    dropped: value('alerts_sse_clients_closed_total'),
+    sent: value('alerts_sse_events_sent_total'),
+    rss: process.memoryUsage.rss(),
+    cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    heapUsed: process.memoryUsage().heapUsed,
+  }
+})
+app.addHook('onClose', async () => feature.close())
+await app.listen({ host: '127.0.0.1', port: 0 })
+const address = app.server.address()
+const port = typeof address === 'object' && address ? address.port : 0
+process.stdout.write(
+  `${JSON.stringify({ port, token: app.jwt.sign({ sub: 'bench', username: 'bench' }, { expiresIn: 3600 }) })}\n`,
+)
+
+const shutdown = async () => {
+  await app.close()
+  process.exit(0)
+}
+process.on('SIGTERM', shutdown)
+process.on('SIGINT', shutdown)

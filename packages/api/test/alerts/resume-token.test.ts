@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { createAlertFilter } from '../../src/alerts/alert-entry.js'
+import {
+  decodeResumeToken,
+  encodeResumeToken,
+  InvalidResumeTokenError,
+  MAX_OFFSET,
+} from '../../src/alerts/resume-token.js'
+
+describe('resume token', () => {
+  it('round-trips positions, including large and uneven offsets', () => {
+    const positions = [
+      [0],
+      [0, 0, 0],
+      [5, 3, 9],
+      [1_000_000, 999_950, 1_000_073],
+      [MAX_OFFSET, 0, MAX_OFFSET],
+      Array.from({ length: 64 }, (_, p) => 10_000_000 + ((p * 7919) % 4_000)),
+    ]
+    for (const position of positions) expect(decodeResumeToken(encodeResumeToken(position))).toEqual(position)
+  })
+
+  it('stays compact: 3 partitions at a million alerts in ~14 characters, 64 partitions under 256', () => {
+    expect(encodeResumeToken([1_000_000, 999_950, 1_000_073]).length).toBeLessThanOrEqual(16)
+    const wide = Array.from({ length: 64 }, (_, p) => 10_000_000 + ((p * 7919) % 4_000))
+    expect(encodeResumeToken(wide).length).toBeLessThan(256)
+    // Worst case stated in the module: ceil(4/3 * (3 + 8P)) characters.
+    const worst = Array.from({ length: 16 }, (_, p) => (p % 2 === 0 ? MAX_OFFSET : 0))
+    expect(encodeResumeToken(worst).length).toBeLessThanOrEqual(Math.ceil((4 / 3) * (3 + 8 * 16)))
+  })
+
+  it('rejects malformed tokens with a 400-coded error', () => {
+    const valid = encodeResumeToken([4, 5, 6])
+    for (const bad of [
+      '',
+      'not a token',
+      '%%%',
+      'AAAA',
+      'AQ',
+      'Ag',
+      `${valid}AA`,
+      valid.slice(0, -1),
+      'AQD_____________',
+    ]) {
+      let error: unknown
+      try {
+        decodeResumeToken(bad)
+      } catch (err) {
+        error = err
+      }
+      expect(error, bad).toBeInstanceOf(InvalidResumeTokenError)
+      expect((error as InvalidResumeTokenError).statusCode).toBe(400)
+    }
+  })
+})
+
+describe('alert filter', () => {
+  const entry = (make: string, categories: string[]) => ({ makeKey: make, categoryKeys: categories })
+  it('matches makes case-insensitively and category tokens like the suspicious rule', () => {
+    const { filter } = createAlertFilter({ make: 'Toyota, MAZDA', category: 'pickup' })
+    expect(filter!(entry('toyota', ['suv', 'pickup']))).toBe(true)
+    expect(filter!(entry('mazda', ['pickup']))).toBe(true)
+    expect(filter!(entry('toyota', ['suv']))).toBe(false)
+    expect(filter!(entry('ford', ['pickup']))).toBe(false)
+    expect(createAlertFilter({}).filter).toBeNull()
+    expect(createAlertFilter({ make: 'A,b' }).key).toBe(createAlertFilter({ make: 'B, a' }).key)
+  })
+})
