@@ -106,10 +106,10 @@ describe('hadolint', () => {
     hadolint = tools.hadolint
   }, 600_000)
 
-  it.each(SERVICES)('finds nothing at warning level or above in docker/%s.Dockerfile', (service) => {
+  it.each(SERVICES)('finds nothing at all (style level and up) in docker/%s.Dockerfile', (service) => {
     const result = spawnSync(
       hadolint,
-      ['--no-color', '--failure-threshold', 'warning', join(root, `docker/${service}.Dockerfile`)],
+      ['--no-color', '--failure-threshold', 'style', join(root, `docker/${service}.Dockerfile`)],
       { encoding: 'utf8' },
     )
     expect(result.status, result.stdout + result.stderr).toBe(0)
