@@ -47,7 +47,12 @@ const say = (text: string) => console.log(`${paint(1, '[pipeline]')} ${text}`)
 
 // ------------------------------------------------------------------------------------ environment
 say('starting the local services (Kafka, MongoDB-protocol server, PostgreSQL)…')
-execFileSync('bash', [servicesScript, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
+try {
+  execFileSync('bash', [servicesScript, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
+} catch {
+  say(paint(31, 'the local services did not start (their log tail is above); nothing else was started'))
+  process.exit(1)
+}
 const servicesEnv: Record<string, string> = {}
 for (const line of execFileSync('bash', [servicesScript, 'env'], { encoding: 'utf8' }).split('\n')) {
   const match = /^export (\w+)=(.*)$/.exec(line)
