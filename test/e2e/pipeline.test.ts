@@ -193,6 +193,8 @@ describe('pipeline: producer -> indexer -> API', () => {
     try {
       const first = await call<Page>('/detections?limit=5', { token })
       expect(first.status).toBe(200)
+      const firstStats = await call<Stats>('/stats', { token })
+      expect(firstStats.status).toBe(200)
 
       // The producer sends 40/s: within seconds the page, the stats and the stream all move.
       const deadline = Date.now() + 45_000
@@ -208,6 +210,7 @@ describe('pipeline: producer -> indexer -> API', () => {
       expect(stats.status).toBe(200)
       expect(stats.body.group_by).toBe('make')
       expect(stats.body.total).toBeGreaterThanOrEqual(page.total)
+      expect(stats.body.total).toBeGreaterThan(firstStats.body.total)
       expect(stats.body.items.reduce((sum, item) => sum + item.count, 0)).toBe(stats.body.total)
 
       // Stored detections are classified by the rule; the alerts are SUVs, each a stored one, once.
