@@ -51,6 +51,30 @@ export class IndexerStoppingError extends Error {
 /** Dead letters go out in sends of at most this many value bytes (the broker's default limit is 1 MB). */
 const DLQ_SEND_BYTES = 512 * 1024
 
+/**
+ * Retriable on purpose: kafkajs then redelivers the batch, and restarts the consumer after its
+ * retries, instead of stopping for good as it does on the producer's non-retriable errors.
+ */
+export class TransactionFailedError extends Error {
+  readonly code = 'TRANSACTION_FAILED'
+  readonly retriable = true
+  constructor(cause: unknown) {
+    super(`batch transaction aborted: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+  }
+}
+
+interface GroupState {
+  /** The last consumer-group error seen by a heartbeat during the batch (e.g. UNKNOWN_MEMBER_ID). */
+  error?: Error
+}
+
+function isFenced(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED') return true
+  }
+  return false
+}
+
 export function createIndexer(deps: IndexerDeps) {
   const { kafka, repository, config, metrics } = deps
   const logger = deps.logger.child({ component: 'indexer' })
@@ -159,12 +183,16 @@ export function createIndexer(deps: IndexerDeps) {
       dlqPartitions,
     })
     // A slow or retried bulk write must not cost the partition: keep the group session alive.
+    const group: GroupState = {}
     const keepAlive = setInterval(() => {
-      heartbeat().catch((err: unknown) => logger.debug({ err, partition }, 'heartbeat during batch'))
+      heartbeat().catch((err: unknown) => {
+        group.error = err as Error
+        logger.debug({ err, partition }, 'heartbeat during batch')
+      })
     }, config.heartbeatIntervalMs)
     try {
       const result = await storeWithRetry(classified.documents, partition, payload)
-      await publish(owner, classified, payload)
+      await publish(owner, classified, payload, group)
       metrics.stored.inc(result.inserted)
       metrics.duplicates.inc(result.duplicates)
       metrics.alerts.inc(classified.alerts.length)
@@ -240,7 +268,12 @@ export function createIndexer(deps: IndexerDeps) {
    * sees each alert once, whatever crashes. The offset is committed only here, after the batch is
    * durably stored, so a crash before this point redelivers the batch into an idempotent store.
    */
-  async function publish(owner: PartitionProducer, classified: ClassifiedBatch, { batch }: EachBatchPayload) {
+  async function publish(
+    owner: PartitionProducer,
+    classified: ClassifiedBatch,
+    { batch, heartbeat }: EachBatchPayload,
+    group: GroupState,
+  ) {
     const transaction = await owner.producer.transaction()
     try {
       if (classified.alerts.length > 0) {
@@ -268,7 +301,16 @@ export function createIndexer(deps: IndexerDeps) {
       // A fresh producer fences this one and re-reads the committed offset, which also covers a
       // commit that succeeded on the broker but whose answer was lost.
       await producers?.release(batch.partition)
-      throw err
+      // Fenced: another member owns the partition now, unless that member is itself the zombie.
+      // If the group has moved on without us, surface kafkajs's own group error so it rejoins
+      // instead of retrying this batch (which would fence the rightful owner for nothing).
+      if (isFenced(err)) {
+        await heartbeat().catch((e: unknown) => {
+          group.error = e as Error
+        })
+        if (group.error) throw group.error
+      }
+      throw new TransactionFailedError(err)
     }
   }
 

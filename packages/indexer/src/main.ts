@@ -67,7 +67,8 @@ closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
   await indexer.stop()
   await mongo.close()
   logger.info('indexer stopped')
-  if (fatal) process.exitCode = 1
+  // close-with-grace exits 1 when the handler throws: a supervisor must see the failure.
+  if (fatal) throw new Error('the Kafka consumer stopped for good')
 })
 
 server.listen(config.http.port, config.http.host, () => {

@@ -1,0 +1,60 @@
+import { detectionId } from '@intellisite/detections-store'
+import { describe, expect, it } from 'vitest'
+import {
+  committedCount,
+  createPipeline,
+  createTopics,
+  detections,
+  exited,
+  indexerEnv,
+  isSuspicious,
+  parseAlerts,
+  produce,
+  readTopic,
+  spawnIndexer,
+  startIndexer,
+  waitFor,
+} from './helpers.js'
+
+describe('zombie fencing', () => {
+  it('a frozen indexer that wakes up after losing its partitions cannot publish a duplicate alert', async () => {
+    const pipeline = await createPipeline()
+    await createTopics(pipeline)
+    const total = 2400
+    const fixtures = detections(total)
+    const produced = await produce(
+      pipeline.kafka,
+      pipeline.topics.detections,
+      fixtures.map((d) => JSON.stringify(d)),
+      { perSend: 30 },
+    )
+    const stored = () => pipeline.repository.collection.countDocuments()
+
+    const zombie = spawnIndexer(indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '3072' }))
+    await waitFor(async () => (await stored()) >= total * 0.2, { intervalMs: 10, what: '20% stored' })
+    // Frozen mid-stream (a long GC pause, a stalled VM): its session expires, its partitions move.
+    zombie.kill('SIGSTOP')
+    const successor = await startIndexer(pipeline, { maxBytesPerPartition: 3072 })
+    await waitFor(async () => (await stored()) >= total * 0.5, { intervalMs: 10, what: '50% stored' })
+    // It wakes up and carries on with the batch it had in flight, then rejoins the group.
+    zombie.kill('SIGCONT')
+    await waitFor(async () => (await committedCount(pipeline)) === total, {
+      timeoutMs: 45_000,
+      what: 'every offset committed',
+    })
+    zombie.kill('SIGTERM')
+    expect((await exited(zombie)).code).toBe(0)
+    await successor.stop()
+
+    const expectedIds = produced.map((p) => detectionId({ topic: pipeline.topics.detections, ...p }))
+    const documents = await pipeline.repository.collection.find({}, { projection: { _id: 1 } }).toArray()
+    expect(documents).toHaveLength(total)
+    expect(new Set(documents.map((d) => d._id))).toEqual(new Set(expectedIds))
+
+    const suspiciousIds = expectedIds.filter((_, i) => isSuspicious(fixtures[i]!.Category))
+    const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspiciousIds.length))
+    expect(alerts).toHaveLength(suspiciousIds.length)
+    expect(new Set(alerts.map((a) => a.id))).toEqual(new Set(suspiciousIds))
+    expect((await pipeline.repository.stats('make')).total).toBe(total)
+  }, 90_000)
+})
