@@ -38,7 +38,7 @@ function kafkaBrokers(): string {
 }
 
 function spawnTs(file: string, env: Record<string, string>): ChildProcess {
-  const command = `ulimit -n "$(ulimit -Hn)"; exec node --conditions=development --import tsx ${file}`
+  const command = `ulimit -n "$(ulimit -Hn)"; exec node ${process.env.BENCH_NODE_FLAGS ?? ""} --conditions=development --import tsx ${file}`
   return spawn('bash', ['-c', command], {
     cwd: root,
     env: { ...process.env, ...env },

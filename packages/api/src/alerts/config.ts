@@ -18,7 +18,7 @@ export const alertsConfigSchema = z.object({
    * Socket writes per second the fan-out aims to stay under (0 = flush every alert at once): with
    * N clients, flushes are at least N / budget seconds apart, capped at SSE_MAX_FLUSH_DELAY_MS.
    */
-  SSE_FLUSH_WRITES_PER_SECOND: z.coerce.number().int().min(0).default(200_000),
+  SSE_FLUSH_WRITES_PER_SECOND: z.coerce.number().int().min(0).default(100_000),
   SSE_MAX_FLUSH_DELAY_MS: z.coerce.number().int().min(0).default(50),
   SSE_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(10),
   /** Connections are closed after this long (minus up to SSE_LIFETIME_JITTER of it) and resume. */

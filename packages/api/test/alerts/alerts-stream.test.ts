@@ -5,6 +5,7 @@ import {
   alertsConfig,
   createAlertsProducer,
   deleteTopicLater,
+  kafkaClient,
   makeAlert,
   metricValue,
   startServer,
@@ -54,6 +55,7 @@ describe('GET /alerts', () => {
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(a.alerts).toHaveLength(30)
     expect(await metricValue(server.registry, 'alerts_sse_events_sent_total')).toBe(60)
+    expect(await metricValue(server.registry, 'alerts_consumer_lag')).toBe(0)
   })
 
   it('resumes with Last-Event-ID: exactly the missed alerts, then live (from memory)', async () => {
@@ -123,6 +125,66 @@ describe('GET /alerts', () => {
     expect(rest.map((x) => x.id).sort()).toEqual(
       all
         .slice(6)
+        .map((x) => x.id)
+        .sort(),
+    )
+  })
+
+  it('ends streams at their maximum lifetime; EventSource resumes by itself with no gap or duplicate', async () => {
+    const { server, producer } = await setup({
+      SSE_MAX_LIFETIME_MS: '1000',
+      SSE_LIFETIME_JITTER: '0',
+      SSE_RETRY_MS: '50',
+    })
+    const client = subscribe(`${server.url}/alerts`, server.token())
+    await opened(client)
+    // ~3 s of alerts across at least two forced reconnects.
+    const sent = batch(0, 60)
+    for (let i = 0; i < sent.length; i += 2) {
+      await producer.send(sent.slice(i, i + 2))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const got = await client.waitFor(60)
+    expect(got.map((x) => x.id).sort()).toEqual(sent.map((x) => x.id).sort())
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(client.alerts).toHaveLength(60)
+    expect(
+      await metricValue(server.registry, 'alerts_sse_clients_closed_total', { reason: 'lifetime' }),
+    ).toBeGreaterThanOrEqual(2)
+  })
+
+  it('sends event: reset and restarts from the oldest retained alert when the position is gone', async () => {
+    const { server, producer, topic } = await setup()
+    const token = server.token()
+    const first = subscribe(`${server.url}/alerts`, token)
+    await opened(first)
+    const sent = batch(0, 30)
+    await producer.send(sent.slice(0, 6))
+    await first.waitFor(6)
+    const oldId = first.ids.at(-1)!
+    first.close()
+    await producer.send(sent.slice(6, 30))
+    // Retention: drop everything before the last 3 records of every partition.
+    const admin = kafkaClient().admin()
+    await admin.connect()
+    const offsets = await admin.fetchTopicOffsets(topic)
+    await admin.deleteTopicRecords({
+      topic,
+      partitions: offsets.map(({ partition, high }) => ({ partition, offset: String(Number(high) - 4) })),
+    })
+    await admin.disconnect()
+    // A fresh process has nothing in memory, so the resume goes to Kafka and finds it truncated.
+    await server.close()
+    const restarted = await startServer(server.config)
+    const resumed = subscribe(`${restarted.url}/alerts`, restarted.token(), { 'last-event-id': oldId })
+    await waitUntil(() => resumed.events.some((e) => e.type === 'reset'))
+    const reset = resumed.events.find((e) => e.type === 'reset')!
+    expect(JSON.parse(reset.data)).toMatchObject({ reason: 'position-not-retained', restartFrom: reset.id })
+    // Each partition's last 3 alerts (the 4th-last offset is the transaction marker) follow.
+    const retained = await resumed.waitFor(9)
+    expect(retained.map((x) => x.id).sort()).toEqual(
+      sent
+        .slice(21)
         .map((x) => x.id)
         .sort(),
     )

@@ -42,6 +42,7 @@ export function alertsConfig(topic: string, overrides: Record<string, string> = 
 
 export interface TestServer {
   url: string
+  config: AlertsConfig
   app: FastifyInstance
   feature: AlertsFeature
   registry: Registry
@@ -84,6 +85,7 @@ export async function startServer(config: AlertsConfig): Promise<TestServer> {
   let closed = false
   const server: TestServer = {
     url: `http://127.0.0.1:${address.port}`,
+    config,
     app,
     feature,
     registry,
