@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { problemSchema as problem } from '../http/problem.js'
+import { SECURED } from '../plugins/swagger.js'
 import { createAlertFilter } from './alert-entry.js'
 import type { StreamRequest } from './alerts-stream.js'
 import { AlertsHttpError, unauthorized } from './errors.js'
@@ -73,10 +74,19 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
             'retained; the stream restarts from the oldest retained alert (its `id`). `event: token-expired` ' +
             'precedes the end of the stream when the JWT expires: get a new token before reconnecting. ' +
             'Comment lines are heartbeats.',
-          security: [{ bearerAuth: [] }],
+          security: SECURED,
           querystring,
           response: {
-            200: z.string().describe('An endless text/event-stream'),
+            // A registered id, so the app's OpenAPI post-processing can label it text/event-stream.
+            200: z.string().meta({
+              id: 'AlertEventStream',
+              description:
+                'An endless `text/event-stream`: `retry:`, then `event: alert` frames (`id:` resume token, ' +
+                '`data:` one Alert as JSON), `event: reset`, `event: token-expired`, `:` heartbeats',
+              example:
+                'retry: 2000\n\nid: AQOwCRk4\nevent: alert\ndata: {"id":"…","detectedAt":"2024-05-01T12:00:00.000Z",' +
+                '"year":2011,"make":"Toyota","model":"Land Cruiser","category":"SUV","reason":"category matches SUV"}\n\n',
+            }),
             400: problem.describe('Malformed Last-Event-ID, since or filter'),
             401: problem.describe('Missing, invalid or expired token'),
             429: problem.describe('Too many open streams for this user'),
