@@ -44,6 +44,14 @@ export const configSchema = z
     INDEXER_STORE_RETRY_MAX_MS: positiveInt.default(10_000),
     /** How long a MongoDB operation waits for a reachable server before it fails and is retried. */
     MONGO_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
+    /**
+     * Tests only: `after-store:N` or `after-commit:N` makes the process SIGKILL itself right after
+     * its Nth bulk write (before the transaction) or Nth committed transaction (before anything else).
+     */
+    INDEXER_FAILPOINT: z
+      .string()
+      .regex(/^(after-store|after-commit):[1-9]\d*$/, 'expected after-store:N or after-commit:N')
+      .optional(),
     KAFKA_RETRY_INITIAL_MS: positiveInt.default(300),
     KAFKA_RETRIES: z.coerce.number().int().min(0).default(8),
   })
@@ -74,6 +82,7 @@ export interface IndexerConfig {
   heartbeatIntervalMs: number
   transactionTimeoutMs: number
   storeRetry: { initialMs: number; maxMs: number }
+  failpoint?: { point: 'after-store' | 'after-commit'; count: number }
 }
 
 export class ConfigError extends Error {
@@ -120,5 +129,11 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
     heartbeatIntervalMs: e.INDEXER_HEARTBEAT_INTERVAL_MS,
     transactionTimeoutMs: e.INDEXER_TRANSACTION_TIMEOUT_MS,
     storeRetry: { initialMs: e.INDEXER_STORE_RETRY_INITIAL_MS, maxMs: e.INDEXER_STORE_RETRY_MAX_MS },
+    ...(e.INDEXER_FAILPOINT && {
+      failpoint: {
+        point: e.INDEXER_FAILPOINT.split(':')[0] as 'after-store' | 'after-commit',
+        count: Number(e.INDEXER_FAILPOINT.split(':')[1]),
+      },
+    }),
   }
 }

@@ -39,6 +39,8 @@ export interface IndexerDeps {
   metrics: IndexerMetrics
   /** Called when the consumer has crashed for good (kafkajs will not restart it). */
   onFatalError?: (err: Error) => void
+  /** Fault injection for crash tests: called after a batch's bulk write and after its commit. */
+  faults?: { afterStore?: () => void; afterCommit?: () => void }
 }
 
 export class IndexerStoppingError extends Error {
@@ -192,7 +194,9 @@ export function createIndexer(deps: IndexerDeps) {
     }, config.heartbeatIntervalMs)
     try {
       const result = await storeWithRetry(classified.documents, partition, payload)
+      deps.faults?.afterStore?.()
       await publish(owner, classified, payload, group)
+      deps.faults?.afterCommit?.()
       metrics.stored.inc(result.inserted)
       metrics.duplicates.inc(result.duplicates)
       metrics.alerts.inc(classified.alerts.length)

@@ -43,12 +43,20 @@ collectDefaultMetrics({ register: registry })
 const metrics = createIndexerMetrics(registry)
 
 let fatal = false
+let failpointHits = 0
+const failpoint = config.failpoint
+const hit = (point: 'after-store' | 'after-commit') => () => {
+  if (failpoint?.point !== point || ++failpointHits !== failpoint.count) return
+  logger.warn({ failpoint: point, count: failpointHits }, 'failpoint reached: SIGKILL')
+  process.kill(process.pid, 'SIGKILL')
+}
 const indexer = createIndexer({
   kafka,
   repository,
   config,
   logger,
   metrics,
+  ...(failpoint && { faults: { afterStore: hit('after-store'), afterCommit: hit('after-commit') } }),
   onFatalError: (err) => {
     fatal = true
     logger.fatal({ err }, 'consumer stopped for good, exiting so the supervisor restarts us')

@@ -27,6 +27,15 @@ describe('loadConfig', () => {
     expect(config.http.port).toBe(9101)
   })
 
+  it('parses the test-only failpoint', () => {
+    expect(loadConfig({ INDEXER_FAILPOINT: 'after-commit:4' }).failpoint).toEqual({
+      point: 'after-commit',
+      count: 4,
+    })
+    expect(loadConfig({}).failpoint).toBeUndefined()
+    expect(() => loadConfig({ INDEXER_FAILPOINT: 'after-lunch:1' })).toThrow(ConfigError)
+  })
+
   it('reports every bad variable at once', () => {
     let error: unknown
     try {

@@ -31,18 +31,28 @@ describe('crash recovery', () => {
     const env = indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '3072' })
     const stored = () => pipeline.repository.collection.countDocuments()
 
-    const killedAt: { stored: number; committed: number }[] = []
-    for (const fraction of [0.15, 0.4, 0.65]) {
-      const child = spawnIndexer(env)
-      await waitFor(async () => (await stored()) >= total * fraction, {
-        intervalMs: 10,
-        timeoutMs: 30_000,
-        what: `${fraction * 100}% stored`,
-      })
-      child.kill('SIGKILL')
+    const killedAt: { how: string; stored: number; committed: number }[] = []
+    const record = async (how: string) =>
+      killedAt.push({ how, stored: await stored(), committed: await committedCount(pipeline) })
+
+    // 1-2. Deterministic kills at the two moments that matter: batch stored but its transaction not
+    // started (must be redelivered, stored once), and transaction just committed (must not be
+    // redelivered: a design that commits offsets separately would duplicate alerts here).
+    for (const failpoint of ['after-store:4', 'after-commit:4']) {
+      const child = spawnIndexer({ ...env, INDEXER_FAILPOINT: failpoint })
       expect((await exited(child)).signal).toBe('SIGKILL')
-      killedAt.push({ stored: await stored(), committed: await committedCount(pipeline) })
+      await record(failpoint)
     }
+    // 3. And one at an arbitrary moment.
+    const child = spawnIndexer(env)
+    await waitFor(async () => (await stored()) >= total * 0.65, {
+      intervalMs: 10,
+      timeoutMs: 30_000,
+      what: '65% stored',
+    })
+    child.kill('SIGKILL')
+    expect((await exited(child)).signal).toBe('SIGKILL')
+    await record('arbitrary')
     // Every kill interrupted a stream that still had work left.
     for (const point of killedAt) expect(point.stored).toBeLessThan(total)
 
