@@ -170,8 +170,10 @@ export function createIndexer(deps: IndexerDeps) {
   async function handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, heartbeat, resolveOffset, isRunning } = payload
     const { topic, partition } = batch
-    if (batch.isEmpty() || !producers || !consumer) return
+    // Stale: a seek on this partition is pending, its position is no longer this batch's.
+    if (batch.isEmpty() || payload.isStale() || !producers || !consumer) return
     const owner = await producers.acquire(partition)
+    if (!(await positionStillValid(owner, payload))) return
     const records = skipCommitted(owner, payload)
     if (records === null) return
 
@@ -221,6 +223,37 @@ export function createIndexer(deps: IndexerDeps) {
       lastTimestamp: last ? Number(last.timestamp) : Date.now(),
     })
     if (!isRunning()) logger.info({ partition, lastOffset: batch.lastOffset() }, 'in-flight batch committed')
+  }
+
+  /**
+   * Kafka drops a group's offsets when the topic is deleted, but kafkajs keeps fetching from its
+   * in-memory position: on a re-created topic that would silently skip the new records below it.
+   * The broker's committed offset is the truth; when it is not what this owner last committed,
+   * start again from it (or from the beginning when there is none).
+   */
+  async function positionStillValid(owner: PartitionProducer, { batch }: EachBatchPayload): Promise<boolean> {
+    if (owner.lastCommitted < 0n || !admin || !consumer) return true
+    const { topic, partition } = batch
+    const offsets = await admin.fetchOffsets({ groupId: config.groupId, topics: [topic] })
+    const committed = BigInt(offsets[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1')
+    if (committed === owner.lastCommitted) return true
+    let offset = committed
+    if (offset < 0n) {
+      const watermarks = await admin.fetchTopicOffsets(topic)
+      offset = BigInt(watermarks.find((p) => p.partition === partition)?.low ?? '0')
+    }
+    logger.warn(
+      {
+        partition,
+        committed: String(committed),
+        expected: String(owner.lastCommitted),
+        seek: String(offset),
+      },
+      'committed offset changed under this consumer (topic re-created or offsets reset): seeking',
+    )
+    owner.lastCommitted = -1n
+    consumer.seek({ topic, partition, offset: offset.toString() })
+    return false
   }
 
   /**
@@ -298,6 +331,7 @@ export function createIndexer(deps: IndexerDeps) {
         ],
       })
       await transaction.commit()
+      owner.lastCommitted = BigInt(batch.lastOffset()) + 1n
     } catch (err) {
       metrics.transactionsAborted.inc()
       logger.error({ err, partition: batch.partition }, 'transaction failed, the batch will be redelivered')

@@ -9,6 +9,8 @@ export interface PartitionProducer {
    * previous owner whose transaction committed after this instance had fetched its start offset.
    */
   committedOffset: bigint
+  /** The offset this owner last committed for the partition (-1 before its first commit). */
+  lastCommitted: bigint
 }
 
 export interface PartitionProducersOptions {
@@ -51,7 +53,7 @@ export function createPartitionProducers(options: PartitionProducersOptions) {
       const offsets = await admin.fetchOffsets({ groupId, topics: [topic] })
       const committed = offsets[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1'
       logger.debug({ partition, transactionalId, committed }, 'transactional producer ready')
-      return { partition, producer, committedOffset: BigInt(committed) }
+      return { partition, producer, committedOffset: BigInt(committed), lastCommitted: -1n }
     } catch (err) {
       await producer.disconnect().catch(() => {})
       throw err
