@@ -11,6 +11,9 @@ export interface AlertsConsumerOptions {
   groupId: string
   partitions: number
   replicationFactor: number
+  /** How many recent alerts to read back into the window at start (spread over partitions). */
+  backfill: number
+  backfillTimeoutMs: number
   window: AlertsWindow
   onEntries(entries: readonly AlertEntry[]): void
   logger: Logger
@@ -19,6 +22,7 @@ export interface AlertsConsumerOptions {
 export interface AlertsConsumer {
   start(): Promise<void>
   ready(): boolean
+  /** Started and caught up with the topic as it was at start: fresh clients get only new alerts. */
   started(): boolean
   /** Next offset to read per partition: the live stream's position right now. */
   position(): Position
@@ -34,8 +38,9 @@ export interface AlertsConsumer {
  * The one Kafka consumer of an API process. kafkajs has no `assign()`, so every process joins a
  * consumer group of its own (a unique id, one member → it owns every partition): each replica
  * reads every alert, and nothing is shared with the indexer's group. It never commits: where it
- * stands lives in memory (and in every client's resume token), and on start it seeks to the
- * current end of each partition, because a fresh process has no clients to replay for. If
+ * stands lives in memory (and in every client's resume token). On start it seeks to the last
+ * `backfill` records of each partition and catches up before serving, so the window can answer
+ * the resumes that follow a restart. If
  * kafkajs rejoins (broker outage, rebalance) it seeks back to the in-memory position, and any
  * record below that position is ignored, so no alert is published twice. Reading is
  * read_committed (kafkajs's default): alerts are written in the indexer's transactions, so
@@ -61,6 +66,7 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
   const highWatermarks: number[] = []
   let joined = false
   let running = false
+  let caughtUp = false
   let waiters: { target: Position; resolve: (ok: boolean) => void }[] = []
 
   const reached = (target: Position) =>
@@ -76,6 +82,17 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
       }
       waiters = still
     }
+  }
+  function waitFor(target: Position, timeoutMs: number): Promise<boolean> {
+    if (reached(target)) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const waiter = { target, resolve }
+      waiters.push(waiter)
+      setTimeout(() => {
+        waiters = waiters.filter((w) => w !== waiter)
+        resolve(false)
+      }, timeoutMs).unref()
+    })
   }
   const ensurePartition = (partition: number) => {
     // A partition added while running is read from its beginning (fromBeginning below).
@@ -110,10 +127,17 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
     async start() {
       await admin.connect()
       await ensureTopic()
-      for (const { partition, high } of await withRetry(() => admin.fetchTopicOffsets(topic))) {
-        position[partition] = Number(high)
+      const offsets = await withRetry(() => admin.fetchTopicOffsets(topic))
+      // Read back the most recent alerts into the window before serving anyone: after a restart
+      // or a deploy, every client resumes at once, and from memory that costs nothing.
+      const backfill = Math.ceil(options.backfill / Math.max(1, offsets.length))
+      const end: number[] = []
+      for (const { partition, low, high } of offsets) {
+        const start = Math.max(Number(low), Number(high) - backfill)
+        position[partition] = start
         highWatermarks[partition] = Number(high)
-        window.startPartition(partition, Number(high))
+        end[partition] = Number(high)
+        window.startPartition(partition, start)
       }
       const c = kafka.consumer({
         groupId: options.groupId,
@@ -171,10 +195,17 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
       })
       running = true
       seekAll()
-      logger.info({ topic, groupId: options.groupId, position }, 'alerts consumer started')
+      if (!(await waitFor(end, options.backfillTimeoutMs))) {
+        logger.warn({ position, end }, 'alerts backfill incomplete; serving anyway')
+      }
+      caughtUp = true
+      logger.info(
+        { topic, groupId: options.groupId, position, window: window.size },
+        'alerts consumer started',
+      )
     },
     ready: () => running && joined,
-    started: () => running,
+    started: () => running && caughtUp,
     position: () => [...position],
     lag() {
       let lag = 0
@@ -183,17 +214,7 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
       })
       return lag
     },
-    waitFor(target, timeoutMs) {
-      if (reached(target)) return Promise.resolve(true)
-      return new Promise((resolve) => {
-        const waiter = { target, resolve }
-        waiters.push(waiter)
-        setTimeout(() => {
-          waiters = waiters.filter((w) => w !== waiter)
-          resolve(false)
-        }, timeoutMs).unref()
-      })
-    },
+    waitFor,
     admin: () => admin,
     async close() {
       running = false

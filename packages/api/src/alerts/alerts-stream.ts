@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import { categoryTokens, normalizeKey } from '@intellisite/detections-store'
 import type { Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
-import { type AlertFilter, alertFrame } from './alert-entry.js'
+import { type AlertFilter, alertFrame, samePosition } from './alert-entry.js'
 import type { AlertsConsumer } from './alerts-consumer.js'
 import type { AlertsMetrics } from './alerts-metrics.js'
 import { replayFromKafka } from './alerts-replay.js'
@@ -103,14 +103,24 @@ export function createStreamOpener(deps: StreamDeps) {
     if (client.closed) return
     const behindLive = from.length <= live.length && from.every((offset, p) => offset <= (live[p] ?? 0))
     if (behindLive && window.covers(from)) {
-      // Window frames carry the live stream's ids, which are exact for this client too: it holds
-      // everything before `from`, then gets every window entry after it in consumption order.
-      const entries = window
-        .after(from)
-        .filter((e) => e.offset < (live[e.partition] ?? 0) && (!client.filter || client.filter(e)))
-      if (entries.length > 0) {
-        client.write(httpChunk(Buffer.concat(entries.map((e) => e.frame))), entries.length)
-        metrics.eventsSent.inc(entries.length)
+      // Ids are the client's own position: `from` advanced by each replayed alert. That is the
+      // shared frame's id when the token came from this process's stream; after a restart or
+      // from another replica the consumption order differs and the id is re-encoded.
+      const current = [...from]
+      const frames: Buffer[] = []
+      for (const entry of window.after(from)) {
+        if (entry.offset >= (live[entry.partition] ?? 0)) continue
+        current[entry.partition] = entry.offset + 1
+        if (client.filter && !client.filter(entry)) continue
+        frames.push(
+          samePosition(current, entry.position)
+            ? entry.frame
+            : Buffer.from(alertFrame(encodeResumeToken(current), entry.alert)),
+        )
+      }
+      if (frames.length > 0) {
+        client.write(httpChunk(Buffer.concat(frames)), frames.length)
+        metrics.eventsSent.inc(frames.length)
       }
       metrics.replays.inc({ source: 'memory' })
       broadcaster.goLive(client, live)
@@ -172,10 +182,13 @@ export function createStreamOpener(deps: StreamDeps) {
     socket.setNoDelay(true)
     socket.setTimeout(0)
     socket.setKeepAlive(true, 60_000)
-    writeHead(socket, request.headers)
+    // Registered first, so that anything thrown below still releases the slot when the socket
+    // is destroyed; a new client only holds alerts until it goes live, so nothing is written
+    // before the head.
     const client = broadcaster.connect(socket, request)
     // Same tick as connect: every alert after `live` reaches the client through the broadcaster.
     const live = consumer.position()
+    writeHead(socket, request.headers)
     scheduleEnd(client, request.exp)
     if (!request.resume && request.since === undefined) {
       broadcaster.goLive(client, live)

@@ -28,7 +28,10 @@ export const alertsConfigSchema = z.object({
     .min(1_000)
     .default(30 * 60_000),
   SSE_LIFETIME_JITTER: z.coerce.number().min(0).max(1).default(0.2),
-  /** Recent alerts kept in memory for replays and de-duplication (0 = always replay from Kafka). */
+  /**
+   * Recent alerts kept in memory for replays and de-duplication (0 = always replay from Kafka);
+   * read back from Kafka at start, so resumes after a restart are served from memory too.
+   */
   SSE_REPLAY_WINDOW: z.coerce.number().int().min(0).default(10_000),
   /** Concurrent resumes served from Kafka (each runs a short-lived reader); the rest queue. */
   SSE_MAX_KAFKA_REPLAYS: z.coerce.number().int().min(1).default(8),

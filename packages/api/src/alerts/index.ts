@@ -44,6 +44,8 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     groupId: `${config.ALERTS_GROUP_PREFIX}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
     partitions: config.TOPIC_PARTITIONS,
     replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+    backfill: config.SSE_REPLAY_WINDOW,
+    backfillTimeoutMs: Math.min(config.SSE_REPLAY_TIMEOUT_MS, 15_000),
     window,
     onEntries: (entries) => broadcaster?.publish(entries),
     logger,

@@ -108,7 +108,13 @@ export class SseClient {
   /** Replay path: resolves once the socket can take more, so a replay never outruns its client. */
   async writeAndWait(chunk: Buffer): Promise<void> {
     if (this.state === 'closed') return
-    if (this.socket.write(chunk)) return
+    if (this.queue.length === 0 && !this.socket.writableNeedDrain) {
+      if (this.socket.write(chunk)) return
+    } else {
+      // Behind frames already queued (order matters); the replay waits, so this cannot grow.
+      this.queue.push(chunk)
+      this.queuedBytes += chunk.length
+    }
     await new Promise<void>((resolve) => this.drainWaiters.push(resolve))
   }
 
@@ -142,13 +148,15 @@ export class SseClient {
   }
 
   private onDrain(): void {
+    if (this.queue.length > 0 && this.state !== 'closed') {
+      const chunk = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queuedBytes)
+      this.queue = []
+      this.queuedBytes = 0
+      this.queuedFrames = 0
+      // If this fills the buffers again, waiters resume at the next 'drain'.
+      if (!this.socket.write(chunk)) return
+    }
     this.releaseWaiters()
-    if (this.queue.length === 0 || this.state === 'closed') return
-    const chunk = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queuedBytes)
-    this.queue = []
-    this.queuedBytes = 0
-    this.queuedFrames = 0
-    this.socket.write(chunk)
   }
 
   private releaseWaiters(): void {

@@ -89,46 +89,52 @@ describe('GET /alerts', () => {
     expect((await viaQuery.waitFor(30)).map((x) => x.id)).toEqual(all.map((x) => x.id))
   })
 
-  it('resumes exactly from Kafka after the API restarted in between', async () => {
-    const { server, producer, config } = await setup()
-    const token = server.token()
-    const first = subscribe(`${server.url}/alerts`, token)
-    await opened(first)
-    const sent = batch(0, 36)
-    await producer.send(sent.slice(0, 12))
-    await first.waitFor(12)
-    const lastId = first.ids.at(-1)!
-    first.close()
-    await server.close()
+  it.each([
+    { source: 'kafka', window: '0' },
+    { source: 'memory', window: '1000' },
+  ])(
+    'resumes exactly after the API restarted in between (window $window: from $source)',
+    async ({ source, window }) => {
+      const { server, producer, config } = await setup({ SSE_REPLAY_WINDOW: window })
+      const token = server.token()
+      const first = subscribe(`${server.url}/alerts`, token)
+      await opened(first)
+      const sent = batch(0, 36)
+      await producer.send(sent.slice(0, 12))
+      await first.waitFor(12)
+      const lastId = first.ids.at(-1)!
+      first.close()
+      await server.close()
 
-    await producer.send(sent.slice(12, 24))
-    const restarted = await startServer(config)
-    const resumed = subscribe(`${restarted.url}/alerts`, restarted.token(), { 'last-event-id': lastId })
-    const missed = await resumed.waitFor(12)
-    expect(missed.map((x) => x.id).sort()).toEqual(
-      sent
-        .slice(12, 24)
-        .map((x) => x.id)
-        .sort(),
-    )
-    await producer.send(sent.slice(24))
-    const all = await resumed.waitFor(24)
-    expect(new Set(all.map((x) => x.id))).toEqual(new Set(sent.slice(12).map((x) => x.id)))
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    expect(resumed.alerts).toHaveLength(24)
-    expect(await metricValue(restarted.registry, 'alerts_sse_replays_total', { source: 'kafka' })).toBe(1)
+      await producer.send(sent.slice(12, 24))
+      const restarted = await startServer(config)
+      const resumed = subscribe(`${restarted.url}/alerts`, restarted.token(), { 'last-event-id': lastId })
+      const missed = await resumed.waitFor(12)
+      expect(missed.map((x) => x.id).sort()).toEqual(
+        sent
+          .slice(12, 24)
+          .map((x) => x.id)
+          .sort(),
+      )
+      await producer.send(sent.slice(24))
+      const all = await resumed.waitFor(24)
+      expect(new Set(all.map((x) => x.id))).toEqual(new Set(sent.slice(12).map((x) => x.id)))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(resumed.alerts).toHaveLength(24)
+      expect(await metricValue(restarted.registry, 'alerts_sse_replays_total', { source })).toBe(1)
 
-    // A resume token from the replay itself is exact too (per-client ids during a Kafka replay).
-    const midway = resumed.ids[5]!
-    const again = subscribe(`${restarted.url}/alerts`, restarted.token(), { 'last-event-id': midway })
-    const rest = await again.waitFor(18)
-    expect(rest.map((x) => x.id).sort()).toEqual(
-      all
-        .slice(6)
-        .map((x) => x.id)
-        .sort(),
-    )
-  })
+      // A resume token from the replay itself is exact too (per-client ids during a Kafka replay).
+      const midway = resumed.ids[5]!
+      const again = subscribe(`${restarted.url}/alerts`, restarted.token(), { 'last-event-id': midway })
+      const rest = await again.waitFor(18)
+      expect(rest.map((x) => x.id).sort()).toEqual(
+        all
+          .slice(6)
+          .map((x) => x.id)
+          .sort(),
+      )
+    },
+  )
 
   it('ends streams at their maximum lifetime; EventSource resumes by itself with no gap or duplicate', async () => {
     const { server, producer } = await setup({
