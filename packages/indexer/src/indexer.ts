@@ -228,15 +228,17 @@ export function createIndexer(deps: IndexerDeps) {
   /**
    * Kafka drops a group's offsets when the topic is deleted, but kafkajs keeps fetching from its
    * in-memory position: on a re-created topic that would silently skip the new records below it.
-   * The broker's committed offset is the truth; when it is not what this owner last committed,
-   * start again from it (or from the beginning when there is none).
+   * So the broker's committed offset is checked before each batch. It may lag our last commit
+   * (EndTxn returns before the offset commit is materialised), but never the one before it: a
+   * transactional id cannot start a transaction until its previous one is complete. Below that,
+   * the offsets were dropped or reset; start again from the broker's (or the beginning).
    */
   async function positionStillValid(owner: PartitionProducer, { batch }: EachBatchPayload): Promise<boolean> {
-    if (owner.lastCommitted < 0n || !admin || !consumer) return true
+    if (owner.previousCommitted < 0n || !admin || !consumer) return true
     const { topic, partition } = batch
     const offsets = await admin.fetchOffsets({ groupId: config.groupId, topics: [topic] })
     const committed = BigInt(offsets[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1')
-    if (committed === owner.lastCommitted) return true
+    if (committed >= owner.previousCommitted) return true
     let offset = committed
     if (offset < 0n) {
       const watermarks = await admin.fetchTopicOffsets(topic)
@@ -249,9 +251,10 @@ export function createIndexer(deps: IndexerDeps) {
         expected: String(owner.lastCommitted),
         seek: String(offset),
       },
-      'committed offset changed under this consumer (topic re-created or offsets reset): seeking',
+      'committed offset went back under this consumer (topic re-created or offsets reset): seeking',
     )
     owner.lastCommitted = -1n
+    owner.previousCommitted = -1n
     consumer.seek({ topic, partition, offset: offset.toString() })
     return false
   }
@@ -331,6 +334,7 @@ export function createIndexer(deps: IndexerDeps) {
         ],
       })
       await transaction.commit()
+      owner.previousCommitted = owner.lastCommitted
       owner.lastCommitted = BigInt(batch.lastOffset()) + 1n
     } catch (err) {
       metrics.transactionsAborted.inc()

@@ -19,13 +19,22 @@ describe('topic re-creation', () => {
     const stored = () => pipeline.repository.collection.countDocuments()
     const before = detections(60)
     await startIndexer(pipeline)
+    // Two rounds, so every partition has seen at least two commits before the topic goes away.
     const old = await produce(
       pipeline.kafka,
       pipeline.topics.detections,
-      before.map((d) => JSON.stringify(d)),
+      before.slice(0, 30).map((d) => JSON.stringify(d)),
+    )
+    await waitFor(async () => (await committedCount(pipeline)) === 30, { what: 'first round committed' })
+    old.push(
+      ...(await produce(
+        pipeline.kafka,
+        pipeline.topics.detections,
+        before.slice(30).map((d) => JSON.stringify(d)),
+      )),
     )
     await waitFor(async () => (await committedCount(pipeline)) === old.length, {
-      what: 'first run committed',
+      what: 'second round committed',
     })
 
     const admin = pipeline.kafka.admin()

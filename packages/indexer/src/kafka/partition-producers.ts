@@ -11,6 +11,8 @@ export interface PartitionProducer {
   committedOffset: bigint
   /** The offset this owner last committed for the partition (-1 before its first commit). */
   lastCommitted: bigint
+  /** The one it committed before that (-1 until its second commit). */
+  previousCommitted: bigint
 }
 
 export interface PartitionProducersOptions {
@@ -53,7 +55,13 @@ export function createPartitionProducers(options: PartitionProducersOptions) {
       const offsets = await admin.fetchOffsets({ groupId, topics: [topic] })
       const committed = offsets[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1'
       logger.debug({ partition, transactionalId, committed }, 'transactional producer ready')
-      return { partition, producer, committedOffset: BigInt(committed), lastCommitted: -1n }
+      return {
+        partition,
+        producer,
+        committedOffset: BigInt(committed),
+        lastCommitted: -1n,
+        previousCommitted: -1n,
+      }
     } catch (err) {
       await producer.disconnect().catch(() => {})
       throw err
