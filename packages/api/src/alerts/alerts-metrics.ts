@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export interface AlertsMetrics {
   connected: Gauge
@@ -6,6 +6,7 @@ export interface AlertsMetrics {
   dropped: Counter<'reason'>
   replays: Counter<'source'>
   consumerLag: Gauge
+  flushSeconds: Histogram
 }
 
 export function createAlertsMetrics(registry: Registry, lag: () => number, connected: () => number) {
@@ -34,6 +35,12 @@ export function createAlertsMetrics(registry: Registry, lag: () => number, conne
       name: 'alerts_sse_replays_total',
       help: 'Resumed streams by where the missed alerts came from (memory, kafka, none)',
       labelNames: ['source'],
+      registers,
+    }),
+    flushSeconds: new Histogram({
+      name: 'alerts_sse_flush_seconds',
+      help: 'Time to hand one batch of live alerts to every connected client (one write each)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     }),
     consumerLag: new Gauge({

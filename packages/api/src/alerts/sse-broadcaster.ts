@@ -99,6 +99,7 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
       if (shared && client.write(shared.chunk, shared.frames)) sent += shared.frames
     }
     metrics.eventsSent.inc(sent)
+    metrics.flushSeconds.observe((performance.now() - lastFlushAt) / 1000)
   }
 
   return {

@@ -1,6 +1,7 @@
 // API side of bench/alerts.ts (lives here so it resolves the API's dependencies): the alerts feature in a minimal Fastify app (JWT + zod type
 // provider, as in the real API), on the topic given in ALERTS_TOPIC. Prints one JSON line
 // `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed}.
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import fastifyJwt from '@fastify/jwt'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
@@ -26,6 +27,12 @@ app.setValidatorCompiler(validatorCompiler)
 app.setSerializerCompiler(serializerCompiler)
 await app.register(fastifyJwt, { secret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } })
 await app.register(feature.plugin)
+const loopDelay = monitorEventLoopDelay({ resolution: 5 })
+loopDelay.enable()
+app.post('/bench/reset', async () => {
+  loopDelay.reset()
+  return {}
+})
 app.get('/bench/stats', async () => {
   const metrics = await registry.getMetricsAsJSON()
   const value = (name: string) =>
@@ -37,6 +44,9 @@ app.get('/bench/stats', async () => {
     rss: process.memoryUsage.rss(),
     cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
     heapUsed: process.memoryUsage().heapUsed,
+    loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    loopDelayMaxMs: loopDelay.max / 1e6,
+    flush: metrics.find((m) => m.name === 'alerts_sse_flush_seconds')?.values,
   }
 })
 app.addHook('onClose', async () => feature.close())
