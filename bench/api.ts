@@ -130,18 +130,23 @@ function peakRssMiB(pid: number): number {
 
 interface Case {
   label: string
-  path: string
+  /** An HTTP path driven by autocannon, or a store call timed in this process (the reference). */
+  path?: string
+  store?: () => Promise<unknown>
   /** Slow cases (a FerretDB full scan per request) run a fixed number of requests on one connection. */
   slow: boolean
 }
 
-interface Measured {
-  docs: number
-  label: string
+interface Sample {
   reqs: number
   p50: number
   p99: number
   failures: number
+}
+
+interface Measured extends Sample {
+  docs: number
+  label: string
 }
 
 const median = (xs: number[]) => {
@@ -150,21 +155,54 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
+async function http(address: string, headers: Record<string, string>, c: Case): Promise<Sample> {
+  const check = await fetch(`${address}${c.path}`, { headers })
+  if (check.status !== 200) throw new Error(`${c.path}: ${check.status} ${await check.text()}`)
+  const r = await autocannon({
+    url: `${address}${c.path}`,
+    headers,
+    ...(c.slow
+      ? { connections: 1, amount: PAGE_REQUESTS }
+      : { connections: CONNECTIONS, duration: DURATION }),
+    timeout: 120,
+  })
+  return {
+    // One connection: throughput is 1 / latency (autocannon's own clock counts whole seconds).
+    reqs: c.slow
+      ? 1000 / r.latency.mean
+      : r.requests.total / ((r.finish.getTime() - r.start.getTime()) / 1000),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    failures: r.non2xx + r.errors + r.timeouts,
+  }
+}
+
+/** The same load shape as autocannon's (connections or a fixed count), straight on the repository. */
+async function direct(call: () => Promise<unknown>, slow: boolean): Promise<Sample> {
+  const latencies: number[] = []
+  const started = performance.now()
+  const until = started + DURATION * 1000
+  const worker = async (amount: number) => {
+    for (let i = 0; slow ? i < amount : performance.now() < until; i++) {
+      const t = performance.now()
+      await call()
+      latencies.push(performance.now() - t)
+    }
+  }
+  await Promise.all(slow ? [worker(PAGE_REQUESTS)] : Array.from({ length: CONNECTIONS }, () => worker(0)))
+  const seconds = (performance.now() - started) / 1000
+  const sorted = latencies.sort((a, b) => a - b)
+  const at = (q: number) =>
+    Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0)
+  return { reqs: latencies.length / seconds, p50: at(0.5), p99: at(0.99), failures: 0 }
+}
+
 async function measure(address: string, headers: Record<string, string>, docs: number, cases: Case[]) {
-  const runs = new Map<string, autocannon.Result[]>()
+  const runs = new Map<string, Sample[]>()
   // Rounds interleave the cases, so a noisy minute on the shared machine hits all of them.
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of cases) {
-      const check = await fetch(`${address}${c.path}`, { headers })
-      if (check.status !== 200) throw new Error(`${c.path}: ${check.status} ${await check.text()}`)
-      const result = await autocannon({
-        url: `${address}${c.path}`,
-        headers,
-        ...(c.slow
-          ? { connections: 1, amount: PAGE_REQUESTS }
-          : { connections: CONNECTIONS, duration: DURATION }),
-        timeout: 120,
-      })
+      const result = c.store ? await direct(c.store, c.slow) : await http(address, headers, c)
       runs.set(c.label, [...(runs.get(c.label) ?? []), result])
       process.stderr.write(`round ${round + 1}/${ROUNDS} ${docs} docs: ${c.label}\n`)
     }
@@ -174,10 +212,10 @@ async function measure(address: string, headers: Record<string, string>, docs: n
     return {
       docs,
       label,
-      reqs: median(results.map((r) => r.requests.total / ((r.finish.getTime() - r.start.getTime()) / 1000))),
-      p50: median(results.map((r) => r.latency.p50)),
-      p99: median(results.map((r) => r.latency.p99)),
-      failures: results.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0),
+      reqs: median(results.map((r) => r.reqs)),
+      p50: median(results.map((r) => r.p50)),
+      p99: median(results.map((r) => r.p99)),
+      failures: results.reduce((sum, r) => sum + r.failures, 0),
     }
   })
 }
@@ -251,6 +289,7 @@ async function main(): Promise<void> {
     const stats: Case[] = [
       { label: 'GET /stats (make)', path: '/stats', slow: false },
       { label: 'GET /stats?group_by=year', path: '/stats?group_by=year', slow: false },
+      { label: "store only: repository.stats('make')", store: () => repository.stats('make'), slow: false },
     ]
     const rows = await measure(address, headers, DOCS, [
       floor,
@@ -262,6 +301,11 @@ async function main(): Promise<void> {
         slow: true,
       },
       { label: 'GET /detections?make=mazda', path: '/detections?limit=50&make=mazda', slow: true },
+      {
+        label: 'store only: list + count, first page',
+        store: () => Promise.all([repository.list({ limit: 50 }), repository.count()]),
+        slow: true,
+      },
       ...stats,
     ])
     if (STATS_DOCS > DOCS) {
@@ -278,7 +322,10 @@ async function main(): Promise<void> {
         `cases: ${PAGE_REQUESTS} requests on 1 connection per round (FerretDB 1.24 answers a sorted find with ` +
         'a full scan and an in-memory sort whatever the index, so each page costs time proportional to the ' +
         `collection; they are measured at ${DOCS} detections only, p99 of so few requests is their max). ` +
-        `/stats reads only the counter documents; it is measured at ${DOCS} and ${STATS_DOCS} detections.\n`,
+        `/stats reads only the counter documents; it is measured at ${DOCS} and ${STATS_DOCS} detections. ` +
+        '"store only" rows: the same repository calls with the same load shape from the bench process, ' +
+        "without HTTP (the store's limit). p50 ÷ reference: /detections rows against the first page, " +
+        `rows at ${STATS_DOCS} against the same case at ${DOCS}.\n`,
     )
     console.log(
       '| detections | case | req/s | p50 ms | p99 ms | req/s ÷ floor | p50 ÷ reference | non-2xx / errors |',
