@@ -1,0 +1,114 @@
+// CI smoke run of `pnpm bench --tiny`: every section runs end to end against the real services and
+// prints its table with numbers, so the benchmarks cannot rot unnoticed. The figures themselves are
+// not judged here (tiny sizes on a shared machine); only that they exist and are plausible.
+import { spawn } from 'node:child_process'
+import { expect, it } from 'vitest'
+import { cell, numberIn, parseTables, type Table } from './run.js'
+
+const root = new URL('..', import.meta.url).pathname
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=development', '--import', 'tsx', 'bench/run.ts', ...args],
+      {
+        cwd: root,
+        env: process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    child.once('error', reject)
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** The text of the report's `## <prefix>…` section, up to the next `## `. */
+function section(report: string, prefix: string): string {
+  const parts = report.split(/^## /m)
+  const found = parts.find((part) => part.startsWith(prefix))
+  if (!found) throw new Error(`no section "${prefix}" in the report:\n${report}`)
+  return found
+}
+
+function table(text: string, column: string): Table {
+  const found = parseTables(text).find((t) => t.header.some((h) => h.includes(column)))
+  if (!found) throw new Error(`no table with a "${column}" column in:\n${text}`)
+  return found
+}
+
+function positive(t: Table, row: string[], column: string): number {
+  const value = numberIn(cell(t, row, column))
+  expect(value, `${column} in ${row.join(' | ')}`).toBeGreaterThan(0)
+  return value
+}
+
+it('pnpm bench --tiny prints every section with numeric results', { timeout: 150_000 }, async () => {
+  const { code, stdout, stderr } = await runBench(['--tiny'])
+  expect(code, stderr.slice(-4000)).toBe(0)
+  expect(stdout).toMatch(/^- commit: \w+/m)
+  expect(stdout).toMatch(/^- machine: \d+ CPUs/m)
+
+  const ingest = table(section(stdout, '1. Ingest'), 'raw det/s')
+  const ingestMedian = ingest.rows.find((row) => row[0]?.includes('median'))!
+  positive(ingest, ingestMedian, 'indexer det/s')
+  positive(ingest, ingestMedian, 'raw det/s')
+
+  const refs = table(section(stdout, '1b. Ingest references'), 'consume-only')
+  const refsMedian = refs.rows.find((row) => row[0]?.includes('median'))!
+  for (const column of ['consume-only', 'naive', 'indexer process det/s', 'peak RSS']) {
+    positive(refs, refsMedian, column)
+  }
+
+  const apiText = section(stdout, '2. API')
+  const api = table(apiText, 'p50 ms')
+  const cases = api.rows.map((row) => cell(api, row, 'case'))
+  for (const expected of [
+    'floor',
+    'first page',
+    'skip=',
+    'cursor at',
+    'make=mazda',
+    '/stats (make)',
+    'group_by=year',
+  ]) {
+    expect(
+      cases.some((c) => c?.includes(expected)),
+      expected,
+    ).toBe(true)
+  }
+  // /stats at two detection counts, to show that it stays flat.
+  const statsSizes = new Set(api.rows.filter((row) => row[1]?.includes('/stats')).map((row) => row[0]))
+  expect(statsSizes.size).toBe(2)
+  for (const row of api.rows) {
+    positive(api, row, 'req/s')
+    expect(Number.isFinite(numberIn(cell(api, row, 'p99 ms'))), row.join('|')).toBe(true)
+    expect(numberIn(cell(api, row, 'non-2xx')), row.join('|')).toBe(0)
+  }
+  expect(apiText).toMatch(/API process peak RSS \(VmHWM\): \d+ MiB/)
+
+  const alerts = table(section(stdout, '3. Alerts'), 'server RSS')
+  expect(alerts.rows.length).toBeGreaterThan(0)
+  for (const row of alerts.rows) {
+    positive(alerts, row, 'delivered')
+    expect(Number.isFinite(numberIn(cell(alerts, row, 'p99 ms')))).toBe(true)
+    positive(alerts, row, 'server RSS')
+  }
+
+  const summary = table(section(stdout, 'Ingest summary'), '÷ min(a, b)')
+  expect(summary.rows).toHaveLength(5)
+  for (const row of summary.rows) positive(summary, row, 'det/s')
+  const resources = table(section(stdout, 'Resources'), 'MiB')
+  expect(resources.rows.map((row) => row[0]?.split(' ')[0])).toEqual(
+    expect.arrayContaining(['indexer', 'API']),
+  )
+  for (const row of resources.rows) positive(resources, row, 'MiB')
+})
