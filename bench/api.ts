@@ -49,7 +49,7 @@ const STATS_DOCS = Number(args['stats-docs'] ?? (tiny ? 1_000 : 100_000))
 const DURATION = Number(args.duration ?? (tiny ? 1 : 3))
 const CONNECTIONS = Number(args.connections ?? 10)
 const ROUNDS = Number(args.rounds ?? (tiny ? 1 : 3))
-const PAGE_REQUESTS = Number(args['page-requests'] ?? (tiny ? 2 : 4))
+const PAGE_REQUESTS = Number(args['page-requests'] ?? (tiny ? 2 : 3))
 const root = new URL('..', import.meta.url).pathname
 
 function serviceEnv(): Record<string, string> {
