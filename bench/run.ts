@@ -239,6 +239,7 @@ function summaries(results: SectionResult[]): string {
     '| section | command | seconds | exit |',
     '|---|---|---:|---:|',
     ...results.map((r) => `| ${r.section} | \`${r.command}\` | ${r.seconds.toFixed(0)} | ${r.code} |`),
+    `| **total** | | ${results.reduce((sum, r) => sum + r.seconds, 0).toFixed(0)} | |`,
   )
   return lines.join('\n')
 }
