@@ -1,16 +1,12 @@
-import { detectionId } from '@intellisite/detections-store'
 import { describe, expect, it } from 'vitest'
 import {
   committedCount,
   createPipeline,
   createTopics,
-  detections,
   exited,
+  expectExactlyOnce,
   indexerEnv,
-  isSuspicious,
-  parseAlerts,
-  produce,
-  readTopic,
+  produceBacklog,
   spawnIndexer,
   waitFor,
 } from './helpers.js'
@@ -20,13 +16,7 @@ describe('crash recovery', () => {
     const pipeline = await createPipeline()
     await createTopics(pipeline)
     const total = 3000
-    const fixtures = detections(total)
-    const produced = await produce(
-      pipeline.kafka,
-      pipeline.topics.detections,
-      fixtures.map((d) => JSON.stringify(d)),
-      { perSend: 30 },
-    )
+    const { fixtures, produced } = await produceBacklog(pipeline, total)
     // Small fetches make many small batches, so each kill lands in the middle of the stream.
     const env = indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '3072' })
     const stored = () => pipeline.repository.collection.countDocuments()
@@ -65,27 +55,8 @@ describe('crash recovery', () => {
     last.kill('SIGTERM')
     expect((await exited(last)).code).toBe(0)
 
-    // No detection missing, none doubled: exactly one document per produced record.
-    const documents = await pipeline.repository.collection
-      .find({}, { projection: { _id: 1, suspicious: 1 } })
-      .toArray()
-    const expectedIds = produced.map((p) => detectionId({ topic: pipeline.topics.detections, ...p }))
-    expect(documents).toHaveLength(total)
-    expect(new Set(documents.map((d) => d._id))).toEqual(new Set(expectedIds))
-
-    // Exactly one alert per suspicious detection for a read_committed reader.
-    const suspiciousIds = expectedIds.filter((_, i) => isSuspicious(fixtures[i]!.Category))
-    const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspiciousIds.length))
-    expect(alerts).toHaveLength(suspiciousIds.length)
-    expect(new Set(alerts.map((a) => a.id))).toEqual(new Set(suspiciousIds))
-
-    // Stats counted each detection exactly once despite redeliveries.
-    const expected = new Map<string, number>()
-    for (const d of fixtures)
-      expected.set(d.Make.toLowerCase(), (expected.get(d.Make.toLowerCase()) ?? 0) + 1)
-    const stats = await pipeline.repository.stats('make')
-    expect(stats.total).toBe(total)
-    expect(new Map(stats.items.map((item) => [item.value.toLowerCase(), item.count]))).toEqual(expected)
+    // No detection missing or doubled, one alert per suspicious one, stats exact.
+    await expectExactlyOnce(pipeline, fixtures, produced)
     console.info('crash-recovery kill points', killedAt)
   }, 120_000)
 })

@@ -7,12 +7,13 @@ import {
   type Alert,
   createDetectionsRepository,
   type DetectionsRepository,
+  detectionId,
 } from '@intellisite/detections-store'
 import { type IHeaders, Kafka, logLevel, Partitioners } from 'kafkajs'
 import { type Db, MongoClient } from 'mongodb'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { onTestFinished } from 'vitest'
+import { expect, onTestFinished } from 'vitest'
 import type { IndexerSettings } from '../src/indexer.js'
 import { createIndexer, type Indexer } from '../src/indexer.js'
 import { createIndexerMetrics, type IndexerMetrics } from '../src/metrics.js'
@@ -360,4 +361,42 @@ export function detections(count: number, seed = 0): DetectionFixture[] {
 
 export function isSuspicious(category: string): boolean {
   return category.split(',').some((token) => token.trim().toLowerCase() === 'suv')
+}
+
+/** A backlog of `total` detections produced in small sends, so indexers see many small batches. */
+export async function produceBacklog(pipeline: Pipeline, total: number) {
+  const fixtures = detections(total)
+  const produced = await produce(
+    pipeline.kafka,
+    pipeline.topics.detections,
+    fixtures.map((d) => JSON.stringify(d)),
+    { perSend: 30 },
+  )
+  return { fixtures, produced }
+}
+
+/**
+ * The delivery guarantee, as a user observes it: one document per produced record, exactly one
+ * alert per suspicious detection for a read_committed reader, stats counting each detection once.
+ */
+export async function expectExactlyOnce(
+  pipeline: Pipeline,
+  fixtures: readonly DetectionFixture[],
+  produced: readonly Produced[],
+): Promise<void> {
+  const expectedIds = produced.map((p) => detectionId({ topic: pipeline.topics.detections, ...p }))
+  const documents = await pipeline.repository.collection.find({}, { projection: { _id: 1 } }).toArray()
+  expect(documents).toHaveLength(fixtures.length)
+  expect(new Set(documents.map((d) => d._id))).toEqual(new Set(expectedIds))
+
+  const suspiciousIds = expectedIds.filter((_, i) => isSuspicious(fixtures[i]!.Category))
+  const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspiciousIds.length))
+  expect(alerts).toHaveLength(suspiciousIds.length)
+  expect(new Set(alerts.map((a) => a.id))).toEqual(new Set(suspiciousIds))
+
+  const expected = new Map<string, number>()
+  for (const d of fixtures) expected.set(d.Make.toLowerCase(), (expected.get(d.Make.toLowerCase()) ?? 0) + 1)
+  const stats = await pipeline.repository.stats('make')
+  expect(stats.total).toBe(fixtures.length)
+  expect(new Map(stats.items.map((item) => [item.value.toLowerCase(), item.count]))).toEqual(expected)
 }

@@ -1,14 +1,10 @@
-import { detectionId } from '@intellisite/detections-store'
 import { describe, expect, it } from 'vitest'
 import {
   committedCount,
   createPipeline,
   createTopics,
-  detections,
-  isSuspicious,
-  parseAlerts,
-  produce,
-  readTopic,
+  expectExactlyOnce,
+  produceBacklog,
   startIndexer,
   waitFor,
 } from './helpers.js'
@@ -18,13 +14,7 @@ describe('rebalance', () => {
     const pipeline = await createPipeline()
     await createTopics(pipeline)
     const total = 2400
-    const fixtures = detections(total)
-    const produced = await produce(
-      pipeline.kafka,
-      pipeline.topics.detections,
-      fixtures.map((d) => JSON.stringify(d)),
-      { perSend: 30 },
-    )
+    const { fixtures, produced } = await produceBacklog(pipeline, total)
     const stored = () => pipeline.repository.collection.countDocuments()
     const small = { maxBytesPerPartition: 3072 }
 
@@ -37,16 +27,7 @@ describe('rebalance', () => {
     await first.stop()
     await waitFor(async () => (await committedCount(pipeline)) === total, { what: 'every offset committed' })
 
-    const expectedIds = produced.map((p) => detectionId({ topic: pipeline.topics.detections, ...p }))
-    const documents = await pipeline.repository.collection.find({}, { projection: { _id: 1 } }).toArray()
-    expect(documents).toHaveLength(total)
-    expect(new Set(documents.map((d) => d._id))).toEqual(new Set(expectedIds))
-
-    const suspiciousIds = expectedIds.filter((_, i) => isSuspicious(fixtures[i]!.Category))
-    const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspiciousIds.length))
-    expect(alerts).toHaveLength(suspiciousIds.length)
-    expect(new Set(alerts.map((a) => a.id))).toEqual(new Set(suspiciousIds))
-    expect((await pipeline.repository.stats('make')).total).toBe(total)
+    await expectExactlyOnce(pipeline, fixtures, produced)
 
     // Both members did part of the work, so partitions really changed hands.
     const storedBy = async (registry: typeof first.registry) =>

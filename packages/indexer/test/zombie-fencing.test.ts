@@ -1,16 +1,12 @@
-import { detectionId } from '@intellisite/detections-store'
 import { describe, expect, it } from 'vitest'
 import {
   committedCount,
   createPipeline,
   createTopics,
-  detections,
   exited,
+  expectExactlyOnce,
   indexerEnv,
-  isSuspicious,
-  parseAlerts,
-  produce,
-  readTopic,
+  produceBacklog,
   spawnIndexer,
   startIndexer,
   waitFor,
@@ -21,13 +17,7 @@ describe('zombie fencing', () => {
     const pipeline = await createPipeline()
     await createTopics(pipeline)
     const total = 2400
-    const fixtures = detections(total)
-    const produced = await produce(
-      pipeline.kafka,
-      pipeline.topics.detections,
-      fixtures.map((d) => JSON.stringify(d)),
-      { perSend: 30 },
-    )
+    const { fixtures, produced } = await produceBacklog(pipeline, total)
     const stored = () => pipeline.repository.collection.countDocuments()
 
     const zombie = spawnIndexer(indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '3072' }))
@@ -46,15 +36,6 @@ describe('zombie fencing', () => {
     expect((await exited(zombie)).code).toBe(0)
     await successor.stop()
 
-    const expectedIds = produced.map((p) => detectionId({ topic: pipeline.topics.detections, ...p }))
-    const documents = await pipeline.repository.collection.find({}, { projection: { _id: 1 } }).toArray()
-    expect(documents).toHaveLength(total)
-    expect(new Set(documents.map((d) => d._id))).toEqual(new Set(expectedIds))
-
-    const suspiciousIds = expectedIds.filter((_, i) => isSuspicious(fixtures[i]!.Category))
-    const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspiciousIds.length))
-    expect(alerts).toHaveLength(suspiciousIds.length)
-    expect(new Set(alerts.map((a) => a.id))).toEqual(new Set(suspiciousIds))
-    expect((await pipeline.repository.stats('make')).total).toBe(total)
+    await expectExactlyOnce(pipeline, fixtures, produced)
   }, 90_000)
 })
