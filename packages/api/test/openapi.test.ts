@@ -142,5 +142,8 @@ describe('OpenAPI document of the full app (with GET /alerts)', () => {
     const operation = document.paths['/alerts']?.get
     expect(operation?.operationId).toBeTruthy()
     expect(operation?.security?.length).toBeGreaterThan(0)
+    // Clients generated from the document must see a stream, not JSON.
+    expect(Object.keys(operation?.responses?.['200']?.content ?? {})).toEqual(['text/event-stream'])
+    expect(Object.keys(operation?.responses?.['401']?.content ?? {})).toEqual(['application/problem+json'])
   })
 })

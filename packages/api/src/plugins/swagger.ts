@@ -14,9 +14,15 @@ type Operation = {
 }
 
 /**
- * Errors are served as `application/problem+json`; the zod transform can only describe JSON, so
- * the error responses are re-labelled here, and every response gets a real description.
+ * Errors are served as `application/problem+json` and the alerts stream as `text/event-stream`;
+ * the zod transform can only describe JSON, so those responses are re-labelled here by their
+ * registered schema, and every response gets a real description.
  */
+const MEDIA_TYPES: Record<string, string> = {
+  Problem: 'application/problem+json',
+  AlertEventStream: 'text/event-stream',
+}
+
 function relabelResponses(document: { paths?: Record<string, Record<string, Operation>> }): void {
   for (const item of Object.values(document.paths ?? {})) {
     for (const operation of Object.values(item)) {
@@ -25,9 +31,10 @@ function relabelResponses(document: { paths?: Record<string, Record<string, Oper
           response.description = STATUS_CODES[Number(status)] ?? 'Response'
         }
         const json = response.content?.['application/json'] as { schema?: { $ref?: string } } | undefined
-        if (json?.schema?.$ref?.endsWith('/Problem') && response.content) {
+        const mediaType = MEDIA_TYPES[json?.schema?.$ref?.split('/').at(-1) ?? '']
+        if (json && mediaType && response.content) {
           delete response.content['application/json']
-          response.content['application/problem+json'] = json
+          response.content[mediaType] = json
         }
       }
     }
