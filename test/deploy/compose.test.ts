@@ -165,7 +165,11 @@ describe('docker-compose.indexer.yml', () => {
 describe('configuration', () => {
   const documented = readEnvExample()
   /** Variables a service reads whose code default is right inside its container. */
-  const notPassed: Record<ServiceName, string[]> = { indexer: ['INDEXER_HOST', 'INDEXER_FAILPOINT'], api: [], producer: [] }
+  const notPassed: Record<ServiceName, string[]> = {
+    indexer: ['INDEXER_HOST', 'INDEXER_FAILPOINT'],
+    api: [],
+    producer: [],
+  }
   const composeService: Record<ServiceName, ComposeService> = {
     indexer: indexerFile.services.indexer!,
     api: indexerFile.services.api!,
