@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
-import { type Admin, Kafka, logLevel } from 'kafkajs'
+import { type Admin, type ConsumerRunConfig, Kafka, logLevel } from 'kafkajs'
 import { type Db, MongoClient } from 'mongodb'
 import {
   createDetectionsRepository,
@@ -72,14 +72,21 @@ export async function produceBacklog(kafka: Kafka, backlog: Backlog, seed = 'ben
   }
 }
 
-/** Seconds from joining the group until `count` records were delivered to eachBatch. */
-export async function consumeOnly(kafka: Kafka, backlog: Backlog, groupId: string): Promise<number> {
+/**
+ * Runs a fresh consumer group over the backlog from its beginning; seconds from joining the group
+ * until the handler built by `run` calls `finish`.
+ */
+async function timeConsumer(
+  kafka: Kafka,
+  backlog: Backlog,
+  groupId: string,
+  run: (finish: () => void) => ConsumerRunConfig,
+): Promise<number> {
   const consumer = kafka.consumer({ groupId, ...CONSUMER_SETTINGS })
   let joinedAt = 0
   consumer.on(consumer.events.GROUP_JOIN, () => {
     joinedAt ||= performance.now()
   })
-  let seen = 0
   let resolve: (end: number) => void = () => {}
   const done = new Promise<number>((r) => {
     resolve = r
@@ -87,18 +94,24 @@ export async function consumeOnly(kafka: Kafka, backlog: Backlog, groupId: strin
   await consumer.connect()
   try {
     await consumer.subscribe({ topic: backlog.topic, fromBeginning: true })
-    await consumer.run({
-      partitionsConsumedConcurrently: backlog.partitions,
-      eachBatch: async ({ batch }) => {
-        seen += batch.messages.length
-        if (seen >= backlog.count) resolve(performance.now())
-      },
-    })
+    await consumer.run(run(() => resolve(performance.now())))
     const end = await done
     return (end - joinedAt) / 1000
   } finally {
     await consumer.disconnect()
   }
+}
+
+/** Seconds from joining the group until `count` records were delivered to eachBatch. */
+export async function consumeOnly(kafka: Kafka, backlog: Backlog, groupId: string): Promise<number> {
+  let seen = 0
+  return timeConsumer(kafka, backlog, groupId, (finish) => ({
+    partitionsConsumedConcurrently: backlog.partitions,
+    eachBatch: async ({ batch }) => {
+      seen += batch.messages.length
+      if (seen >= backlog.count) finish()
+    },
+  }))
 }
 
 /**
@@ -114,38 +127,21 @@ export async function naivePerMessage(
   const repository = createDetectionsRepository(db)
   await repository.ensureIndexes()
   const collection = repository.collection
-  const consumer = kafka.consumer({ groupId, ...CONSUMER_SETTINGS })
-  let joinedAt = 0
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    joinedAt ||= performance.now()
-  })
   let inserted = 0
-  let resolve: (end: number) => void = () => {}
-  const done = new Promise<number>((r) => {
-    resolve = r
-  })
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topic: backlog.topic, fromBeginning: true })
-    await consumer.run({
-      eachMessage: async ({ topic, partition, message }) => {
-        if (inserted >= backlog.count) return
-        const parsed = detectionMessageSchema.parse(JSON.parse(message.value?.toString() ?? 'null'))
-        const coords = {
-          topic,
-          partition,
-          offset: Number(message.offset),
-          timestamp: Number(message.timestamp),
-        }
-        await collection.insertOne(toDetectionDocument(parsed, coords, parsed.Category.includes('SUV')))
-        if (++inserted === backlog.count) resolve(performance.now())
-      },
-    })
-    const end = await done
-    return (end - joinedAt) / 1000
-  } finally {
-    await consumer.disconnect()
-  }
+  return timeConsumer(kafka, backlog, groupId, (finish) => ({
+    eachMessage: async ({ topic, partition, message }) => {
+      if (inserted >= backlog.count) return
+      const parsed = detectionMessageSchema.parse(JSON.parse(message.value?.toString() ?? 'null'))
+      const coords = {
+        topic,
+        partition,
+        offset: Number(message.offset),
+        timestamp: Number(message.timestamp),
+      }
+      await collection.insertOne(toDetectionDocument(parsed, coords, parsed.Category.includes('SUV')))
+      if (++inserted === backlog.count) finish()
+    },
+  }))
 }
 
 async function freePort(): Promise<number> {
