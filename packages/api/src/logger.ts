@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 
 /** Anything that can carry a credential, wherever it appears in a log object. */
@@ -54,7 +55,17 @@ export function loggerOptions(level: string, pretty = false): LoggerOptions {
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  // Pretty output only for a human at a terminal; containers and tests get JSON lines.
-  const pretty = destination === undefined && process.stdout.isTTY === true
+  // Pretty output only for a human at a terminal; containers and tests get JSON lines. pino-pretty
+  // is a dev dependency: a production image run with a TTY (`docker run -t`) logs JSON instead.
+  const pretty = destination === undefined && process.stdout.isTTY === true && prettyInstalled()
   return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level, pretty))
+}
+
+function prettyInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty')
+    return true
+  } catch {
+    return false
+  }
 }
