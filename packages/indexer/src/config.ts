@@ -7,7 +7,7 @@ export const configSchema = z
   .object({
     KAFKA_BROKERS: z
       .string()
-      .default('127.0.0.1:9092')
+      .default('127.0.0.1:29092')
       .transform((value) =>
         value
           .split(',')

@@ -5,7 +5,7 @@ describe('loadConfig', () => {
   it('has defaults that work on loopback', () => {
     const config = loadConfig({})
     expect(config).toMatchObject({
-      kafka: { brokers: ['127.0.0.1:9092'] },
+      kafka: { brokers: ['127.0.0.1:29092'] },
       topics: { detections: 'intellisite.detections', alerts: 'intellisite.alerts', partitions: 3 },
       groupId: 'intellisite-indexer',
       suspiciousVehicle: 'SUV',

@@ -18,7 +18,7 @@ const booleanFromEnv = z.union([z.boolean(), z.string()]).transform((value, ctx)
 export const configSchema = z.object({
   KAFKA_BROKERS: z
     .string()
-    .default('127.0.0.1:9092')
+    .default('127.0.0.1:29092')
     .transform((value) =>
       value
         .split(',')
