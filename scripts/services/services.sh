@@ -46,16 +46,20 @@ pid_alive() {
 
 # wait_for NAME PIDFILE LOGFILE SECONDS CHECK...: polls CHECK until it succeeds; on failure or
 # early exit of the process prints the log tail and exits non-zero.
+# Liveness here is `kill -0` only, never pid_alive: we started this pid a moment ago, and until
+# the forked shell has exec'd the program its command line is still this script's, so the marker
+# check would report a live, starting service as dead (that race failed a CI run).
 wait_for() {
   local name=$1 pidfile=$2 logfile=$3 seconds=$4; shift 4
-  local deadline=$((SECONDS + seconds))
+  local deadline=$((SECONDS + seconds)) pid; pid=$(cat "$pidfile")
   until "$@"; do
-    if ! pid_alive "$pidfile"; then
+    if ! kill -0 "$pid" 2>/dev/null; then
       log "$name exited during start-up; last lines of $logfile:"; tail -n 40 "$logfile" >&2 || true
       rm -f "$pidfile"; exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       log "$name not ready after ${seconds}s; last lines of $logfile:"; tail -n 40 "$logfile" >&2 || true
+      kill -TERM "$pid" 2>/dev/null || true; rm -f "$pidfile"
       exit 1
     fi
     sleep 0.2
