@@ -39,8 +39,8 @@ export function createAlertsMetrics(registry: Registry, lag: () => number, conne
     }),
     flushSeconds: new Histogram({
       name: 'alerts_sse_flush_seconds',
-      help: 'Time to hand one batch of live alerts to every connected client (one write each)',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      help: 'Duration of one fan-out sweep: every live client written what it lacks (one write each)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1],
       registers,
     }),
     consumerLag: new Gauge({

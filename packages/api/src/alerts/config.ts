@@ -15,8 +15,8 @@ export const alertsConfigSchema = z.object({
   SSE_CLIENT_QUEUE_FRAMES: z.coerce.number().int().min(1).default(1_000),
   SSE_CLIENT_QUEUE_BYTES: z.coerce.number().int().min(1_024).default(1_048_576),
   /**
-   * Socket writes per second the fan-out aims to stay under (0 = flush every alert at once): with
-   * N clients, flushes are at least N / budget seconds apart, capped at SSE_MAX_FLUSH_DELAY_MS.
+   * Socket writes per second the fan-out aims to stay under (0 = sweep as soon as alerts arrive):
+   * with N clients, sweeps start at least N / budget seconds apart, capped at SSE_MAX_FLUSH_DELAY_MS.
    */
   SSE_FLUSH_WRITES_PER_SECOND: z.coerce.number().int().min(0).default(100_000),
   SSE_MAX_FLUSH_DELAY_MS: z.coerce.number().int().min(0).default(50),

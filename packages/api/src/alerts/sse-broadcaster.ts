@@ -12,6 +12,8 @@ export interface BroadcasterOptions {
   maxConnectionsPerUser: number
   writesPerSecond: number
   maxFlushDelayMs: number
+  /** Clients written per event-loop turn before the sweep yields to I/O (Kafka, HTTP). */
+  sweepChunk?: number
   metrics: AlertsMetrics
   logger: Logger
 }
@@ -33,33 +35,57 @@ export interface SseBroadcaster {
 }
 
 /**
- * Fan-out of live alerts. Entries published close together are flushed together (same event-loop
- * turn, or within a write budget when there are many clients), so every client gets one write per
- * flush whatever the alert rate: under load flushes grow instead of multiplying syscalls. Each flush concatenates the frames once per
- * distinct filter, and all clients with the same filter share that Buffer.
+ * Fan-out of live alerts by a rolling sweep over the clients. Published entries get consecutive
+ * sequence numbers in a shared log, and every live client remembers the sequence it has been
+ * sent up to. A sweep visits the clients in chunks, yielding to the event loop between chunks
+ * (so Kafka fetches and HTTP requests are served mid-sweep), and writes each client everything
+ * it has not had yet in one write. Entries published mid-sweep ride along with the rest of the
+ * sweep; only the clients already visited need the next one. So an alert reaches everyone within
+ * about one sweep, and under load sweeps carry more alerts instead of multiplying syscalls.
+ *
+ * Socket writes are the cost (one write syscall per client per sweep; on loopback the kernel
+ * also charges the reader's wake-up to the writer). A write budget spaces sweep starts so that,
+ * with many clients, each sweep carries several alerts. The bytes for a run of entries are
+ * concatenated and HTTP-chunk framed once per (filter, starting sequence) and shared by every
+ * client that needs exactly that run.
  */
 export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaster {
   const { metrics, logger } = options
-  const clients = new Set<SseClient>()
+  const sweepChunk = options.sweepChunk ?? 256
+  const live = new Set<SseClient>()
+  const catchingUp = new Set<SseClient>()
   const perUser = new Map<string, number>()
-  let batch: AlertEntry[] = []
-  let flushScheduled = false
-  let lastFlushAt = 0
+  // The log of live entries not yet sent to every live client: log[i] has sequence logBase + i.
+  let log: AlertEntry[] = []
+  let logBase = 0
+  const head = () => logBase + log.length
+  const sentUpTo = new WeakMap<SseClient, number>()
+  // Sweep state: the iterator over `live` (Set iterators see additions and survive deletions).
+  let sweep: Iterator<SseClient> | undefined
+  let sweepStartedAt = 0
+  let sweepMin = 0
+  let sweepSent = 0
+  let scheduled = false
+  let lastSweepAt = Number.NEGATIVE_INFINITY
+  // Shared chunks for the current head: key = filterKey + starting sequence.
+  let chunks = new Map<string, { chunk: Buffer; frames: number } | null>()
+  let chunksHead = -1
   let closing = false
   const closeWaiters: (() => void)[] = []
 
   const heartbeat = setInterval(() => {
-    for (const client of clients) client.heartbeat()
+    for (const client of live) client.heartbeat()
+    for (const client of catchingUp) client.heartbeat()
   }, options.heartbeatMs)
   heartbeat.unref()
 
   const onClose = (client: SseClient, reason: CloseReason) => {
     logger.debug({ reason }, 'SSE client closed')
-    if (!clients.delete(client)) return
+    if (!live.delete(client) && !catchingUp.delete(client)) return
     if (reason !== 'client-closed') metrics.dropped.inc({ reason })
     if (reason === 'slow-client') logger.info({ user: client.user }, 'slow SSE client disconnected')
     releaseUser(client.user)
-    if (closing && clients.size === 0) for (const resolve of closeWaiters.splice(0)) resolve()
+    if (closing && live.size + catchingUp.size === 0) for (const resolve of closeWaiters.splice(0)) resolve()
   }
 
   const releaseUser = (user: string) => {
@@ -68,43 +94,91 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
     else perUser.set(user, count)
   }
 
-  const flush = () => {
-    flushScheduled = false
-    lastFlushAt = performance.now()
-    const entries = batch
-    batch = []
-    if (entries.length === 0 || clients.size === 0) return
-    const chunks = new Map<string, { chunk: Buffer; frames: number } | null>()
-    let sent = 0
-    for (const client of clients) {
-      if (client.state === 'catching-up') {
-        client.hold(entries)
-        continue
-      }
-      if (client.state !== 'live') continue
-      let shared = chunks.get(client.filterKey)
-      if (shared === undefined) {
-        const selected = client.filter ? entries.filter(client.filter) : entries
-        shared =
-          selected.length === 0
-            ? null
-            : {
-                chunk: httpChunk(
-                  selected.length === 1 ? selected[0]!.frame : Buffer.concat(selected.map((e) => e.frame)),
-                ),
-                frames: selected.length,
-              }
-        chunks.set(client.filterKey, shared)
-      }
-      if (shared && client.write(shared.chunk, shared.frames)) sent += shared.frames
+  /** Everything from sequence `from` to the head that passes the client's filter, framed once. */
+  const chunkFor = (client: SseClient, from: number) => {
+    if (chunksHead !== head()) {
+      chunks = new Map()
+      chunksHead = head()
     }
-    metrics.eventsSent.inc(sent)
-    metrics.flushSeconds.observe((performance.now() - lastFlushAt) / 1000)
+    const key = `${client.filterKey}\u0000${from}`
+    let shared = chunks.get(key)
+    if (shared === undefined) {
+      const run = log.slice(from - logBase)
+      const selected = client.filter ? run.filter(client.filter) : run
+      shared =
+        selected.length === 0
+          ? null
+          : {
+              chunk: httpChunk(
+                selected.length === 1 ? selected[0]!.frame : Buffer.concat(selected.map((e) => e.frame)),
+              ),
+              frames: selected.length,
+            }
+      chunks.set(key, shared)
+    }
+    return shared
+  }
+
+  const send = (client: SseClient) => {
+    const from = sentUpTo.get(client) ?? head()
+    if (from >= head()) return
+    sentUpTo.set(client, head())
+    const shared = chunkFor(client, from)
+    if (shared && client.write(shared.chunk, shared.frames)) sweepSent += shared.frames
+  }
+
+  /** Writes up to `limit` clients of the current sweep; true when the sweep is complete. */
+  const step = (limit: number): boolean => {
+    if (!sweep) {
+      sweep = live.values()
+      sweepStartedAt = performance.now()
+      lastSweepAt = sweepStartedAt
+      sweepMin = Number.POSITIVE_INFINITY
+      sweepSent = 0
+    }
+    for (let visited = 0; visited < limit; visited++) {
+      const next = sweep.next()
+      if (next.done) {
+        sweep = undefined
+        // Every live client was visited (Set iteration includes clients added meanwhile), so the
+        // entries below the lowest sequence sent are no longer needed by anyone.
+        const done = Math.min(sweepMin, head())
+        log = log.slice(done - logBase)
+        logBase = done
+        metrics.eventsSent.inc(sweepSent)
+        metrics.flushSeconds.observe((performance.now() - sweepStartedAt) / 1000)
+        return true
+      }
+      if (next.value.state !== 'live') continue
+      send(next.value)
+      sweepMin = Math.min(sweepMin, sentUpTo.get(next.value) ?? logBase)
+    }
+    return false
+  }
+
+  const run = () => {
+    scheduled = false
+    if (!step(sweepChunk)) return schedule(0)
+    if (log.length > 0) schedule(budgetDelay())
+  }
+
+  /** With N clients, sweeps start at least N / budget seconds apart (capped): fewer, fuller writes. */
+  const budgetDelay = () => {
+    if (options.writesPerSecond <= 0) return 0
+    const interval = Math.min(options.maxFlushDelayMs, (live.size / options.writesPerSecond) * 1000)
+    return lastSweepAt + interval - performance.now()
+  }
+
+  const schedule = (delay: number) => {
+    if (scheduled || closing) return
+    scheduled = true
+    if (delay <= 1) setImmediate(run)
+    else setTimeout(run, delay)
   }
 
   return {
     get clientCount() {
-      return clients.size
+      return live.size + catchingUp.size
     },
     acquire(user) {
       const count = perUser.get(user) ?? 0
@@ -114,9 +188,8 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
     },
     release: releaseUser,
     connect(socket, { user, filter, filterKey }) {
-      // Alerts already consumed but not yet flushed are before the caller's live position (they
-      // are in the window): flushing them now keeps them from reaching this client a second time.
-      flush()
+      // Entries published before this point are in the window (the caller's replay covers them);
+      // only later ones are held for the client.
       const client = new SseClient({
         socket,
         user,
@@ -126,7 +199,7 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
         maxQueueBytes: options.maxQueueBytes,
         onClose,
       })
-      clients.add(client)
+      catchingUp.add(client)
       return client
     },
     goLive(client, position) {
@@ -147,33 +220,31 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
       }
       client.pending = []
       client.state = 'live'
+      catchingUp.delete(client)
+      // Everything published so far was held (or replayed): the client is at the head.
+      sentUpTo.set(client, head())
+      live.add(client)
       if (frames.length > 0 && client.write(httpChunk(Buffer.concat(frames)), frames.length)) {
         metrics.eventsSent.inc(frames.length)
       }
     },
     publish(entries) {
       if (entries.length === 0) return
-      for (const entry of entries) batch.push(entry)
-      if (flushScheduled) return
-      flushScheduled = true
-      // Budget of socket writes per second: with many clients, flushes are spaced so that each
-      // carries several alerts (one write per client per flush). A lone alert after a quiet spell
-      // still goes out at once.
-      const interval =
-        options.writesPerSecond > 0
-          ? Math.min(options.maxFlushDelayMs, (clients.size / options.writesPerSecond) * 1000)
-          : 0
-      const delay = lastFlushAt + interval - performance.now()
-      if (delay <= 1) setImmediate(flush)
-      else setTimeout(flush, delay)
+      for (const client of catchingUp) client.hold(entries)
+      for (const entry of entries) log.push(entry)
+      // A lone alert after a quiet spell goes out at once; a sweep under way picks it up.
+      if (!sweep) schedule(budgetDelay())
     },
     async close() {
       closing = true
       clearInterval(heartbeat)
-      flush()
-      if (clients.size === 0) return
+      // Whatever is published reaches everyone before the streams end: finish the sweep under
+      // way, then one full sweep if some clients still lack entries published during it.
+      if (sweep) step(Number.POSITIVE_INFINITY)
+      if (log.length > 0) step(Number.POSITIVE_INFINITY)
+      if (live.size + catchingUp.size === 0) return
       const done = new Promise<void>((resolve) => closeWaiters.push(resolve))
-      for (const client of clients) client.end('shutdown')
+      for (const client of [...live, ...catchingUp]) client.end('shutdown')
       await done
     },
   }

@@ -1,6 +1,8 @@
 // API side of bench/alerts.ts (lives here so it resolves the API's dependencies): the alerts feature in a minimal Fastify app (JWT + zod type
 // provider, as in the real API), on the topic given in ALERTS_TOPIC. Prints one JSON line
-// `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed}.
+// `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed};
+// POST /bench/raw-sweep times bare write loops over the open streams (the floor of any fan-out).
+import type { Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import fastifyJwt from '@fastify/jwt'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
@@ -27,6 +29,26 @@ app.setValidatorCompiler(validatorCompiler)
 app.setSerializerCompiler(serializerCompiler)
 await app.register(fastifyJwt, { secret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } })
 await app.register(feature.plugin)
+// The floor next to which the fan-out is measured: the same sockets, a bare loop of one write each.
+const streams = new Set<Socket>()
+app.addHook('onRequest', async (request) => {
+  if (!request.url.startsWith('/alerts')) return
+  const socket = request.raw.socket
+  streams.add(socket)
+  socket.once('close', () => streams.delete(socket))
+})
+const HEARTBEAT_CHUNK = Buffer.from('3\r\n:\n\n\r\n')
+app.post('/bench/raw-sweep', async () => {
+  const passes: number[] = []
+  for (let round = 0; round < 7; round++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const started = performance.now()
+    for (const socket of streams) socket.write(HEARTBEAT_CHUNK)
+    passes.push(performance.now() - started)
+  }
+  passes.sort((a, b) => a - b)
+  return { sockets: streams.size, medianMs: passes[3] }
+})
 const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 loopDelay.enable()
 app.post('/bench/reset', async () => {

@@ -1,0 +1,181 @@
+// The fan-out on its own, over real loopback sockets (no Kafka): the rolling sweep must give every
+// live client every entry published after it went live, once and in order, however publishes
+// interleave with a sweep that spans many event-loop turns.
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import type { Alert } from '@intellisite/detections-store'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type AlertEntry, createAlertEntry, createAlertFilter } from '../../src/alerts/alert-entry.js'
+import { createAlertsMetrics } from '../../src/alerts/alerts-metrics.js'
+import { createSseBroadcaster, type SseBroadcaster } from '../../src/alerts/sse-broadcaster.js'
+import type { SseClient } from '../../src/alerts/sse-client.js'
+
+interface Reader {
+  /** Alert ids received, in order. */
+  ids: string[]
+  ended: Promise<void>
+}
+
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+let offset = 0
+function entry(make = 'Toyota', category = 'SUV'): AlertEntry {
+  const alert: Alert = {
+    id: `a${offset}`,
+    detectedAt: new Date(0).toISOString(),
+    year: 2020,
+    make,
+    model: 'm',
+    category,
+    reason: 'category matches SUV',
+  }
+  offset++
+  return createAlertEntry(0, offset - 1, alert, [offset])
+}
+
+function broadcaster(sweepChunk: number): SseBroadcaster {
+  const registry = new Registry()
+  const result = createSseBroadcaster({
+    heartbeatMs: 60_000,
+    maxQueueFrames: 10_000,
+    maxQueueBytes: 16 * 2 ** 20,
+    maxConnectionsPerUser: 10_000,
+    writesPerSecond: 0,
+    maxFlushDelayMs: 0,
+    sweepChunk,
+    metrics: createAlertsMetrics(
+      registry,
+      () => 0,
+      () => 0,
+    ),
+    logger: pino({ level: 'silent' }),
+  })
+  cleanups.push(() => result.close())
+  return result
+}
+
+/** Opens `count` connections; the server side of each becomes a catching-up client. */
+async function open(
+  fanOut: SseBroadcaster,
+  count: number,
+  options: { make?: string } = {},
+): Promise<{ clients: SseClient[]; readers: Reader[] }> {
+  const clients: SseClient[] = []
+  const accepted: Socket[] = []
+  const server: Server = createServer((socket) => accepted.push(socket))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const port = (server.address() as { port: number }).port
+  const readers: Reader[] = []
+  for (let i = 0; i < count; i++) {
+    const socket = connect(port, '127.0.0.1')
+    cleanups.push(() => void socket.destroy())
+    const reader: Reader = {
+      ids: [],
+      ended: new Promise((resolve) => socket.once('close', () => resolve())),
+    }
+    let text = ''
+    socket.on('data', (chunk) => {
+      text += chunk.toString('latin1')
+      for (let at = text.indexOf('\ndata: '); at >= 0; at = text.indexOf('\ndata: ')) {
+        const end = text.indexOf('\n', at + 7)
+        if (end < 0) break
+        reader.ids.push((JSON.parse(text.slice(at + 7, end)) as Alert).id)
+        text = text.slice(end)
+      }
+    })
+    readers.push(reader)
+  }
+  while (accepted.length < count) await new Promise((resolve) => setTimeout(resolve, 5))
+  const { filter, key } = createAlertFilter(options)
+  for (const socket of accepted) clients.push(fanOut.connect(socket, { user: 'u', filter, filterKey: key }))
+  return { clients, readers }
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve))
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+describe('SSE broadcaster (rolling sweep)', () => {
+  it('gives every client every entry once and in order when publishes land mid-sweep', async () => {
+    const fanOut = broadcaster(8)
+    const { clients, readers } = await open(fanOut, 200)
+    for (const client of clients) fanOut.goLive(client, [offset])
+    const published: string[] = []
+    for (let i = 0; i < 60; i++) {
+      const batch = i % 7 === 0 ? [entry(), entry()] : [entry()]
+      fanOut.publish(batch)
+      published.push(...batch.map((e) => e.alert.id))
+      // 0–2 event-loop turns: each sweep (25 turns at 8 clients per turn) sees many publishes.
+      for (let t = 0; t < i % 3; t++) await turn()
+    }
+    await until(() => readers.every((r) => r.ids.length >= published.length))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const reader of readers) expect(reader.ids).toEqual(published)
+  })
+
+  it('sends a client that goes live mid-sweep only what it held and what came after, once', async () => {
+    const fanOut = broadcaster(4)
+    const early = await open(fanOut, 40)
+    for (const client of early.clients) fanOut.goLive(client, [offset])
+    const late = await open(fanOut, 10)
+    const before = entry()
+    fanOut.publish([before])
+    // A sweep is now under way (4 clients per turn); the late clients hold `held` while
+    // catching up, then go live in the middle of the sweep.
+    await turn()
+    const held = entry()
+    fanOut.publish([held])
+    // The late clients' replay covered everything before `held` (their position).
+    for (const client of late.clients) fanOut.goLive(client, [held.offset])
+    const after = [entry(), entry()]
+    fanOut.publish(after)
+    const all = [before, held, ...after].map((e) => e.alert.id)
+    await until(
+      () => early.readers.every((r) => r.ids.length >= 4) && late.readers.every((r) => r.ids.length >= 3),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const reader of early.readers) expect(reader.ids).toEqual(all)
+    for (const reader of late.readers) expect(reader.ids).toEqual(all.slice(1))
+  })
+
+  it('applies each client its filter, sharing one chunk per filter', async () => {
+    const fanOut = broadcaster(3)
+    const toyota = await open(fanOut, 5, { make: 'toyota' })
+    const everyone = await open(fanOut, 5)
+    for (const client of [...toyota.clients, ...everyone.clients]) fanOut.goLive(client, [offset])
+    const entries = [entry('Toyota'), entry('Ford'), entry('TOYOTA'), entry('Kia')]
+    for (const e of entries) {
+      fanOut.publish([e])
+      await turn()
+    }
+    await until(() => everyone.readers.every((r) => r.ids.length >= 4))
+    await until(() => toyota.readers.every((r) => r.ids.length >= 2))
+    for (const reader of everyone.readers) expect(reader.ids).toEqual(entries.map((e) => e.alert.id))
+    for (const reader of toyota.readers)
+      expect(reader.ids).toEqual([entries[0]!.alert.id, entries[2]!.alert.id])
+  })
+
+  it('close() delivers everything already published, mid-sweep included, then ends every stream', async () => {
+    const fanOut = broadcaster(2)
+    const { clients, readers } = await open(fanOut, 30)
+    for (const client of clients) fanOut.goLive(client, [offset])
+    const entries = [entry(), entry(), entry()]
+    fanOut.publish([entries[0]!])
+    await turn()
+    fanOut.publish([entries[1]!, entries[2]!])
+    await fanOut.close()
+    await Promise.all(readers.map((r) => r.ended))
+    for (const reader of readers) expect(reader.ids).toEqual(entries.map((e) => e.alert.id))
+    expect(fanOut.clientCount).toBe(0)
+  })
+})
