@@ -224,6 +224,44 @@ describe('GET /alerts', () => {
     expect(category.alerts).toHaveLength(2)
   })
 
+  it('gives a fresh client the alerts of a transaction open when it connected, once committed', async () => {
+    const topic = `alerts-test-${randomUUID()}`
+    await deleteTopicLater(topic)
+    const producer = kafkaClient().producer({
+      transactionalId: `alerts-test-${randomUUID()}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    })
+    await producer.connect()
+    try {
+      // The API starts while a transaction is open (its high watermark includes uncommitted alerts).
+      const admin = kafkaClient().admin()
+      await admin.connect()
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] })
+      await admin.disconnect()
+      const first = await producer.transaction()
+      const early = batch(0, 3)
+      await first.send({ topic, messages: early.map((a, i) => ({ value: JSON.stringify(a), partition: i })) })
+      const starting = startServer(alertsConfig(topic, { SSE_REPLAY_WINDOW: '100' }))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await first.commit()
+      const server = await starting
+      // A fresh client connects while the next transaction is open.
+      const second = await producer.transaction()
+      const late = batch(3, 3)
+      await second.send({ topic, messages: late.map((a, i) => ({ value: JSON.stringify(a), partition: i })) })
+      const client = subscribe(`${server.url}/alerts`, server.token())
+      await opened(client)
+      await second.commit()
+      const got = await client.waitFor(3)
+      expect(got.map((x) => x.id).sort()).toEqual(late.map((x) => x.id).sort())
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(client.alerts).toHaveLength(3)
+    } finally {
+      await producer.disconnect()
+    }
+  })
+
   it('drops a client that stops reading without delaying a healthy one', async () => {
     const { server, producer } = await setup({
       SSE_CLIENT_QUEUE_FRAMES: '200',
