@@ -14,8 +14,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # root gets a cache outside its home.
 if [ "$(id -u)" = 0 ]; then default_cache=/var/cache/intellisite; else default_cache=${XDG_CACHE_HOME:-$HOME/.cache}/intellisite; fi
 CACHE=${INTELLISITE_CACHE:-$default_cache}
-RUN=$CACHE/run
-LOGS=$CACHE/logs
+# Run state (data, pid files) and logs can live elsewhere, e.g. a test's private broker on its own
+# ports (INTELLISITE_KAFKA_PORT, INTELLISITE_KAFKA_CONTROLLER_PORT) that it can stop and restart.
+RUN=${INTELLISITE_RUN_DIR:-$CACHE/run}
+LOGS=${INTELLISITE_LOG_DIR:-$CACHE/logs}
 
 KAFKA_VERSION=3.9.1
 FERRETDB_VERSION=v1.24.2
