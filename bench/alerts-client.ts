@@ -1,7 +1,8 @@
 // Client side of bench/alerts.ts: N raw HTTP/1.1 SSE connections (no EventSource, no parser
 // beyond what is needed, to stay light). Each alert's `model` carries its produce time
 // (`t<epoch ms with fraction>`); latency = arrival - produce, same machine clock. Protocol on
-// stdio: prints {"connected": n} once all streams are open, then on "report\n" from stdin prints
+// stdio: prints {"connected": n} once all streams are open; "pause"/"resume" stop and restart
+// reading on every stream (acknowledged with one line); on "report\n" from stdin prints
 // {"count", "histogram"...} and exits.
 import { connect, type Socket } from 'node:net'
 import { createInterface } from 'node:readline'
@@ -110,6 +111,14 @@ process.stdout.write(
 
 const lines = createInterface({ input: process.stdin })
 lines.on('line', (line) => {
+  // For the server's sender-only reference: readers that do not read are never woken up.
+  if (line === 'pause' || line === 'resume') {
+    for (const socket of sockets) {
+      if (line === 'pause') socket.pause()
+      else socket.resume()
+    }
+    process.stdout.write(`${JSON.stringify({ [line]: sockets.length })}\n`)
+  }
   if (line === 'start') {
     measuring = true
     cpuAtStart = process.cpuUsage()

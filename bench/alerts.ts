@@ -142,12 +142,19 @@ async function run(kafka: Kafka, brokers: string, clients: number) {
     await sleep(1_000)
     const loaded = await stats(port)
     // Reference, same process, same sockets, same reader: one bare write per stream in a loop.
-    const raw = (await (
-      await fetch(`http://127.0.0.1:${port}/bench/raw-sweep`, { method: 'POST' })
-    ).json()) as {
-      sockets: number
-      medianMs: number
-    }
+    const rawSweep = async () =>
+      (await (await fetch(`http://127.0.0.1:${port}/bench/raw-sweep`, { method: 'POST' })).json()) as {
+        sockets: number
+        medianMs: number
+      }
+    const raw = await rawSweep()
+    // The same loop while the client reads nothing: the writer's own cost. On loopback the kernel
+    // charges the reader's wake-up to the writer; with clients on other machines it would not.
+    real.stdin!.write('pause\n')
+    await nextLine(real)
+    const rawPaused = await rawSweep()
+    real.stdin!.write('resume\n')
+    await nextLine(real)
     real.stdin!.write('report\n')
     const report = JSON.parse(await nextLine(real)) as {
       count: number
@@ -169,6 +176,7 @@ async function run(kafka: Kafka, brokers: string, clients: number) {
       flushP50: histogramQuantile(loaded.flush, 0.5),
       flushP99: histogramQuantile(loaded.flush, 0.99),
       rawSweepMs: raw.medianMs,
+      rawSenderMs: rawPaused.medianMs,
       kafkaP50: quantile(kafkaOnly, 0.5),
       kafkaP99: quantile(kafkaOnly, 0.99),
       max: report.max,
@@ -256,12 +264,12 @@ console.log(
 )
 console.log(`(children at nice ${NICE}; load average before: ${loadBefore}, after: ${load()})\n`)
 console.log(
-  '| clients | connected (open time) | delivered / expected (sampled streams) | p50 ms | p99 ms | max ms | Kafka-only p50 / p99 ms | server loop delay p99 ms | fan-out sweep p50 / p99 ms (≤ bucket) | raw write loop ms (reference) | p99 / raw loop | dropped | server RSS MiB | RSS per 1k clients MiB (open / loaded) | server CPU | client CPU |',
+  '| clients | connected (open time) | delivered / expected (sampled streams) | p50 ms | p99 ms | max ms | Kafka-only p50 / p99 ms | server loop delay p99 ms | fan-out sweep p50 / p99 ms (≤ bucket) | raw write loop ms (reference) | p99 / raw loop | same loop, readers paused ms | dropped | server RSS MiB | RSS per 1k clients MiB (open / loaded) | server CPU | client CPU |',
 )
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
 for (const r of rows) {
   console.log(
-    `| ${r.clients} | ${r.connected} (${(r.openMs / 1000).toFixed(1)} s) | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.kafkaP50)} / ${f(r.kafkaP99)} | ${f(r.loopP99)} | ${r.flushP50} / ${r.flushP99} | ${f(r.rawSweepMs)} | ${(r.p99 / r.rawSweepMs).toFixed(2)} | ${r.dropped} | ${f(r.rssMiB)} | ${f(r.rssPer1kOpenMiB)} / ${f(r.rssPer1kMiB)} | ${pct(r.serverCpu)} | ${pct(r.clientCpu)} |`,
+    `| ${r.clients} | ${r.connected} (${(r.openMs / 1000).toFixed(1)} s) | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.kafkaP50)} / ${f(r.kafkaP99)} | ${f(r.loopP99)} | ${r.flushP50} / ${r.flushP99} | ${f(r.rawSweepMs)} | ${(r.p99 / r.rawSweepMs).toFixed(2)} | ${f(r.rawSenderMs)} | ${r.dropped} | ${f(r.rssMiB)} | ${f(r.rssPer1kOpenMiB)} / ${f(r.rssPer1kMiB)} | ${pct(r.serverCpu)} | ${pct(r.clientCpu)} |`,
   )
 }
 process.exit(0)
