@@ -52,6 +52,7 @@ export class SseClient {
   private timer: NodeJS.Timeout | undefined
   private drainWaiters: (() => void)[] = []
   private released = false
+  private wroteSinceHeartbeat = false
 
   constructor(options: SseClientOptions) {
     this.options = options
@@ -82,6 +83,7 @@ export class SseClient {
   /** Live path (`chunk` is HTTP-chunk framed): returns false when the client had to be dropped. */
   write(chunk: Buffer, frames: number): boolean {
     if (this.state === 'closed') return false
+    this.wroteSinceHeartbeat = true
     if (this.queue.length === 0 && !this.socket.writableNeedDrain) {
       this.socket.write(chunk)
       return true
@@ -118,7 +120,16 @@ export class SseClient {
     await new Promise<void>((resolve) => this.drainWaiters.push(resolve))
   }
 
+  /**
+   * Called every heartbeat interval: writes a comment only if nothing else was sent since the
+   * last call, so streams that carry alerts cost no extra syscalls (a sweep of heartbeats over
+   * 10k clients would block the event loop for about as long as an alert sweep).
+   */
   heartbeat(): void {
+    if (this.wroteSinceHeartbeat) {
+      this.wroteSinceHeartbeat = false
+      return
+    }
     if (this.state !== 'closed' && this.queue.length === 0 && !this.socket.writableNeedDrain) {
       this.socket.write(HEARTBEAT)
     }

@@ -14,6 +14,8 @@ import type { SseClient } from '../../src/alerts/sse-client.js'
 interface Reader {
   /** Alert ids received, in order. */
   ids: string[]
+  /** Everything received (HTTP chunk framing included). */
+  raw: string
   ended: Promise<void>
 }
 
@@ -37,10 +39,10 @@ function entry(make = 'Toyota', category = 'SUV'): AlertEntry {
   return createAlertEntry(0, offset - 1, alert, [offset])
 }
 
-function broadcaster(sweepChunk: number): SseBroadcaster {
+function broadcaster(sweepChunk: number, heartbeatMs = 60_000): SseBroadcaster {
   const registry = new Registry()
   const result = createSseBroadcaster({
-    heartbeatMs: 60_000,
+    heartbeatMs,
     maxQueueFrames: 10_000,
     maxQueueBytes: 16 * 2 ** 20,
     maxConnectionsPerUser: 10_000,
@@ -76,11 +78,13 @@ async function open(
     cleanups.push(() => void socket.destroy())
     const reader: Reader = {
       ids: [],
+      raw: '',
       ended: new Promise((resolve) => socket.once('close', () => resolve())),
     }
     let text = ''
     socket.on('data', (chunk) => {
       text += chunk.toString('latin1')
+      reader.raw += chunk.toString('latin1')
       for (let at = text.indexOf('\ndata: '); at >= 0; at = text.indexOf('\ndata: ')) {
         const end = text.indexOf('\n', at + 7)
         if (end < 0) break
@@ -177,5 +181,27 @@ describe('SSE broadcaster (rolling sweep)', () => {
     await Promise.all(readers.map((r) => r.ended))
     for (const reader of readers) expect(reader.ids).toEqual(entries.map((e) => e.alert.id))
     expect(fanOut.clientCount).toBe(0)
+  })
+
+  it('sends heartbeats only to streams that carried nothing since the previous one', async () => {
+    const fanOut = broadcaster(256, 50)
+    const busy = await open(fanOut, 3)
+    const quiet = await open(fanOut, 3, { make: 'nobody' })
+    for (const client of [...busy.clients, ...quiet.clients]) fanOut.goLive(client, [offset])
+    const started = Date.now()
+    while (Date.now() - started < 600) {
+      fanOut.publish([entry()])
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const heartbeats = (reader: Reader) => reader.raw.split('\r\n:\n\n\r\n').length - 1
+    for (const reader of busy.readers) {
+      expect(reader.ids.length).toBeGreaterThan(20)
+      expect(heartbeats(reader)).toBe(0)
+    }
+    for (const reader of quiet.readers) {
+      expect(reader.ids).toEqual([])
+      expect(heartbeats(reader)).toBeGreaterThanOrEqual(5)
+    }
   })
 })
