@@ -88,6 +88,12 @@ export function createIndexer(deps: IndexerDeps) {
   let alertsPartitions = 1
   let dlqPartitions = 1
   let joined = false
+  /**
+   * When the broker last answered the consumer (a heartbeat or a fetch, empty ones included). A
+   * lost broker makes kafkajs retry for a long time before it crashes the consumer; readiness
+   * must not wait for that.
+   */
+  let lastContact = 0
   let stopping = false
 
   async function start(): Promise<void> {
@@ -136,9 +142,15 @@ export function createIndexer(deps: IndexerDeps) {
       // Only committed records of transactional producers; detections are plain records anyway.
       readUncommitted: false,
     })
-    const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = consumer.events
+    const { GROUP_JOIN, CRASH, STOP, DISCONNECT, HEARTBEAT, FETCH } = consumer.events
+    const contact = () => {
+      lastContact = Date.now()
+    }
+    consumer.on(HEARTBEAT, contact)
+    consumer.on(FETCH, contact)
     consumer.on(GROUP_JOIN, ({ payload }) => {
       joined = true
+      contact()
       const assigned = new Set(payload.memberAssignment[topics.detections] ?? [])
       logger.info({ partitions: [...assigned] }, 'joined the consumer group')
       producers?.retain(assigned).catch((err: unknown) => logger.warn({ err }, 'releasing producers'))
@@ -368,9 +380,12 @@ export function createIndexer(deps: IndexerDeps) {
     joined = false
   }
 
-  /** Joined the consumer group and not stopping. */
+  /**
+   * Joined the consumer group, heard from the broker within a session timeout (past it the group
+   * would have dropped us anyway), and not stopping.
+   */
   function ready(): boolean {
-    return joined && !stopping
+    return joined && !stopping && Date.now() - lastContact <= config.sessionTimeoutMs
   }
 
   return { start, stop, ready }

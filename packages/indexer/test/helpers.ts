@@ -28,6 +28,8 @@ export function requireEnv(name: string): string {
 }
 
 export interface Pipeline {
+  /** The broker list this pipeline (and an indexer given `indexerEnv`) talks to. */
+  brokers: string
   kafka: Kafka
   topics: { detections: string; alerts: string; dlq: string }
   groupId: string
@@ -38,19 +40,23 @@ export interface Pipeline {
   mongoUrl(via?: { host: string; port: number }): string
 }
 
-export function testKafka(clientId = 'indexer-test'): Kafka {
+/** `brokers` defaults to the shared broker (KAFKA_BROKERS); a test may pass its private one. */
+export function testKafka(clientId = 'indexer-test', brokers = requireEnv('KAFKA_BROKERS')): Kafka {
   return new Kafka({
     clientId,
-    brokers: requireEnv('KAFKA_BROKERS').split(','),
+    brokers: brokers.split(','),
     logLevel: process.env.TEST_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING,
     retry: { initialRetryTime: 100, retries: 8 },
   })
 }
 
-/** Unique topics, group and database; everything is deleted when the test finishes. */
-export async function createPipeline(): Promise<Pipeline> {
+/**
+ * Unique topics, group and database; everything is deleted when the test finishes. On the shared
+ * broker unless `brokers` names another one (e.g. a test's private broker).
+ */
+export async function createPipeline({ brokers = requireEnv('KAFKA_BROKERS') } = {}): Promise<Pipeline> {
   const id = randomUUID()
-  const kafka = testKafka()
+  const kafka = testKafka('indexer-test', brokers)
   const topics = {
     detections: `test-detections-${id}`,
     alerts: `test-alerts-${id}`,
@@ -71,6 +77,7 @@ export async function createPipeline(): Promise<Pipeline> {
     await client.close()
   })
   return {
+    brokers,
     kafka,
     topics,
     groupId: `test-group-${id}`,
@@ -141,7 +148,7 @@ export function indexerEnv(
   overrides: Record<string, string> = {},
 ): Record<string, string> {
   return {
-    KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'),
+    KAFKA_BROKERS: pipeline.brokers,
     MONGO_URL: pipeline.mongoUrl(),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'fatal',
     DETECTIONS_TOPIC: pipeline.topics.detections,
@@ -175,7 +182,7 @@ export async function startIndexer(
   const registry = new Registry()
   const metrics = createIndexerMetrics(registry)
   const indexer = createIndexer({
-    kafka: testKafka('indexer'),
+    kafka: testKafka('indexer', pipeline.brokers),
     repository,
     config: testSettings(pipeline, overrides),
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),

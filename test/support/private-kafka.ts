@@ -1,0 +1,206 @@
+// A Kafka broker of a test's own (scripts/services/services.sh on free ports, state in a temp
+// folder), so the test can crash and restart it; the shared broker must never be stopped.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const SCRIPT = fileURLToPath(new URL('../../scripts/services/services.sh', import.meta.url))
+/** services.sh itself gives up after 90 s; this only guards against a hung script. */
+const SCRIPT_TIMEOUT_MS = 120_000
+
+export interface PrivateKafka {
+  /** `127.0.0.1:<port>`, for KAFKA_BROKERS or `new Kafka({ brokers: [...] })`. */
+  readonly brokers: string
+  readonly port: number
+  /** Data and pid file (INTELLISITE_RUN_DIR); logs are in `logDir`. */
+  readonly runDir: string
+  readonly logDir: string
+  /** The broker's pid while it runs (from its pid file). */
+  pid(): number | undefined
+  /** `services.sh up` on the same data dir: topics and committed offsets survive. */
+  start(): Promise<void>
+  /** Graceful: `services.sh down` (SIGTERM, controlled shutdown). */
+  stop(): Promise<void>
+  /** A crash: SIGKILL, resolves once the process is gone and the port is closed. */
+  kill(): Promise<void>
+  /**
+   * Crash (or stop), stay down `downMs`, start again. Resolves when the broker is up, with when it
+   * went down and came back (epoch ms).
+   */
+  restart(options?: { hard?: boolean; downMs?: number }): Promise<{ downAt: number; upAt: number }>
+  /** Stops the broker (SIGKILL if `down` fails) and deletes its folder. Idempotent. */
+  destroy(): Promise<void>
+}
+
+/** A port nothing listens on right now (listen on 0, close). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return address.port
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/**
+ * Alive, not a zombie waiting to be reaped (the broker's parent is pid 1 once `up` returns), and
+ * still this broker: its command line names our run dir, so a reused pid (or the shared broker)
+ * is never signalled.
+ */
+function brokerAlive(pid: number, runDir: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') return false
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(runDir)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Starts a private single-node KRaft broker (about 5-10 s; a restart after SIGKILL about 15 s,
+ * because the controller keeps the dead broker's registration until its 9 s session expires).
+ * Call once per test file (beforeAll) and `destroy()` it in afterAll; a worker that exits without
+ * doing so still SIGKILLs the broker and removes its folder.
+ */
+export async function startPrivateKafka(): Promise<PrivateKafka> {
+  const root = mkdtempSync(join(tmpdir(), 'intellisite-private-kafka-'))
+  const runDir = join(root, 'run')
+  const logDir = join(root, 'logs')
+  const port = await freePort()
+  let controllerPort = await freePort()
+  while (controllerPort === port) controllerPort = await freePort()
+  const pidFile = join(runDir, 'kafka.pid')
+  // For debugging: keep the data and the broker's log (logs/kafka.log, truncated at each start).
+  const keep = Boolean(process.env.TEST_PRIVATE_KAFKA_KEEP)
+
+  // Only Kafka: MONGO_URL and DATABASE_URL set mark the stores external (never started or stopped
+  // here), KAFKA_BROKERS unset makes services.sh start (and stop) the broker of this run dir.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    MONGO_URL: process.env.MONGO_URL || 'mongodb://external.invalid/unused',
+    DATABASE_URL: process.env.DATABASE_URL || 'postgres://external.invalid/unused',
+    INTELLISITE_RUN_DIR: runDir,
+    INTELLISITE_LOG_DIR: logDir,
+    INTELLISITE_KAFKA_PORT: String(port),
+    INTELLISITE_KAFKA_CONTROLLER_PORT: String(controllerPort),
+  }
+  delete env.KAFKA_BROKERS
+
+  const run = (verb: 'up' | 'down') =>
+    new Promise<void>((resolve, reject) => {
+      execFile('bash', [SCRIPT, verb], { env, timeout: SCRIPT_TIMEOUT_MS }, (err, _stdout, stderr) => {
+        if (err)
+          reject(new Error(`services.sh ${verb} (private broker ${port}) failed: ${err.message}\n${stderr}`))
+        else resolve()
+      })
+    })
+
+  const pid = (): number | undefined => {
+    try {
+      const value = Number(readFileSync(pidFile, 'utf8').trim())
+      return Number.isInteger(value) && value > 0 ? value : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  const killNow = () => {
+    const current = pid()
+    if (current !== undefined && brokerAlive(current, runDir)) {
+      try {
+        process.kill(current, 'SIGKILL')
+      } catch {}
+    }
+  }
+  // Last resort if the worker exits without afterAll (a crash, a timeout): no broker left behind.
+  const onExit = () => {
+    killNow()
+    if (!keep) rmSync(root, { recursive: true, force: true })
+  }
+  process.once('exit', onExit)
+
+  async function waitGone(current: number): Promise<void> {
+    const deadline = Date.now() + 30_000
+    while (brokerAlive(current, runDir) || (await portOpen(port))) {
+      if (Date.now() > deadline) throw new Error(`private broker ${current} still alive 30 s after SIGKILL`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  async function start(): Promise<void> {
+    await run('up')
+    const current = pid()
+    if (current === undefined || !brokerAlive(current, runDir) || !(await portOpen(port))) {
+      throw new Error(`private broker not running on ${port} after services.sh up`)
+    }
+  }
+
+  async function kill(): Promise<void> {
+    const current = pid()
+    if (current === undefined || !brokerAlive(current, runDir)) {
+      throw new Error('private broker is not running')
+    }
+    process.kill(current, 'SIGKILL')
+    await waitGone(current)
+  }
+
+  let destroyed: Promise<void> | undefined
+  const broker: PrivateKafka = {
+    brokers: `127.0.0.1:${port}`,
+    port,
+    runDir,
+    logDir,
+    pid,
+    start,
+    stop: () => run('down'),
+    kill,
+    async restart({ hard = true, downMs = 0 } = {}) {
+      if (hard) await kill()
+      else await run('down')
+      const downAt = Date.now()
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs))
+      await start()
+      return { downAt, upAt: Date.now() }
+    },
+    destroy() {
+      destroyed ??= (async () => {
+        try {
+          await run('down')
+        } catch {
+          killNow()
+        } finally {
+          process.removeListener('exit', onExit)
+          if (keep) console.info(`private broker folder kept: ${root}`)
+          else rmSync(root, { recursive: true, force: true })
+        }
+      })()
+      return destroyed
+    },
+  }
+
+  try {
+    await start()
+  } catch (err) {
+    await broker.destroy()
+    throw err
+  }
+  return broker
+}
