@@ -143,6 +143,12 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
         groupId: options.groupId,
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: 1_000,
+        // The group has one member (this process). After a broker crash the restarted broker
+        // reloads our old membership and a rejoin waits for its session to expire: a short
+        // session keeps that wait short (30 s default). Heartbeats go out between batches, and
+        // handling a batch only fans it out, so 10 s is ample.
+        sessionTimeout: 10_000,
+        heartbeatInterval: 3_000,
         retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
       })
       consumer = c
@@ -194,7 +200,10 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
         },
       })
       running = true
-      seekAll()
+      // run() also resolves when the first join failed: kafkajs then crashes the consumer, drops
+      // its group and schedules a restart. There is no group to seek yet (seek would throw); the
+      // GROUP_JOIN of that restart seeks instead.
+      if (joined) seekAll()
       if (!(await waitFor(end, options.backfillTimeoutMs))) {
         logger.warn({ position, end }, 'alerts backfill incomplete; serving anyway')
       }

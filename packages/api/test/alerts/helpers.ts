@@ -21,13 +21,13 @@ import {
 export const SECRET = 'test-secret-test-secret-test-secret-0123'
 export const PARTITIONS = 3
 
-export function kafkaClient(): Kafka {
-  const brokers = process.env.KAFKA_BROKERS
+/** The shared broker (KAFKA_BROKERS) unless `brokers` names another one (a test's private broker). */
+export function kafkaClient(brokers = process.env.KAFKA_BROKERS): Kafka {
   if (!brokers) throw new Error('KAFKA_BROKERS is not set: the global setup should have started the services')
   return new Kafka({
     clientId: `alerts-test-${randomUUID()}`,
     brokers: brokers.split(','),
-    logLevel: logLevel.NOTHING,
+    logLevel: process.env.TEST_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING,
   })
 }
 
@@ -50,10 +50,13 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-export async function startServer(config: AlertsConfig): Promise<TestServer> {
+export async function startServer(
+  config: AlertsConfig,
+  { brokers }: { brokers?: string } = {},
+): Promise<TestServer> {
   const registry = new Registry()
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
-  const feature = createAlertsFeature({ kafka: kafkaClient(), config, logger, registry })
+  const feature = createAlertsFeature({ kafka: kafkaClient(brokers), config, logger, registry })
   await feature.start()
   const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
   app.setValidatorCompiler(validatorCompiler)
@@ -101,9 +104,9 @@ export async function startServer(config: AlertsConfig): Promise<TestServer> {
   return server
 }
 
-export async function deleteTopicLater(topic: string): Promise<void> {
+export async function deleteTopicLater(topic: string, brokers?: string): Promise<void> {
   onTestFinished(async () => {
-    const admin = kafkaClient().admin()
+    const admin = kafkaClient(brokers).admin()
     await admin.connect()
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
     await admin.disconnect()
@@ -124,8 +127,11 @@ export function makeAlert(seq: number, overrides: Partial<Alert> = {}): Alert {
 }
 
 /** Like the indexer: alerts go out inside a Kafka transaction, spread over the partitions. */
-export async function createAlertsProducer(topic: string): Promise<{ send(alerts: Alert[]): Promise<void> }> {
-  const producer: Producer = kafkaClient().producer({
+export async function createAlertsProducer(
+  topic: string,
+  { brokers }: { brokers?: string } = {},
+): Promise<{ send(alerts: Alert[]): Promise<void> }> {
+  const producer: Producer = kafkaClient(brokers).producer({
     transactionalId: `alerts-test-${randomUUID()}`,
     idempotent: true,
     maxInFlightRequests: 1,
