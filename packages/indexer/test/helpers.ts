@@ -225,11 +225,19 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 
 export async function waitFor(
   condition: () => boolean | Promise<boolean>,
-  { timeoutMs = 30_000, intervalMs = 50, what = 'condition' } = {},
+  {
+    timeoutMs = 30_000,
+    intervalMs = 50,
+    what = 'condition',
+  }: { timeoutMs?: number; intervalMs?: number; what?: string | (() => string) } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`,
+      )
+    }
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
@@ -331,7 +339,7 @@ export async function readTopic(
     })
     await waitFor(() => records.length >= count && Date.now() - lastAt >= quietMs, {
       timeoutMs,
-      what: `${count} records on ${topic} (got ${records.length})`,
+      what: () => `${count} records on ${topic} (got ${records.length})`,
     })
   } finally {
     await consumer.disconnect()
