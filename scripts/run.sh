@@ -18,4 +18,10 @@ export PATH="$tools/node_modules/.bin:$PATH"
 export COREPACK_ENABLE_STRICT=0
 
 pnpm install --frozen-lockfile --reporter=silent >&2
+# pnpm exits 130 and prints "ELIFECYCLE Command failed" on Ctrl-C even when the pipeline stops
+# cleanly, so the long-running pipeline is exec'd directly (the same command as its root script).
+if [ "${1:-}" = pipeline ]; then
+  shift
+  exec node --conditions=development --import tsx scripts/pipeline.ts "$@"
+fi
 exec pnpm run "$@"
