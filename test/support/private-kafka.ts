@@ -6,6 +6,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from './ports.js'
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/services/services.sh', import.meta.url))
 /** services.sh itself gives up after 90 s; this only guards against a hung script. */
@@ -33,19 +34,6 @@ export interface PrivateKafka {
   restart(options?: { hard?: boolean; downMs?: number }): Promise<{ downAt: number; upAt: number }>
   /** Stops the broker (SIGKILL if `down` fails) and deletes its folder. Idempotent. */
   destroy(): Promise<void>
-}
-
-/** A port nothing listens on right now (listen on 0, close). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  return address.port
 }
 
 function portOpen(port: number): Promise<boolean> {

@@ -3,7 +3,8 @@
 // stream with no detection lost or stored twice and no alert lost or duplicated. On a private
 // broker: the shared one must never be stopped.
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { freePort, type PrivateKafka, startPrivateKafka } from '../../../test/support/private-kafka.js'
+import { freePort } from '../../../test/support/ports.js'
+import { type PrivateKafka, startPrivateKafka } from '../../../test/support/private-kafka.js'
 import {
   committedCount,
   createPipeline,
