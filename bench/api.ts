@@ -281,7 +281,7 @@ async function main(): Promise<void> {
     const [atDepth] = await repository.collection
       .find({}, { projection: { detectedAt: 1 } })
       .sort({ detectedAt: -1, _id: -1 })
-      .skip(Math.max(0, deep - 1))
+      .skip(Math.max(0, deep - 1)) // MongoDB cursor offset (not a skipped test)
       .limit(1)
       .toArray()
     const cursor = atDepth ? encodeCursor(atDepth.detectedAt, atDepth._id) : ''

@@ -130,7 +130,7 @@ export function createDetectionsRepository(db: Db, options: { collection?: strin
     const rows = await detections
       .find(filter)
       .sort(NEWEST_FIRST)
-      .skip(skip)
+      .skip(skip) // MongoDB cursor offset for skip/limit paging (not a skipped test)
       .limit(query.limit + 1)
       .toArray()
     const page = rows.slice(0, query.limit)
