@@ -125,6 +125,8 @@ async function round(): Promise<Round> {
         heartbeatIntervalMs: 3_000,
         transactionTimeoutMs: 60_000,
         storeRetry: { initialMs: 200, maxMs: 5_000 },
+        publishRetry: { initialMs: 500, maxMs: 30_000 },
+        stall: { failures: 5, afterMs: 60_000 },
       },
       logger: pino({ level: 'silent' }),
       metrics,

@@ -42,6 +42,18 @@ export const configSchema = z
     INDEXER_TRANSACTION_TIMEOUT_MS: positiveInt.default(60_000),
     INDEXER_STORE_RETRY_INITIAL_MS: positiveInt.default(200),
     INDEXER_STORE_RETRY_MAX_MS: positiveInt.default(10_000),
+    /** Waits between attempts at a batch whose Kafka transaction failed; each is longer than the last. */
+    INDEXER_PUBLISH_RETRY_INITIAL_MS: positiveInt.default(500),
+    INDEXER_PUBLISH_RETRY_MAX_MS: positiveInt.default(30_000),
+    /** A partition counts as stalled (readiness 503) after this many failed attempts in a row... */
+    INDEXER_STALL_FAILURES: positiveInt.default(5),
+    /** ...or after this long with records waiting and nothing committed. */
+    INDEXER_STALL_TIMEOUT_MS: positiveInt.default(60_000),
+    /**
+     * Caps one produce request's record batch below the output topics' own max.message.bytes
+     * (read from the broker), e.g. for a proxy with a smaller limit.
+     */
+    INDEXER_PRODUCE_MAX_BATCH_BYTES: positiveInt.optional(),
     /** How long a MongoDB operation waits for a reachable server before it fails and is retried. */
     MONGO_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
     /**
@@ -63,6 +75,10 @@ export const configSchema = z
     path: ['INDEXER_STORE_RETRY_INITIAL_MS'],
     message: 'must not exceed INDEXER_STORE_RETRY_MAX_MS',
   })
+  .refine((env) => env.INDEXER_PUBLISH_RETRY_INITIAL_MS <= env.INDEXER_PUBLISH_RETRY_MAX_MS, {
+    path: ['INDEXER_PUBLISH_RETRY_INITIAL_MS'],
+    message: 'must not exceed INDEXER_PUBLISH_RETRY_MAX_MS',
+  })
 
 export type Env = z.infer<typeof configSchema>
 
@@ -82,6 +98,9 @@ export interface IndexerConfig {
   heartbeatIntervalMs: number
   transactionTimeoutMs: number
   storeRetry: { initialMs: number; maxMs: number }
+  publishRetry: { initialMs: number; maxMs: number }
+  stall: { failures: number; afterMs: number }
+  produceMaxBatchBytes?: number
   failpoint?: { point: 'after-store' | 'after-commit'; count: number }
 }
 
@@ -129,6 +148,11 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
     heartbeatIntervalMs: e.INDEXER_HEARTBEAT_INTERVAL_MS,
     transactionTimeoutMs: e.INDEXER_TRANSACTION_TIMEOUT_MS,
     storeRetry: { initialMs: e.INDEXER_STORE_RETRY_INITIAL_MS, maxMs: e.INDEXER_STORE_RETRY_MAX_MS },
+    publishRetry: { initialMs: e.INDEXER_PUBLISH_RETRY_INITIAL_MS, maxMs: e.INDEXER_PUBLISH_RETRY_MAX_MS },
+    stall: { failures: e.INDEXER_STALL_FAILURES, afterMs: e.INDEXER_STALL_TIMEOUT_MS },
+    ...(e.INDEXER_PRODUCE_MAX_BATCH_BYTES !== undefined && {
+      produceMaxBatchBytes: e.INDEXER_PRODUCE_MAX_BATCH_BYTES,
+    }),
     ...(e.INDEXER_FAILPOINT && {
       failpoint: {
         point: e.INDEXER_FAILPOINT.split(':')[0] as 'after-store' | 'after-commit',

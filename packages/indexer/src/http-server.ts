@@ -1,11 +1,14 @@
 import { createServer, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
+import type { StalledPartition } from './partition-health.js'
 
 export interface HealthChecks {
   /** Consumer joined its group. */
   kafka: () => boolean
   /** Resolves when the store answers a ping. */
   mongo: () => Promise<void>
+  /** Owned partitions that make no progress; any makes the indexer unready. */
+  stalled: () => StalledPartition[]
 }
 
 const PING_TIMEOUT_MS = 2_000
@@ -24,7 +27,7 @@ async function check(probe: () => boolean | Promise<void>): Promise<'up' | 'down
   }
 }
 
-/** `/healthz` (process alive), `/readyz` (Kafka consumer joined and MongoDB answering), `/metrics`. */
+/** `/healthz` (process alive), `/readyz` (Kafka consumer joined, store answering, no stalled partition), `/metrics`. */
 export function createHealthServer(options: { registry: Registry; checks: HealthChecks }): Server {
   const { registry, checks } = options
   return createServer((request, response) => {
@@ -38,8 +41,14 @@ export function createHealthServer(options: { registry: Registry; checks: Health
     if (path === '/healthz') return json(200, { status: 'ok' })
     if (path === '/readyz') {
       Promise.all([check(checks.kafka), check(checks.mongo)]).then(([kafka, mongo]) => {
-        const ready = kafka === 'up' && mongo === 'up'
-        json(ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: { kafka, mongo } })
+        const stalled = checks.stalled()
+        const partitions = stalled.length === 0 ? 'ok' : 'stalled'
+        const ready = kafka === 'up' && mongo === 'up' && partitions === 'ok'
+        json(ready ? 200 : 503, {
+          status: ready ? 'ready' : 'not ready',
+          checks: { kafka, mongo, partitions },
+          ...(stalled.length > 0 && { stalled }),
+        })
       })
       return
     }

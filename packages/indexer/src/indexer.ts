@@ -4,9 +4,16 @@ import {
   type DetectionsRepository,
   type InsertResult,
 } from '@intellisite/detections-store'
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
+import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
-import { type ClassifiedBatch, chunkBySize, classifyRecords } from './classify-records.js'
+import {
+  type ClassifiedBatch,
+  classifyRecords,
+  type DeliveryLimits,
+  type DeliveryPlan,
+  planDelivery,
+  type SourceRecord,
+} from './classify-records.js'
 import type { IndexerConfig } from './config.js'
 import {
   createPartitionProducers,
@@ -15,7 +22,8 @@ import {
 } from './kafka/partition-producers.js'
 import { ensureTopics, partitionCount } from './kafka/topics.js'
 import type { IndexerMetrics } from './metrics.js'
-import { backoffDelay, sleep } from './retry.js'
+import { createPartitionHealth, kafkaErrorType } from './partition-health.js'
+import { backoffDelay, growingDelay, sleep } from './retry.js'
 
 export type IndexerSettings = Pick<
   IndexerConfig,
@@ -29,6 +37,9 @@ export type IndexerSettings = Pick<
   | 'heartbeatIntervalMs'
   | 'transactionTimeoutMs'
   | 'storeRetry'
+  | 'publishRetry'
+  | 'stall'
+  | 'produceMaxBatchBytes'
 >
 
 export interface IndexerDeps {
@@ -50,8 +61,20 @@ export class IndexerStoppingError extends Error {
   }
 }
 
-/** Dead letters go out in sends of at most this many value bytes (the broker's default limit is 1 MB). */
-const DLQ_SEND_BYTES = 512 * 1024
+/** Used when the topics' own limits cannot be read (e.g. no DescribeConfigs permission): the broker's default. */
+const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+// kafkajs is CommonJS and Node's ESM loader does not detect this export by name.
+const { ConfigResourceTypes } = kafkajs
+
+/** Errors by which the group tells a member to rejoin: not a failure of the partition's batch. */
+const GROUP_ERRORS = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'FENCED_INSTANCE_ID',
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+])
 
 /**
  * Retriable on purpose: kafkajs then redelivers the batch, and restarts the consumer after its
@@ -87,6 +110,18 @@ export function createIndexer(deps: IndexerDeps) {
   let producers: PartitionProducers | undefined
   let alertsPartitions = 1
   let dlqPartitions = 1
+  let limits: DeliveryLimits = {
+    alertsBatchBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    dlqBatchBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  }
+  const health = createPartitionHealth({
+    topic: config.topics.detections,
+    failureThreshold: config.stall.failures,
+    stallAfterMs: config.stall.afterMs,
+    logger,
+  })
+  metrics.observeStalls(health.stalled)
+  let stallTimer: NodeJS.Timeout | undefined
   let joined = false
   /**
    * When the broker last answered the consumer (a heartbeat or a fetch, empty ones included). A
@@ -111,6 +146,10 @@ export function createIndexer(deps: IndexerDeps) {
     )
     alertsPartitions = await partitionCount(admin, topics.alerts)
     dlqPartitions = await partitionCount(admin, topics.dlq)
+    await refreshLimits()
+    // A stall by time must be logged even when nobody asks for readiness.
+    stallTimer = setInterval(health.stalled, 1_000)
+    stallTimer.unref()
     // The store may still be starting (or down): wait for it rather than crash-loop.
     for (let attempt = 1; ; attempt++) {
       try {
@@ -155,6 +194,7 @@ export function createIndexer(deps: IndexerDeps) {
       logger.info({ partitions: [...assigned] }, 'joined the consumer group')
       producers?.retain(assigned).catch((err: unknown) => logger.warn({ err }, 'releasing producers'))
       metrics.retainPartitions(topics.detections, assigned)
+      health.retain(assigned)
     })
     consumer.on(CRASH, ({ payload }) => {
       joined = false
@@ -179,11 +219,66 @@ export function createIndexer(deps: IndexerDeps) {
     })
   }
 
+  /**
+   * The largest record batch each output topic accepts, read from the topics (their
+   * `max.message.bytes`, which defaults to the broker's `message.max.bytes`), optionally lowered
+   * by a setting. Read at start and again whenever the broker says a request was too large.
+   */
+  async function refreshLimits(): Promise<void> {
+    if (!admin) return
+    const { alerts, dlq } = config.topics
+    let read: Map<string, number>
+    try {
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [alerts, dlq].map((name) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name,
+          configNames: ['max.message.bytes'],
+        })),
+      })
+      read = new Map(
+        described.resources.map((r) => [
+          r.resourceName,
+          Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue),
+        ]),
+      )
+    } catch (err) {
+      logger.warn({ err }, `cannot read the topics' max.message.bytes; assuming ${DEFAULT_MAX_MESSAGE_BYTES}`)
+      read = new Map()
+    }
+    const limitOf = (topic: string) => {
+      const topicLimit = read.get(topic)
+      const known = topicLimit !== undefined && Number.isFinite(topicLimit) && topicLimit > 0
+      return Math.min(known ? topicLimit : DEFAULT_MAX_MESSAGE_BYTES, config.produceMaxBatchBytes ?? Infinity)
+    }
+    const next = { alertsBatchBytes: limitOf(alerts), dlqBatchBytes: limitOf(dlq) }
+    if (next.alertsBatchBytes !== limits.alertsBatchBytes || next.dlqBatchBytes !== limits.dlqBatchBytes) {
+      logger.info(next, 'record batch limits of the output topics')
+    }
+    limits = next
+  }
+
   async function handleBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, resolveOffset, isRunning } = payload
-    const { topic, partition } = batch
+    const { batch } = payload
     // Stale: a seek on this partition is pending, its position is no longer this batch's.
     if (batch.isEmpty() || payload.isStale() || !producers || !consumer) return
+    health.waiting(batch.partition)
+    try {
+      await processBatch(payload)
+    } catch (err) {
+      const type = kafkaErrorType(err)
+      if (!(err instanceof IndexerStoppingError) && !(type && GROUP_ERRORS.has(type))) {
+        health.failed(batch.partition, err)
+      }
+      throw err
+    }
+  }
+
+  async function processBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, resolveOffset, isRunning } = payload
+    const { topic, partition } = batch
+    if (!producers) return
     const owner = await producers.acquire(partition)
     if (!(await positionStillValid(owner, payload))) return
     const records = skipCommitted(owner, payload)
@@ -209,26 +304,31 @@ export function createIndexer(deps: IndexerDeps) {
     try {
       const result = await storeWithRetry(classified.documents, partition, payload)
       deps.faults?.afterStore?.()
-      await publish(owner, classified, payload, group)
+      const plan = await deliverWithRetry(owner, classified, records, payload, group)
       deps.faults?.afterCommit?.()
       metrics.stored.inc(result.inserted)
       metrics.duplicates.inc(result.duplicates)
-      metrics.alerts.inc(classified.alerts.length)
-      for (const code of classified.deadLetterCodes) metrics.deadLettered.inc({ code })
-      if (classified.deadLetters.length > 0) {
-        logger.warn(
-          {
-            partition,
-            count: classified.deadLetters.length,
-            codes: [...new Set(classified.deadLetterCodes)],
-          },
-          'records dead-lettered',
-        )
+      if (plan) {
+        metrics.alerts.inc(plan.alertCount)
+        for (const code of plan.deadLetterCodes) metrics.deadLettered.inc({ code })
+        if (plan.deadLetterCodes.length > 0) {
+          logger.warn(
+            { partition, count: plan.deadLetterCodes.length, codes: [...new Set(plan.deadLetterCodes)] },
+            'records dead-lettered',
+          )
+        }
+        if (plan.truncated > 0) {
+          logger.error(
+            { partition, count: plan.truncated, limit: limits.dlqBatchBytes },
+            "dead letters over the dead-letter topic's max.message.bytes were sent without their value: raise it to the detections topic's",
+          )
+        }
       }
     } finally {
       clearInterval(keepAlive)
     }
     resolveOffset(batch.lastOffset())
+    health.committed(partition)
     const last = batch.messages.at(-1)
     metrics.recordProgress(topic, partition, {
       lagMessages: Number(batch.offsetLag()),
@@ -316,23 +416,81 @@ export function createIndexer(deps: IndexerDeps) {
   }
 
   /**
+   * Publishes the batch's transaction until it commits. A failing partition is retried here, with
+   * growing delays, rather than by kafkajs: its retries end in a consumer restart that pauses
+   * every partition and leaves the group, for a fault that a restart cannot fix. Returns null
+   * when a lost answer hid a commit that did happen (a fresh producer reads the committed offset).
+   */
+  async function deliverWithRetry(
+    initialOwner: PartitionProducer,
+    classified: ClassifiedBatch,
+    records: readonly SourceRecord[],
+    payload: EachBatchPayload,
+    group: GroupState,
+  ): Promise<DeliveryPlan | null> {
+    const { batch, heartbeat, isRunning } = payload
+    const { partition } = batch
+    let owner = initialOwner
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const plan = planDelivery(classified, limits)
+        await publish(owner, plan, payload)
+        if (attempt > 1) logger.info({ partition, attempt }, 'batch transaction committed after retries')
+        return plan
+      } catch (err) {
+        // Fenced: another member owns the partition now, unless that member is itself the zombie.
+        // If the group has moved on without us, surface kafkajs's own group error so it rejoins
+        // instead of retrying this batch (which would fence the rightful owner for nothing).
+        if (isFenced(err)) await heartbeat().catch((e: unknown) => (group.error = e as Error))
+        if (group.error) throw group.error
+        if (stopping || !isRunning()) throw new IndexerStoppingError()
+        health.failed(partition, err)
+        if (kafkaErrorType(err) === 'MESSAGE_TOO_LARGE') await refreshLimits()
+        const delay = growingDelay(attempt, config.publishRetry.initialMs, config.publishRetry.maxMs)
+        logger.warn({ err, partition, attempt, delay }, 'batch transaction failed, retrying')
+        await sleep(delay, stopSignal.signal)
+        if (stopping || !isRunning()) throw new IndexerStoppingError()
+        if (group.error) throw group.error
+        owner = await producersOrThrow().acquire(partition)
+        const committed = owner.committedOffset
+        if (committed > BigInt(batch.lastOffset())) {
+          owner.committedOffset = -1n
+          logger.info(
+            { partition, committed: String(committed) },
+            'the failed attempt had committed after all',
+          )
+          owner.previousCommitted = owner.lastCommitted
+          owner.lastCommitted = committed
+          return null
+        }
+        // Part of the batch committed by another owner meanwhile: let kafkajs redeliver it, and
+        // `skipCommitted` drop what that owner already did.
+        if (committed > BigInt(records[0]?.offset ?? batch.lastOffset()))
+          throw new TransactionFailedError(err)
+        owner.committedOffset = -1n
+      }
+    }
+  }
+
+  function producersOrThrow(): PartitionProducers {
+    if (!producers) throw new IndexerStoppingError()
+    return producers
+  }
+
+  /**
    * Alerts, dead letters and the consumed offset commit or abort together: a read_committed reader
    * sees each alert once, whatever crashes. The offset is committed only here, after the batch is
    * durably stored, so a crash before this point redelivers the batch into an idempotent store.
+   * Each send fits the topic's record batch limit, however many alerts the batch holds.
    */
-  async function publish(
-    owner: PartitionProducer,
-    classified: ClassifiedBatch,
-    { batch, heartbeat }: EachBatchPayload,
-    group: GroupState,
-  ) {
+  async function publish(owner: PartitionProducer, plan: DeliveryPlan, { batch }: EachBatchPayload) {
     const transaction = await owner.producer.transaction()
     try {
-      if (classified.alerts.length > 0) {
-        await transaction.send({ topic: config.topics.alerts, messages: classified.alerts })
+      for (const messages of plan.alertChunks) {
+        await transaction.send({ topic: config.topics.alerts, messages })
       }
-      for (const chunk of chunkBySize(classified.deadLetters, DLQ_SEND_BYTES)) {
-        await transaction.send({ topic: config.topics.dlq, messages: chunk })
+      for (const messages of plan.deadLetterChunks) {
+        await transaction.send({ topic: config.topics.dlq, messages })
       }
       await transaction.sendOffsets({
         consumerGroupId: config.groupId,
@@ -350,27 +508,18 @@ export function createIndexer(deps: IndexerDeps) {
       owner.lastCommitted = BigInt(batch.lastOffset()) + 1n
     } catch (err) {
       metrics.transactionsAborted.inc()
-      logger.error({ err, partition: batch.partition }, 'transaction failed, the batch will be redelivered')
       await transaction.abort().catch(() => {})
       // A fresh producer fences this one and re-reads the committed offset, which also covers a
       // commit that succeeded on the broker but whose answer was lost.
       await producers?.release(batch.partition)
-      // Fenced: another member owns the partition now, unless that member is itself the zombie.
-      // If the group has moved on without us, surface kafkajs's own group error so it rejoins
-      // instead of retrying this batch (which would fence the rightful owner for nothing).
-      if (isFenced(err)) {
-        await heartbeat().catch((e: unknown) => {
-          group.error = e as Error
-        })
-        if (group.error) throw group.error
-      }
-      throw new TransactionFailedError(err)
+      throw err
     }
   }
 
   async function stop(): Promise<void> {
     if (stopping) return
     stopping = true
+    clearInterval(stallTimer)
     // A batch waiting for the store gives up (uncommitted, redelivered later); any other in-flight
     // batch is finished by kafkajs (store, transaction, commit) before it leaves the group.
     stopSignal.abort()
@@ -388,7 +537,7 @@ export function createIndexer(deps: IndexerDeps) {
     return joined && !stopping && Date.now() - lastContact <= config.sessionTimeoutMs
   }
 
-  return { start, stop, ready }
+  return { start, stop, ready, stalled: health.stalled }
 }
 
 export type Indexer = ReturnType<typeof createIndexer>

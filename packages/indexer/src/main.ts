@@ -65,7 +65,7 @@ const indexer = createIndexer({
 })
 const server = createHealthServer({
   registry,
-  checks: { kafka: indexer.ready, mongo: () => repository.ping() },
+  checks: { kafka: indexer.ready, mongo: () => repository.ping(), stalled: indexer.stalled },
 })
 
 closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { StalledPartition } from './partition-health.js'
 
 export interface PartitionProgress {
   /** Messages between the last processed offset and the partition's high watermark. */
@@ -10,6 +11,8 @@ export interface PartitionProgress {
 export function createIndexerMetrics(registry: Registry) {
   const registers = [registry]
   const progress = new Map<string, PartitionProgress>()
+  const assignedPartitions = new Map<string, ReadonlySet<number>>()
+  let stalls: () => StalledPartition[] = () => []
 
   const consumed = new Counter({
     name: 'indexer_consumed_total',
@@ -81,6 +84,20 @@ export function createIndexerMetrics(registry: Registry) {
     },
   })
 
+  new Gauge({
+    name: 'indexer_partition_stalled',
+    help: 'Whether an owned partition is stalled: its batch keeps failing, or nothing committed for too long while records wait (see /readyz for why)',
+    labelNames: ['topic', 'partition'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const [topic, partitions] of assignedPartitions) {
+        for (const partition of partitions) this.set({ topic, partition }, 0)
+      }
+      for (const stall of stalls()) this.set({ topic: stall.topic, partition: stall.partition }, 1)
+    },
+  })
+
   return {
     consumed,
     stored,
@@ -95,10 +112,15 @@ export function createIndexerMetrics(registry: Registry) {
     },
     /** Forgets the lag of partitions this member no longer owns (another member reports them). */
     retainPartitions(topic: string, assigned: ReadonlySet<number>): void {
+      assignedPartitions.set(topic, assigned)
       for (const key of progress.keys()) {
         const [t, p] = key.split('\u0000')
         if (t === topic && !assigned.has(Number(p))) progress.delete(key)
       }
+    },
+    /** Where the stalled-partition gauge reads from. */
+    observeStalls(source: () => StalledPartition[]): void {
+      stalls = source
     },
   }
 }

@@ -138,6 +138,8 @@ export function testSettings(pipeline: Pipeline, overrides: Partial<IndexerSetti
     heartbeatIntervalMs: 1_000,
     transactionTimeoutMs: 60_000,
     storeRetry: { initialMs: 50, maxMs: 500 },
+    publishRetry: { initialMs: 100, maxMs: 1_000 },
+    stall: { failures: 5, afterMs: 60_000 },
     ...overrides,
   }
 }

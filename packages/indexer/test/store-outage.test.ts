@@ -31,7 +31,7 @@ describe('store outage', () => {
     const { indexer, registry } = await startIndexer(pipeline, {}, repository)
     const server = createHealthServer({
       registry,
-      checks: { kafka: indexer.ready, mongo: () => repository.ping() },
+      checks: { kafka: indexer.ready, mongo: () => repository.ping(), stalled: indexer.stalled },
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
