@@ -30,6 +30,8 @@ const variablesSchema = z.object({
   PORT: portSchema.default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url().default('postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'),
+  /** How long `migrate` waits for PostgreSQL to accept connections (it may still be starting). */
+  MIGRATE_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
   MONGO_URL: z.url().default('mongodb://127.0.0.1:27018/intellisite'),
   KAFKA_BROKERS: z
     .string()
@@ -97,8 +99,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 /** The `migrate` command needs only the users database, not the API's secrets. */
 export function loadMigrateConfig(
   env: Record<string, string | undefined>,
-): Pick<Config, 'DATABASE_URL' | 'LOG_LEVEL'> {
-  const schema = variablesSchema.pick({ DATABASE_URL: true, LOG_LEVEL: true })
+): Pick<Config, 'DATABASE_URL' | 'LOG_LEVEL' | 'MIGRATE_WAIT_MS'> {
+  const schema = variablesSchema.pick({ DATABASE_URL: true, LOG_LEVEL: true, MIGRATE_WAIT_MS: true })
   const result = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')))
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`))

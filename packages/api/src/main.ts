@@ -9,7 +9,7 @@ import { createAlertsFeature } from './alerts/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, loadMigrateConfig } from './config.js'
 import { createLogger } from './logger.js'
-import { runMigrations } from './users/migrate.js'
+import { runMigrations, runMigrationsWhenUp } from './users/migrate.js'
 
 function databaseName(mongoUrl: string): string {
   const name = new URL(mongoUrl).pathname.replace(/^\//, '')
@@ -21,7 +21,10 @@ async function migrate(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL)
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 })
   try {
-    const applied = await runMigrations(pool)
+    const applied = await runMigrationsWhenUp(pool, {
+      waitMs: config.MIGRATE_WAIT_MS,
+      onRetry: (err, delayMs) => logger.warn({ err, delayMs }, 'PostgreSQL is not accepting connections yet'),
+    })
     logger.info({ applied: applied.map((m) => `${m.version}.${m.name}`) }, 'database migrations applied')
   } finally {
     await pool.end()

@@ -37,3 +37,42 @@ export async function runMigrations(pool: Pool): Promise<AppliedMigration[]> {
     client.release()
   }
 }
+
+/** Errors of a server that is not up yet (refused, reset, or still starting), worth waiting for. */
+const NOT_YET_UP = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  '57P03',
+  '08006',
+  '08001',
+])
+
+function notYetUp(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code
+  if (typeof code === 'string' && NOT_YET_UP.has(code)) return true
+  const errors = (err as { errors?: unknown } | undefined)?.errors
+  return Array.isArray(errors) && errors.length > 0 && errors.every(notYetUp)
+}
+
+/**
+ * `runMigrations`, retried while PostgreSQL is not accepting connections yet, for up to `waitMs`.
+ * A one-shot migration container must not fail because it started a moment before the database.
+ */
+export async function runMigrationsWhenUp(
+  pool: Pool,
+  { waitMs, onRetry }: { waitMs: number; onRetry?: (err: unknown, delayMs: number) => void },
+): Promise<AppliedMigration[]> {
+  const deadline = Date.now() + waitMs
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      return await runMigrations(pool)
+    } catch (err) {
+      if (!notYetUp(err) || Date.now() + delay > deadline) throw err
+      onRetry?.(err, delay)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+    }
+  }
+}
