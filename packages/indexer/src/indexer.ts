@@ -4,26 +4,18 @@ import {
   type DetectionsRepository,
   type InsertResult,
 } from '@intellisite/detections-store'
-import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs'
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
-import {
-  type ClassifiedBatch,
-  classifyRecords,
-  type DeliveryLimits,
-  type DeliveryPlan,
-  planDelivery,
-  type SourceRecord,
-} from './classify-records.js'
+import { classifyRecords } from './classify-records.js'
 import type { IndexerConfig } from './config.js'
-import {
-  createPartitionProducers,
-  type PartitionProducer,
-  type PartitionProducers,
-} from './kafka/partition-producers.js'
+import { type BatchDelivery, createBatchDelivery, IndexerStoppingError } from './kafka/batch-delivery.js'
+import { createPartitionOwnership, type PartitionOwnership } from './kafka/partition-ownership.js'
 import { ensureTopics, partitionCount } from './kafka/topics.js'
 import type { IndexerMetrics } from './metrics.js'
 import { createPartitionHealth, kafkaErrorType } from './partition-health.js'
-import { backoffDelay, growingDelay, sleep } from './retry.js'
+import { backoffDelay, sleep } from './retry.js'
+
+export { IndexerStoppingError, TransactionFailedError } from './kafka/batch-delivery.js'
 
 export type IndexerSettings = Pick<
   IndexerConfig,
@@ -54,18 +46,6 @@ export interface IndexerDeps {
   faults?: { afterStore?: () => void; afterCommit?: () => void }
 }
 
-export class IndexerStoppingError extends Error {
-  readonly code = 'INDEXER_STOPPING'
-  constructor() {
-    super('indexer is stopping: batch left uncommitted, it will be redelivered')
-  }
-}
-
-/** Used when the topics' own limits cannot be read (e.g. no DescribeConfigs permission): the broker's default. */
-const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
-// kafkajs is CommonJS and Node's ESM loader does not detect this export by name.
-const { ConfigResourceTypes } = kafkajs
-
 /** Errors by which the group tells a member to rejoin: not a failure of the partition's batch. */
 const GROUP_ERRORS = new Set([
   'REBALANCE_IN_PROGRESS',
@@ -77,29 +57,11 @@ const GROUP_ERRORS = new Set([
 ])
 
 /**
- * Retriable on purpose: kafkajs then redelivers the batch, and restarts the consumer after its
- * retries, instead of stopping for good as it does on the producer's non-retriable errors.
+ * The consumer's life (topics, store schema, group membership, readiness) and the path of one
+ * batch: classify, store, deliver. Which partitions this member owns, with the committed offsets
+ * that prove it, lives in `PartitionOwnership`; the transaction that publishes a batch, in
+ * `BatchDelivery`.
  */
-export class TransactionFailedError extends Error {
-  readonly code = 'TRANSACTION_FAILED'
-  readonly retriable = true
-  constructor(cause: unknown) {
-    super(`batch transaction aborted: ${(cause as Error)?.message ?? String(cause)}`, { cause })
-  }
-}
-
-interface GroupState {
-  /** The last consumer-group error seen by a heartbeat during the batch (e.g. UNKNOWN_MEMBER_ID). */
-  error?: Error
-}
-
-function isFenced(err: unknown): boolean {
-  for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED') return true
-  }
-  return false
-}
-
 export function createIndexer(deps: IndexerDeps) {
   const { kafka, repository, config, metrics } = deps
   const logger = deps.logger.child({ component: 'indexer' })
@@ -107,13 +69,10 @@ export function createIndexer(deps: IndexerDeps) {
   const stopSignal = new AbortController()
   let admin: Admin | undefined
   let consumer: Consumer | undefined
-  let producers: PartitionProducers | undefined
+  let ownership: PartitionOwnership | undefined
+  let delivery: BatchDelivery | undefined
   let alertsPartitions = 1
   let dlqPartitions = 1
-  let limits: DeliveryLimits = {
-    alertsBatchBytes: DEFAULT_MAX_MESSAGE_BYTES,
-    dlqBatchBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  }
   const health = createPartitionHealth({
     topic: config.topics.detections,
     failureThreshold: config.stall.failures,
@@ -146,7 +105,6 @@ export function createIndexer(deps: IndexerDeps) {
     )
     alertsPartitions = await partitionCount(admin, topics.alerts)
     dlqPartitions = await partitionCount(admin, topics.dlq)
-    await refreshLimits()
     // A stall by time must be logged even when nobody asks for readiness.
     stallTimer = setInterval(health.stalled, 1_000)
     stallTimer.unref()
@@ -163,14 +121,26 @@ export function createIndexer(deps: IndexerDeps) {
       }
     }
 
-    producers = createPartitionProducers({
+    ownership = createPartitionOwnership({
       kafka,
       admin,
       groupId: config.groupId,
       topic: topics.detections,
       transactionTimeoutMs: config.transactionTimeoutMs,
       logger,
+      seek: (partition, offset) =>
+        consumer?.seek({ topic: topics.detections, partition, offset: String(offset) }),
     })
+    delivery = createBatchDelivery({
+      admin,
+      config,
+      ownership,
+      health,
+      metrics,
+      logger,
+      stopSignal: stopSignal.signal,
+    })
+    await delivery.refreshLimits()
     consumer = kafka.consumer({
       groupId: config.groupId,
       sessionTimeout: config.sessionTimeoutMs,
@@ -192,7 +162,7 @@ export function createIndexer(deps: IndexerDeps) {
       contact()
       const assigned = new Set(payload.memberAssignment[topics.detections] ?? [])
       logger.info({ partitions: [...assigned] }, 'joined the consumer group')
-      producers?.retain(assigned).catch((err: unknown) => logger.warn({ err }, 'releasing producers'))
+      ownership?.retain(assigned).catch((err: unknown) => logger.warn({ err }, 'releasing producers'))
       metrics.retainPartitions(topics.detections, assigned)
       health.retain(assigned)
     })
@@ -219,50 +189,10 @@ export function createIndexer(deps: IndexerDeps) {
     })
   }
 
-  /**
-   * The largest record batch each output topic accepts, read from the topics (their
-   * `max.message.bytes`, which defaults to the broker's `message.max.bytes`), optionally lowered
-   * by a setting. Read at start and again whenever the broker says a request was too large.
-   */
-  async function refreshLimits(): Promise<void> {
-    if (!admin) return
-    const { alerts, dlq } = config.topics
-    let read: Map<string, number>
-    try {
-      const described = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [alerts, dlq].map((name) => ({
-          type: ConfigResourceTypes.TOPIC,
-          name,
-          configNames: ['max.message.bytes'],
-        })),
-      })
-      read = new Map(
-        described.resources.map((r) => [
-          r.resourceName,
-          Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue),
-        ]),
-      )
-    } catch (err) {
-      logger.warn({ err }, `cannot read the topics' max.message.bytes; assuming ${DEFAULT_MAX_MESSAGE_BYTES}`)
-      read = new Map()
-    }
-    const limitOf = (topic: string) => {
-      const topicLimit = read.get(topic)
-      const known = topicLimit !== undefined && Number.isFinite(topicLimit) && topicLimit > 0
-      return Math.min(known ? topicLimit : DEFAULT_MAX_MESSAGE_BYTES, config.produceMaxBatchBytes ?? Infinity)
-    }
-    const next = { alertsBatchBytes: limitOf(alerts), dlqBatchBytes: limitOf(dlq) }
-    if (next.alertsBatchBytes !== limits.alertsBatchBytes || next.dlqBatchBytes !== limits.dlqBatchBytes) {
-      logger.info(next, 'record batch limits of the output topics')
-    }
-    limits = next
-  }
-
   async function handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload
     // Stale: a seek on this partition is pending, its position is no longer this batch's.
-    if (batch.isEmpty() || payload.isStale() || !producers || !consumer) return
+    if (batch.isEmpty() || payload.isStale() || !ownership || !delivery) return
     health.waiting(batch.partition)
     try {
       await processBatch(payload)
@@ -278,10 +208,9 @@ export function createIndexer(deps: IndexerDeps) {
   async function processBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, heartbeat, resolveOffset, isRunning } = payload
     const { topic, partition } = batch
-    if (!producers) return
-    const owner = await producers.acquire(partition)
-    if (!(await positionStillValid(owner, payload))) return
-    const records = skipCommitted(owner, payload)
+    if (!ownership || !delivery) return
+    const owner = await ownership.acquire(partition)
+    const records = await ownership.claim(owner, batch)
     if (records === null) return
 
     metrics.consumed.inc(records.length)
@@ -294,17 +223,21 @@ export function createIndexer(deps: IndexerDeps) {
       dlqPartitions,
     })
     // A slow or retried bulk write must not cost the partition: keep the group session alive.
-    const group: GroupState = {}
-    const keepAlive = setInterval(() => {
-      heartbeat().catch((err: unknown) => {
-        group.error = err as Error
-        logger.debug({ err, partition }, 'heartbeat during batch')
-      })
-    }, config.heartbeatIntervalMs)
+    let groupError: Error | undefined
+    const session = {
+      heartbeat: () =>
+        heartbeat().catch((err: unknown) => {
+          groupError = err as Error
+          logger.debug({ err, partition }, 'heartbeat during batch')
+        }),
+      isRunning,
+      groupError: () => groupError,
+    }
+    const keepAlive = setInterval(session.heartbeat, config.heartbeatIntervalMs)
     try {
       const result = await storeWithRetry(classified.documents, partition, payload)
       deps.faults?.afterStore?.()
-      const plan = await deliverWithRetry(owner, classified, records, payload, group)
+      const plan = await delivery.deliver(owner, classified, records, batch, session)
       deps.faults?.afterCommit?.()
       metrics.stored.inc(result.inserted)
       metrics.duplicates.inc(result.duplicates)
@@ -319,7 +252,7 @@ export function createIndexer(deps: IndexerDeps) {
         }
         if (plan.truncated > 0) {
           logger.error(
-            { partition, count: plan.truncated, limit: limits.dlqBatchBytes },
+            { partition, count: plan.truncated, limit: delivery.limits().dlqBatchBytes },
             "dead letters over the dead-letter topic's max.message.bytes were sent without their value: raise it to the detections topic's",
           )
         }
@@ -335,60 +268,6 @@ export function createIndexer(deps: IndexerDeps) {
       lastTimestamp: last ? Number(last.timestamp) : Date.now(),
     })
     if (!isRunning()) logger.info({ partition, lastOffset: batch.lastOffset() }, 'in-flight batch committed')
-  }
-
-  /**
-   * Kafka drops a group's offsets when the topic is deleted, but kafkajs keeps fetching from its
-   * in-memory position: on a re-created topic that would silently skip the new records below it.
-   * So the broker's committed offset is checked before each batch. It may lag our last commit
-   * (EndTxn returns before the offset commit is materialised), but never the one before it: a
-   * transactional id cannot start a transaction until its previous one is complete. Below that,
-   * the offsets were dropped or reset; start again from the broker's (or the beginning).
-   */
-  async function positionStillValid(owner: PartitionProducer, { batch }: EachBatchPayload): Promise<boolean> {
-    if (owner.previousCommitted < 0n || !admin || !consumer) return true
-    const { topic, partition } = batch
-    const offsets = await admin.fetchOffsets({ groupId: config.groupId, topics: [topic] })
-    const committed = BigInt(offsets[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1')
-    if (committed >= owner.previousCommitted) return true
-    let offset = committed
-    if (offset < 0n) {
-      const watermarks = await admin.fetchTopicOffsets(topic)
-      offset = BigInt(watermarks.find((p) => p.partition === partition)?.low ?? '0')
-    }
-    logger.warn(
-      {
-        partition,
-        committed: String(committed),
-        expected: String(owner.lastCommitted),
-        seek: String(offset),
-      },
-      'committed offset went back under this consumer (topic re-created or offsets reset): seeking',
-    )
-    owner.lastCommitted = -1n
-    owner.previousCommitted = -1n
-    consumer.seek({ topic, partition, offset: offset.toString() })
-    return false
-  }
-
-  /**
-   * A zombie may have committed this partition between our offset fetch and our fencing; the
-   * committed offset read after fencing is the truth. Returns the records still to process, or
-   * null when the whole batch was already committed (the consumer is moved past it).
-   */
-  function skipCommitted(owner: PartitionProducer, { batch }: EachBatchPayload) {
-    const committed = owner.committedOffset
-    if (committed < 0n) return batch.messages
-    owner.committedOffset = -1n
-    if (committed > BigInt(batch.lastOffset())) {
-      logger.warn(
-        { partition: batch.partition, committed: String(committed) },
-        'batch already committed by a previous owner',
-      )
-      consumer?.seek({ topic: batch.topic, partition: batch.partition, offset: committed.toString() })
-      return null
-    }
-    return batch.messages.filter((message) => BigInt(message.offset) >= committed)
   }
 
   /** Writes until the store accepts the batch: a store outage pauses the partition, it never skips it. */
@@ -415,107 +294,6 @@ export function createIndexer(deps: IndexerDeps) {
     }
   }
 
-  /**
-   * Publishes the batch's transaction until it commits. A failing partition is retried here, with
-   * growing delays, rather than by kafkajs: its retries end in a consumer restart that pauses
-   * every partition and leaves the group, for a fault that a restart cannot fix. Returns null
-   * when a lost answer hid a commit that did happen (a fresh producer reads the committed offset).
-   */
-  async function deliverWithRetry(
-    initialOwner: PartitionProducer,
-    classified: ClassifiedBatch,
-    records: readonly SourceRecord[],
-    payload: EachBatchPayload,
-    group: GroupState,
-  ): Promise<DeliveryPlan | null> {
-    const { batch, heartbeat, isRunning } = payload
-    const { partition } = batch
-    let owner = initialOwner
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const plan = planDelivery(classified, limits)
-        await publish(owner, plan, payload)
-        if (attempt > 1) logger.info({ partition, attempt }, 'batch transaction committed after retries')
-        return plan
-      } catch (err) {
-        // Fenced: another member owns the partition now, unless that member is itself the zombie.
-        // If the group has moved on without us, surface kafkajs's own group error so it rejoins
-        // instead of retrying this batch (which would fence the rightful owner for nothing).
-        if (isFenced(err)) await heartbeat().catch((e: unknown) => (group.error = e as Error))
-        if (group.error) throw group.error
-        if (stopping || !isRunning()) throw new IndexerStoppingError()
-        health.failed(partition, err)
-        if (kafkaErrorType(err) === 'MESSAGE_TOO_LARGE') await refreshLimits()
-        const delay = growingDelay(attempt, config.publishRetry.initialMs, config.publishRetry.maxMs)
-        logger.warn({ err, partition, attempt, delay }, 'batch transaction failed, retrying')
-        await sleep(delay, stopSignal.signal)
-        if (stopping || !isRunning()) throw new IndexerStoppingError()
-        if (group.error) throw group.error
-        owner = await producersOrThrow().acquire(partition)
-        const committed = owner.committedOffset
-        if (committed > BigInt(batch.lastOffset())) {
-          owner.committedOffset = -1n
-          logger.info(
-            { partition, committed: String(committed) },
-            'the failed attempt had committed after all',
-          )
-          owner.previousCommitted = owner.lastCommitted
-          owner.lastCommitted = committed
-          return null
-        }
-        // Part of the batch committed by another owner meanwhile: let kafkajs redeliver it, and
-        // `skipCommitted` drop what that owner already did.
-        if (committed > BigInt(records[0]?.offset ?? batch.lastOffset()))
-          throw new TransactionFailedError(err)
-        owner.committedOffset = -1n
-      }
-    }
-  }
-
-  function producersOrThrow(): PartitionProducers {
-    if (!producers) throw new IndexerStoppingError()
-    return producers
-  }
-
-  /**
-   * Alerts, dead letters and the consumed offset commit or abort together: a read_committed reader
-   * sees each alert once, whatever crashes. The offset is committed only here, after the batch is
-   * durably stored, so a crash before this point redelivers the batch into an idempotent store.
-   * Each send fits the topic's record batch limit, however many alerts the batch holds.
-   */
-  async function publish(owner: PartitionProducer, plan: DeliveryPlan, { batch }: EachBatchPayload) {
-    const transaction = await owner.producer.transaction()
-    try {
-      for (const messages of plan.alertChunks) {
-        await transaction.send({ topic: config.topics.alerts, messages })
-      }
-      for (const messages of plan.deadLetterChunks) {
-        await transaction.send({ topic: config.topics.dlq, messages })
-      }
-      await transaction.sendOffsets({
-        consumerGroupId: config.groupId,
-        topics: [
-          {
-            topic: batch.topic,
-            partitions: [
-              { partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() },
-            ],
-          },
-        ],
-      })
-      await transaction.commit()
-      owner.previousCommitted = owner.lastCommitted
-      owner.lastCommitted = BigInt(batch.lastOffset()) + 1n
-    } catch (err) {
-      metrics.transactionsAborted.inc()
-      await transaction.abort().catch(() => {})
-      // A fresh producer fences this one and re-reads the committed offset, which also covers a
-      // commit that succeeded on the broker but whose answer was lost.
-      await producers?.release(batch.partition)
-      throw err
-    }
-  }
-
   async function stop(): Promise<void> {
     if (stopping) return
     stopping = true
@@ -524,7 +302,7 @@ export function createIndexer(deps: IndexerDeps) {
     // batch is finished by kafkajs (store, transaction, commit) before it leaves the group.
     stopSignal.abort()
     await consumer?.disconnect()
-    await producers?.closeAll()
+    await ownership?.closeAll()
     await admin?.disconnect()
     joined = false
   }

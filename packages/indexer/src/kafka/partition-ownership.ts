@@ -1,0 +1,230 @@
+import { type Admin, type Kafka, Partitioners, type Producer } from 'kafkajs'
+import type { Logger } from 'pino'
+
+/** What a batch handler needs of the records it was given (a kafkajs `Batch` fits). */
+export interface OwnedBatch<R extends { offset: string }> {
+  topic: string
+  partition: number
+  messages: R[]
+  lastOffset(): string
+}
+
+/** This member's hold on one input partition: the transactional producer that commits its offsets. */
+export interface PartitionOwner {
+  readonly partition: number
+  readonly producer: Producer
+}
+
+interface OwnerState extends PartitionOwner {
+  /**
+   * The group's committed offset read right after fencing: records below it were processed by a
+   * previous owner whose transaction committed after this instance had fetched its start offset.
+   * -1 once used.
+   */
+  fencedAt: bigint
+  /** The offset this owner last committed for the partition (-1 before its first commit). */
+  lastCommitted: bigint
+  /** The one it committed before that (-1 until its second commit). */
+  previousCommitted: bigint
+}
+
+export interface PartitionOwnershipOptions {
+  kafka: Kafka
+  admin: Admin
+  groupId: string
+  topic: string
+  transactionTimeoutMs: number
+  logger: Logger
+  /** Moves the consumer's position on a partition (kafkajs `consumer.seek`). */
+  seek: (partition: number, offset: bigint) => void
+}
+
+/** What the broker holds after a transaction whose outcome we did not see. */
+export type CommitOutcome = 'none' | 'all' | 'part'
+
+/**
+ * Which input partitions this member owns, and the committed offsets that prove it. One
+ * transactional producer per assigned partition, with a transactional id stable across restarts
+ * and owners: `${groupId}-${topic}-${partition}`. kafkajs's `sendOffsets` sends no consumer-group
+ * metadata (KIP-447), so the broker cannot fence a zombie by group generation; this is the
+ * pre-KIP-447 scheme instead. The first `InitProducerId` of a new owner bumps the epoch, which
+ * aborts the previous owner's open transaction at once and makes any later commit from it fail
+ * with a fencing error. Every read and write of the committed-offset state happens here.
+ */
+export function createPartitionOwnership(options: PartitionOwnershipOptions) {
+  const { kafka, admin, groupId, topic, transactionTimeoutMs, logger, seek } = options
+  const owners = new Map<number, Promise<OwnerState>>()
+  /** The same owners once open, for the synchronous bookkeeping of a commit. */
+  const open = new Map<number, OwnerState>()
+
+  async function committedOffset(partition: number): Promise<bigint> {
+    const offsets = await admin.fetchOffsets({ groupId, topics: [topic] })
+    return BigInt(offsets[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1')
+  }
+
+  async function openOwner(partition: number): Promise<OwnerState> {
+    const transactionalId = `${groupId}-${topic}-${partition}`
+    const producer = kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: transactionTimeoutMs,
+      // Every message names its partition; this only silences kafkajs's v2 migration warning.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    })
+    await producer.connect()
+    try {
+      // kafkajs sends the transactional InitProducerId lazily, on the first transaction(): an
+      // empty transaction fences now, before this owner trusts the committed offset.
+      const fence = await producer.transaction()
+      await fence.abort()
+      const fencedAt = await committedOffset(partition)
+      logger.debug(
+        { partition, transactionalId, committed: String(fencedAt) },
+        'transactional producer ready',
+      )
+      const owner = { partition, producer, fencedAt, lastCommitted: -1n, previousCommitted: -1n }
+      open.set(partition, owner)
+      return owner
+    } catch (err) {
+      await producer.disconnect().catch(() => {})
+      throw err
+    }
+  }
+
+  function state(partition: number): Promise<OwnerState> {
+    let entry = owners.get(partition)
+    if (!entry) {
+      entry = openOwner(partition)
+      owners.set(partition, entry)
+      entry.catch(() => owners.delete(partition))
+    }
+    return entry
+  }
+
+  function ownerState(owner: PartitionOwner): OwnerState {
+    const current = open.get(owner.partition)
+    if (current !== owner) throw new Error(`partition ${owner.partition} changed owner during its batch`)
+    return current
+  }
+
+  /**
+   * Kafka drops a group's offsets when the topic is deleted, but kafkajs keeps fetching from its
+   * in-memory position: on a re-created topic that would silently skip the new records below it.
+   * So the broker's committed offset is checked before each batch. It may lag our last commit
+   * (EndTxn returns before the offset commit is materialised), but never the one before it: a
+   * transactional id cannot start a transaction until its previous one is complete. Below that,
+   * the offsets were dropped or reset; start again from the broker's (or the beginning).
+   */
+  async function positionStillValid(owner: OwnerState): Promise<boolean> {
+    if (owner.previousCommitted < 0n) return true
+    const { partition } = owner
+    const committed = await committedOffset(partition)
+    if (committed >= owner.previousCommitted) return true
+    let offset = committed
+    if (offset < 0n) {
+      const watermarks = await admin.fetchTopicOffsets(topic)
+      offset = BigInt(watermarks.find((p) => p.partition === partition)?.low ?? '0')
+    }
+    logger.warn(
+      {
+        partition,
+        committed: String(committed),
+        expected: String(owner.lastCommitted),
+        seek: String(offset),
+      },
+      'committed offset went back under this consumer (topic re-created or offsets reset): seeking',
+    )
+    owner.lastCommitted = -1n
+    owner.previousCommitted = -1n
+    seek(partition, offset)
+    return false
+  }
+
+  /**
+   * The records of `batch` this owner must still process, or null when there are none (the
+   * consumer was moved where it must go on). A zombie may have committed this partition between
+   * our offset fetch and our fencing; the committed offset read after fencing is the truth.
+   */
+  async function claim<R extends { offset: string }>(
+    owner: PartitionOwner,
+    batch: OwnedBatch<R>,
+  ): Promise<R[] | null> {
+    const current = ownerState(owner)
+    if (!(await positionStillValid(current))) return null
+    const committed = current.fencedAt
+    if (committed < 0n) return batch.messages
+    current.fencedAt = -1n
+    if (committed > BigInt(batch.lastOffset())) {
+      logger.warn(
+        { partition: batch.partition, committed: String(committed) },
+        'batch already committed by a previous owner',
+      )
+      seek(batch.partition, committed)
+      return null
+    }
+    return batch.messages.filter((message) => BigInt(message.offset) >= committed)
+  }
+
+  /** The owner's transaction committed the partition's offset at `next`. */
+  function committed(owner: PartitionOwner, next: bigint): void {
+    const current = open.get(owner.partition)
+    if (current !== owner) return
+    current.previousCommitted = current.lastCommitted
+    current.lastCommitted = next
+  }
+
+  async function release(partition: number): Promise<void> {
+    const entry = owners.get(partition)
+    if (!entry) return
+    owners.delete(partition)
+    const opened = await entry.catch(() => undefined)
+    if (opened && open.get(partition) === opened) open.delete(partition)
+    await opened?.producer.disconnect().catch((err: unknown) => logger.warn({ err, partition }, 'disconnect'))
+  }
+
+  /**
+   * After a transaction that failed (and was aborted as far as we know): a fresh producer fences
+   * the old one and re-reads the committed offset, which tells whether the broker committed the
+   * batch after all (its answer was lost), a part of it (another owner meanwhile), or none.
+   */
+  async function reacquire(
+    partition: number,
+    batch: OwnedBatch<{ offset: string }>,
+    records: readonly { offset: string }[],
+  ): Promise<{ owner: PartitionOwner; outcome: CommitOutcome }> {
+    await release(partition)
+    const owner = await state(partition)
+    const committed = owner.fencedAt
+    if (committed > BigInt(batch.lastOffset())) {
+      owner.fencedAt = -1n
+      owner.lastCommitted = committed
+      return { owner, outcome: 'all' }
+    }
+    // Left in `fencedAt` for `claim` to skip what the other owner did when the batch comes again.
+    if (committed > BigInt(records[0]?.offset ?? batch.lastOffset())) return { owner, outcome: 'part' }
+    owner.fencedAt = -1n
+    return { owner, outcome: 'none' }
+  }
+
+  /** Drops the producers of partitions this member no longer owns. */
+  async function retain(assigned: ReadonlySet<number>): Promise<void> {
+    await Promise.all([...owners.keys()].filter((p) => !assigned.has(p)).map(release))
+  }
+
+  async function closeAll(): Promise<void> {
+    await Promise.all([...owners.keys()].map(release))
+  }
+
+  return {
+    acquire: (partition: number): Promise<PartitionOwner> => state(partition),
+    claim,
+    committed,
+    reacquire,
+    release,
+    retain,
+    closeAll,
+  }
+}
+
+export type PartitionOwnership = ReturnType<typeof createPartitionOwnership>
