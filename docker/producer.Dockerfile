@@ -16,11 +16,13 @@ WORKDIR /repo
 COPY pnpm-lock.yaml pnpm-workspace.yaml ./
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
 COPY package.json tsconfig.base.json ./
+COPY packages/common packages/common
 COPY packages/detections-store packages/detections-store
 COPY packages/producer packages/producer
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm install --offline --frozen-lockfile --store-dir /pnpm/store --filter "@intellisite/producer..."
-# detections-store is consumed through its `default` export condition, i.e. its dist/: build it too.
+# The workspace libraries (common, detections-store) are consumed through their `default` export
+# condition, i.e. their dist/: build them too.
 RUN pnpm --filter "@intellisite/producer..." build
 # A self-contained copy of the service with production dependencies only (workspace packages are
 # copied, not linked; --legacy because the workspace does not inject its packages).

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { kafkaBrokersSchema, logLevelSchema, parseEnvironment } from '@intellisite/common'
 import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
 
@@ -28,21 +29,12 @@ const variablesSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: portSchema.default(3000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevelSchema,
   DATABASE_URL: z.url().default('postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'),
   /** How long `migrate` waits for PostgreSQL to accept connections (it may still be starting). */
   MIGRATE_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
   MONGO_URL: z.url().default('mongodb://127.0.0.1:27018/intellisite'),
-  KAFKA_BROKERS: z
-    .string()
-    .default('127.0.0.1:29092')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((broker) => broker.trim())
-        .filter((broker) => broker.length > 0),
-    )
-    .pipe(z.array(z.string()).min(1, 'at least one broker')),
+  KAFKA_BROKERS: kafkaBrokersSchema,
   // GET /alerts settings (ALERTS_TOPIC, SSE_*, TOPIC_*), declared by the alerts feature.
   ...alertsConfigSchema.shape,
   // Optional outside tests only in the sense that the refinement below rejects its absence.
@@ -76,34 +68,19 @@ export const configSchema = variablesSchema
 
 export type Config = z.output<typeof configSchema>
 
-export class ConfigError extends Error {
-  readonly code = 'INVALID_CONFIG'
-  constructor(readonly issues: string[]) {
-    super(`invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`)
-  }
-}
+export { ConfigError } from '@intellisite/common'
 
 /** Parses the environment once. Throws `ConfigError` listing every problem, not just the first. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  // Empty strings mean "unset" so `FOO=` in a compose file falls back to the default.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''))
-  const result = configSchema.safeParse(cleaned)
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
-    )
-  }
-  return result.data
+  return parseEnvironment(configSchema, env)
 }
 
 /** The `migrate` command needs only the users database, not the API's secrets. */
 export function loadMigrateConfig(
   env: Record<string, string | undefined>,
 ): Pick<Config, 'DATABASE_URL' | 'LOG_LEVEL' | 'MIGRATE_WAIT_MS'> {
-  const schema = variablesSchema.pick({ DATABASE_URL: true, LOG_LEVEL: true, MIGRATE_WAIT_MS: true })
-  const result = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')))
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`))
-  }
-  return result.data
+  return parseEnvironment(
+    variablesSchema.pick({ DATABASE_URL: true, LOG_LEVEL: true, MIGRATE_WAIT_MS: true }),
+    env,
+  )
 }

@@ -1,4 +1,6 @@
 // Composition root: the only module that reads the environment, opens connections and listens.
+
+import { createKafkaLogCreator } from '@intellisite/common'
 import { createDetectionsRepository } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
     clientId: 'intellisite-api',
     brokers: config.KAFKA_BROKERS,
     logLevel: logLevel.WARN,
+    logCreator: createKafkaLogCreator(logger),
   })
   const metrics = new Registry()
   const alerts = createAlertsFeature({ kafka, config, logger, registry: metrics })

@@ -1,23 +1,17 @@
+import { kafkaBrokersSchema, logLevelSchema, parseEnvironment } from '@intellisite/common'
 import { z } from 'zod'
+
+export { ConfigError } from '@intellisite/common'
 
 const positiveInt = z.coerce.number().int().positive()
 
 /** Every variable the indexer reads, with defaults that work against the loopback services. */
 export const configSchema = z
   .object({
-    KAFKA_BROKERS: z
-      .string()
-      .default('127.0.0.1:29092')
-      .transform((value) =>
-        value
-          .split(',')
-          .map((broker) => broker.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')).min(1)),
+    KAFKA_BROKERS: kafkaBrokersSchema,
     KAFKA_CLIENT_ID: z.string().min(1).default('intellisite-indexer'),
     MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).default('mongodb://127.0.0.1:27017/intellisite'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_LEVEL: logLevelSchema,
     DETECTIONS_TOPIC: z.string().min(1).default('intellisite.detections'),
     ALERTS_TOPIC: z.string().min(1).default('intellisite.alerts'),
     DLQ_TOPIC: z.string().min(1).default('intellisite.detections.dlq'),
@@ -104,23 +98,8 @@ export interface IndexerConfig {
   failpoint?: { point: 'after-store' | 'after-commit'; count: number }
 }
 
-export class ConfigError extends Error {
-  readonly code = 'INVALID_CONFIG'
-  constructor(readonly issues: string[]) {
-    super(`invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`)
-  }
-}
-
 export function loadConfig(env: Record<string, string | undefined>): IndexerConfig {
-  // An empty variable means "not set", as in docker-compose files that pass `VAR=`.
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''))
-  const result = configSchema.safeParse(present)
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
-    )
-  }
-  const e = result.data
+  const e = parseEnvironment(configSchema, env)
   return {
     kafka: {
       brokers: e.KAFKA_BROKERS,

@@ -1,3 +1,4 @@
+import { backoffDelay, ensureTopics, isKafkaError, sleep } from '@intellisite/common'
 import {
   createSuspiciousRule,
   type DetectionDocument,
@@ -10,10 +11,8 @@ import { classifyRecords } from './classify-records.js'
 import type { IndexerConfig } from './config.js'
 import { type BatchDelivery, createBatchDelivery, IndexerStoppingError } from './kafka/batch-delivery.js'
 import { createPartitionOwnership, type PartitionOwnership } from './kafka/partition-ownership.js'
-import { ensureTopics, partitionCount } from './kafka/topics.js'
 import type { IndexerMetrics } from './metrics.js'
-import { createPartitionHealth, kafkaErrorType } from './partition-health.js'
-import { backoffDelay, sleep } from './retry.js'
+import { createPartitionHealth } from './partition-health.js'
 
 export { IndexerStoppingError, TransactionFailedError } from './kafka/batch-delivery.js'
 
@@ -47,14 +46,14 @@ export interface IndexerDeps {
 }
 
 /** Errors by which the group tells a member to rejoin: not a failure of the partition's batch. */
-const GROUP_ERRORS = new Set([
+const GROUP_ERRORS = [
   'REBALANCE_IN_PROGRESS',
   'UNKNOWN_MEMBER_ID',
   'ILLEGAL_GENERATION',
   'FENCED_INSTANCE_ID',
   'NOT_COORDINATOR',
   'COORDINATOR_NOT_AVAILABLE',
-])
+]
 
 /**
  * The consumer's life (topics, store schema, group membership, readiness) and the path of one
@@ -94,7 +93,7 @@ export function createIndexer(deps: IndexerDeps) {
     admin = kafka.admin()
     await admin.connect()
     const { topics } = config
-    await ensureTopics(
+    const [, alerts, dlq] = await ensureTopics(
       admin,
       [topics.detections, topics.alerts, topics.dlq].map((topic) => ({
         topic,
@@ -103,8 +102,10 @@ export function createIndexer(deps: IndexerDeps) {
       })),
       logger,
     )
-    alertsPartitions = await partitionCount(admin, topics.alerts)
-    dlqPartitions = await partitionCount(admin, topics.dlq)
+    if (!alerts?.partitions || !dlq?.partitions)
+      throw new Error('the alerts or dead-letter topic has no partitions')
+    alertsPartitions = alerts.partitions
+    dlqPartitions = dlq.partitions
     // A stall by time must be logged even when nobody asks for readiness.
     stallTimer = setInterval(health.stalled, 1_000)
     stallTimer.unref()
@@ -197,8 +198,7 @@ export function createIndexer(deps: IndexerDeps) {
     try {
       await processBatch(payload)
     } catch (err) {
-      const type = kafkaErrorType(err)
-      if (!(err instanceof IndexerStoppingError) && !(type && GROUP_ERRORS.has(type))) {
+      if (!(err instanceof IndexerStoppingError) && !isKafkaError(err, ...GROUP_ERRORS)) {
         health.failed(batch.partition, err)
       }
       throw err

@@ -1,14 +1,15 @@
 // Composition root: the only module that reads the environment, listens, and handles signals.
+
+import { ConfigError, createKafkaLogCreator } from '@intellisite/common'
 import { createDetectionsRepository } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
 import { MongoClient } from 'mongodb'
 import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { ConfigError, loadConfig } from './config.js'
+import { loadConfig } from './config.js'
 import { createHealthServer } from './http-server.js'
 import { createIndexer } from './indexer.js'
-import { createKafkaLogCreator } from './kafka/kafka-logger.js'
 import { createIndexerMetrics } from './metrics.js'
 
 let config: ReturnType<typeof loadConfig>

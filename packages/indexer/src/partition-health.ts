@@ -1,3 +1,4 @@
+import { kafkaErrorType } from '@intellisite/common'
 import type { Logger } from 'pino'
 
 export interface StalledPartition {
@@ -31,15 +32,6 @@ interface PartitionState {
   lastError?: unknown
   /** Whether the stall was already logged: it is said once, then once more when it clears. */
   reported: boolean
-}
-
-/** The kafkajs protocol error type (e.g. `MESSAGE_TOO_LARGE`) anywhere in an error's cause chain. */
-export function kafkaErrorType(err: unknown): string | undefined {
-  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 10; depth++) {
-    if (typeof e.type === 'string') return e.type
-    e = e.cause as typeof e
-  }
-  return undefined
 }
 
 function hintFor(err: unknown, topic: string): string {

@@ -9,7 +9,6 @@ import {
   recordSize,
 } from '../src/classify-records.js'
 import { createPartitionHealth } from '../src/partition-health.js'
-import { growingDelay } from '../src/retry.js'
 
 const message = (bytes: number, key = 'k'): Message => ({ key, value: 'v'.repeat(bytes), partition: 0 })
 
@@ -108,17 +107,6 @@ describe('planDelivery', () => {
       'x-error-code': 'TOO_LARGE',
       'x-value-omitted': "5000 bytes, over the dead-letter topic's limit",
     })
-  })
-})
-
-describe('growingDelay', () => {
-  it('waits longer at every attempt until the cap, whatever the jitter', () => {
-    for (let attempt = 1; 500 * 2 ** attempt <= 30_000; attempt++) {
-      const longest = growingDelay(attempt, 500, 30_000, () => 1)
-      const shortestNext = growingDelay(attempt + 1, 500, 30_000, () => 0)
-      expect(shortestNext).toBeGreaterThan(longest)
-    }
-    expect(growingDelay(50, 500, 30_000, () => 1)).toBe(30_000)
   })
 })
 

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { kafkaBrokersSchema, logLevelSchema, presentVariables } from '@intellisite/common'
 import { z } from 'zod'
 
 /**
@@ -16,16 +17,7 @@ const booleanFromEnv = z.union([z.boolean(), z.string()]).transform((value, ctx)
 })
 
 export const configSchema = z.object({
-  KAFKA_BROKERS: z
-    .string()
-    .default('127.0.0.1:29092')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((broker) => broker.trim())
-        .filter(Boolean),
-    )
-    .refine((brokers) => brokers.length > 0, 'at least one host:port'),
+  KAFKA_BROKERS: kafkaBrokersSchema,
   KAFKA_CLIENT_ID: z.string().min(1).default('intellisite-producer'),
   DETECTIONS_TOPIC: z.string().min(1).max(249).default('intellisite.detections'),
   TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10_000).default(3),
@@ -37,7 +29,7 @@ export const configSchema = z.object({
   PRODUCER_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(500),
   PRODUCER_SEED: z.string().min(1).optional(),
   PRODUCER_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(5000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevelSchema,
 })
 
 export type Config = z.infer<typeof configSchema>
@@ -93,10 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Loa
   }
   if (values.help) return { ok: false, help: true }
 
-  // An empty variable means "not set", as in compose files that pass `VAR: ${VAR:-}`.
-  const input: Record<string, unknown> = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== ''),
-  )
+  const input: Record<string, unknown> = presentVariables(env)
   for (const [name, value] of Object.entries(values)) {
     const flag = flags[name as keyof typeof flags]
     if (!flag.env || value === undefined) continue

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
+import { ensureTopics } from '@intellisite/common'
 import { pino } from 'pino'
 import { loadConfig, usage } from './config.js'
 import { createDetectionGenerator } from './detection-generator.js'
 import { sendDetections } from './producer/detections-sender.js'
-import { ensureTopic } from './producer/ensure-topic.js'
 import { createKafka, createProducer } from './producer/kafka-client.js'
 
 const loaded = loadConfig(process.env, process.argv.slice(2))
@@ -43,12 +43,14 @@ try {
     const admin = kafka.admin()
     await admin.connect()
     try {
-      const topic = await ensureTopic(admin, {
-        topic: config.DETECTIONS_TOPIC,
-        partitions: config.TOPIC_PARTITIONS,
-        replicationFactor: config.TOPIC_REPLICATION_FACTOR,
-      })
-      log.info({ topic: config.DETECTIONS_TOPIC, ...topic }, topic.created ? 'topic created' : 'topic exists')
+      const [topic] = await ensureTopics(admin, [
+        {
+          topic: config.DETECTIONS_TOPIC,
+          numPartitions: config.TOPIC_PARTITIONS,
+          replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+        },
+      ])
+      log.info({ ...topic }, topic?.created ? 'topic created' : 'topic exists')
     } finally {
       await admin.disconnect()
     }

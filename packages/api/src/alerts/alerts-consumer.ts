@@ -1,3 +1,4 @@
+import { ensureTopics, retry } from '@intellisite/common'
 import type { Admin, Consumer, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import { type AlertEntry, createAlertEntry, parseAlert } from './alert-entry.js'
@@ -47,17 +48,6 @@ export interface AlertsConsumer {
  * aborted ones never reach a client.
  */
 /** Right after a topic is created its leaders may not be known yet ("not the leader"). */
-async function withRetry<T>(operation: () => Promise<T>, attempts = 20): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation()
-    } catch (err) {
-      if (attempt >= attempts || (err as { retriable?: boolean }).retriable === false) throw err
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * attempt)))
-    }
-  }
-}
-
 export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsConsumer {
   const { kafka, topic, window, logger } = options
   const admin = kafka.admin()
@@ -108,26 +98,20 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
     }
   }
 
-  async function ensureTopic(): Promise<void> {
-    const existing = await admin.listTopics()
-    if (existing.includes(topic)) return
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor }],
-      })
-      logger.info({ topic, partitions: options.partitions }, 'alerts topic created')
-    } catch (err) {
-      // The indexer may create it at the same moment.
-      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err
-    }
-  }
-
   return {
     async start() {
       await admin.connect()
-      await ensureTopic()
-      const offsets = await withRetry(() => admin.fetchTopicOffsets(topic))
+      // The API may start before the indexer, which otherwise creates it.
+      await ensureTopics(
+        admin,
+        [{ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor }],
+        logger,
+      )
+      const offsets = await retry(() => admin.fetchTopicOffsets(topic), {
+        initialMs: 50,
+        maxMs: 1_000,
+        attempts: 20,
+      })
       // Read back the most recent alerts into the window before serving anyone: after a restart
       // or a deploy, every client resumes at once, and from memory that costs nothing.
       const backfill = Math.ceil(options.backfill / Math.max(1, offsets.length))

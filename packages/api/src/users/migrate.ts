@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { retry } from '@intellisite/common'
 import type { Pool } from 'pg'
 import Postgrator from 'postgrator'
 
@@ -61,18 +62,15 @@ function notYetUp(err: unknown): boolean {
  * `runMigrations`, retried while PostgreSQL is not accepting connections yet, for up to `waitMs`.
  * A one-shot migration container must not fail because it started a moment before the database.
  */
-export async function runMigrationsWhenUp(
+export function runMigrationsWhenUp(
   pool: Pool,
   { waitMs, onRetry }: { waitMs: number; onRetry?: (err: unknown, delayMs: number) => void },
 ): Promise<AppliedMigration[]> {
-  const deadline = Date.now() + waitMs
-  for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
-    try {
-      return await runMigrations(pool)
-    } catch (err) {
-      if (!notYetUp(err) || Date.now() + delay > deadline) throw err
-      onRetry?.(err, delay)
-      await new Promise((resolve) => setTimeout(resolve, delay))
-    }
-  }
+  return retry(() => runMigrations(pool), {
+    initialMs: 250,
+    maxMs: 5_000,
+    withinMs: waitMs,
+    retryable: notYetUp,
+    onRetry: (err, _attempt, delayMs) => onRetry?.(err, delayMs),
+  })
 }

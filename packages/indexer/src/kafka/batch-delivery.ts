@@ -1,3 +1,4 @@
+import { growingDelay, IntellisiteError, isKafkaError, sleep } from '@intellisite/common'
 import kafkajs, { type Admin } from 'kafkajs'
 import type { Logger } from 'pino'
 import {
@@ -8,8 +9,7 @@ import {
 } from '../classify-records.js'
 import type { IndexerConfig } from '../config.js'
 import type { IndexerMetrics } from '../metrics.js'
-import { kafkaErrorType, type PartitionHealth } from '../partition-health.js'
-import { growingDelay, sleep } from '../retry.js'
+import type { PartitionHealth } from '../partition-health.js'
 import type { OwnedBatch, PartitionOwner, PartitionOwnership } from './partition-ownership.js'
 
 // kafkajs is CommonJS and Node's ESM loader does not detect this export by name.
@@ -18,10 +18,9 @@ const { ConfigResourceTypes } = kafkajs
 /** Used when the topics' own limits cannot be read (e.g. no DescribeConfigs permission): the broker's default. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
-export class IndexerStoppingError extends Error {
-  readonly code = 'INDEXER_STOPPING'
+export class IndexerStoppingError extends IntellisiteError<'INDEXER_STOPPING'> {
   constructor() {
-    super('indexer is stopping: batch left uncommitted, it will be redelivered')
+    super('INDEXER_STOPPING', 'indexer is stopping: batch left uncommitted, it will be redelivered')
   }
 }
 
@@ -29,18 +28,16 @@ export class IndexerStoppingError extends Error {
  * Retriable on purpose: kafkajs then redelivers the batch, and restarts the consumer after its
  * retries, instead of stopping for good as it does on the producer's non-retriable errors.
  */
-export class TransactionFailedError extends Error {
-  readonly code = 'TRANSACTION_FAILED'
-  readonly retriable = true
+export class TransactionFailedError extends IntellisiteError<'TRANSACTION_FAILED'> {
   constructor(cause: unknown) {
-    super(`batch transaction aborted: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+    super('TRANSACTION_FAILED', `batch transaction aborted: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+      retriable: true,
+    })
   }
 }
 
-function isFenced(err: unknown): boolean {
-  const type = kafkaErrorType(err)
-  return type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED'
-}
+const isFenced = (err: unknown) => isKafkaError(err, 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED')
 
 /** The batch's side of the consumer group while it is delivered. */
 export interface BatchSession {
@@ -173,7 +170,7 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
         if (groupError) throw groupError
         if (stopped()) throw new IndexerStoppingError()
         health.failed(partition, err)
-        if (kafkaErrorType(err) === 'MESSAGE_TOO_LARGE') await refreshLimits()
+        if (isKafkaError(err, 'MESSAGE_TOO_LARGE')) await refreshLimits()
         const delay = growingDelay(attempt, config.publishRetry.initialMs, config.publishRetry.maxMs)
         logger.warn({ err, partition, attempt, delay }, 'batch transaction failed, retrying')
         await sleep(delay, stopSignal)

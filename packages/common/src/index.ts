@@ -1,0 +1,13 @@
+export {
+  ConfigError,
+  kafkaBrokersSchema,
+  LOCAL_KAFKA_BROKERS,
+  logLevelSchema,
+  parseEnvironment,
+  presentVariables,
+} from './config.js'
+export { errorCode, IntellisiteError } from './errors.js'
+export { isKafkaError, kafkaErrorType } from './kafka/errors.js'
+export { createKafkaLogCreator } from './kafka/log-bridge.js'
+export { type EnsuredTopic, ensureTopics, type TopicSpec } from './kafka/topics.js'
+export { backoffDelay, growingDelay, type RetryOptions, retry, sleep } from './retry.js'

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import {
+  ConfigError,
+  errorCode,
+  growingDelay,
+  IntellisiteError,
+  isKafkaError,
+  kafkaBrokersSchema,
+  kafkaErrorType,
+  parseEnvironment,
+  retry,
+} from '../src/index.js'
+
+describe('configuration building blocks', () => {
+  const schema = z.object({ KAFKA_BROKERS: kafkaBrokersSchema, PORT: z.coerce.number().int().default(3000) })
+
+  it('treats empty variables as unset and splits the broker list', () => {
+    expect(parseEnvironment(schema, { KAFKA_BROKERS: ' a:9092, ,b:9093 ', PORT: '' })).toEqual({
+      KAFKA_BROKERS: ['a:9092', 'b:9093'],
+      PORT: 3000,
+    })
+    expect(parseEnvironment(schema, {}).KAFKA_BROKERS).toEqual(['127.0.0.1:29092'])
+  })
+
+  it('names every bad variable at once', () => {
+    let error: unknown
+    try {
+      parseEnvironment(schema, { KAFKA_BROKERS: 'no-port', PORT: 'x' })
+    } catch (err) {
+      error = err
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect(errorCode(error)).toBe('INVALID_CONFIG')
+    expect((error as ConfigError).issues).toEqual([
+      expect.stringMatching(/^KAFKA_BROKERS\.0: expected host:port/),
+      expect.stringMatching(/^PORT: /),
+    ])
+  })
+
+  it('refuses a list of blanks', () => {
+    expect(() => parseEnvironment(schema, { KAFKA_BROKERS: ' , ' })).toThrow(/at least one host:port/)
+  })
+})
+
+describe('errors', () => {
+  it('carry a stable code, whether a retry can help, their cause and their class name', () => {
+    class StoreDown extends IntellisiteError<'STORE_DOWN'> {
+      constructor(cause: unknown) {
+        super('STORE_DOWN', 'the store is down', { cause, retriable: true })
+      }
+    }
+    const cause = new Error('ECONNREFUSED')
+    const error = new StoreDown(cause)
+    expect(error).toMatchObject({ code: 'STORE_DOWN', retriable: true, cause, name: 'StoreDown' })
+    expect(errorCode(new Error('plain'))).toBeUndefined()
+  })
+
+  it('finds a Kafka protocol error type through wrappers and per-topic errors', () => {
+    const protocol = { type: 'MESSAGE_TOO_LARGE', message: 'too large' }
+    const wrapped = Object.assign(new Error('retries exceeded'), { cause: protocol })
+    expect(kafkaErrorType(wrapped)).toBe('MESSAGE_TOO_LARGE')
+    expect(isKafkaError(wrapped, 'RECORD_LIST_TOO_LARGE', 'MESSAGE_TOO_LARGE')).toBe(true)
+    const createTopics = { errors: [{ type: 'TOPIC_ALREADY_EXISTS' }, { type: 'TOPIC_ALREADY_EXISTS' }] }
+    expect(kafkaErrorType(createTopics)).toBe('TOPIC_ALREADY_EXISTS')
+    expect(
+      kafkaErrorType({ errors: [{ type: 'TOPIC_ALREADY_EXISTS' }, { type: 'INVALID_REPLICATION_FACTOR' }] }),
+    ).toBe(undefined)
+    expect(isKafkaError(new Error('ECONNREFUSED'), 'MESSAGE_TOO_LARGE')).toBe(false)
+  })
+})
+
+describe('retry delays', () => {
+  it('wait longer at every attempt until the cap, whatever the jitter', () => {
+    for (let attempt = 1; 500 * 2 ** attempt <= 30_000; attempt++) {
+      expect(growingDelay(attempt + 1, 500, 30_000, () => 0)).toBeGreaterThan(
+        growingDelay(attempt, 500, 30_000, () => 1),
+      )
+    }
+    expect(growingDelay(50, 500, 30_000, () => 1)).toBe(30_000)
+  })
+
+  it('retry succeeds after failures, and gives up on an error that says it cannot be retried', async () => {
+    let calls = 0
+    const seen: number[] = []
+    const value = await retry(
+      async () => {
+        if (++calls < 3) throw new Error('not yet')
+        return 'done'
+      },
+      { initialMs: 1, maxMs: 4, onRetry: (_err, attempt) => seen.push(attempt) },
+    )
+    expect(value).toBe('done')
+    expect(seen).toEqual([1, 2])
+
+    const fatal = Object.assign(new Error('bad request'), { retriable: false })
+    let fatalCalls = 0
+    await expect(
+      retry(
+        async () => {
+          fatalCalls++
+          throw fatal
+        },
+        { initialMs: 1, maxMs: 4 },
+      ),
+    ).rejects.toBe(fatal)
+    expect(fatalCalls).toBe(1)
+  })
+
+  it('retry gives up after its attempts or its time', async () => {
+    let calls = 0
+    const failing = async () => {
+      calls++
+      throw new Error(`failure ${calls}`)
+    }
+    await expect(retry(failing, { initialMs: 1, maxMs: 2, attempts: 4 })).rejects.toThrow('failure 4')
+    calls = 0
+    const started = Date.now()
+    await expect(retry(failing, { initialMs: 20, maxMs: 40, withinMs: 100 })).rejects.toThrow(/failure/)
+    expect(Date.now() - started).toBeLessThan(150)
+  })
+})
