@@ -9,5 +9,5 @@ export {
 export { errorCode, IntellisiteError } from './errors.js'
 export { isKafkaError, kafkaErrorType } from './kafka/errors.js'
 export { createKafkaLogCreator } from './kafka/log-bridge.js'
-export { type EnsuredTopic, ensureTopics, type TopicSpec } from './kafka/topics.js'
+export { type EnsuredTopic, ensureTopics, type TopicSpec, waitForLeaders } from './kafka/topics.js'
 export { backoffDelay, growingDelay, type RetryOptions, retry, sleep } from './retry.js'
