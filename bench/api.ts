@@ -25,9 +25,10 @@ import { loadConfig } from '../packages/api/src/config.js'
 import { createLogger } from '../packages/api/src/logger.js'
 import { runMigrations } from '../packages/api/src/users/migrate.js'
 import {
-  createDetectionsRepository,
+  createMongoDetectionsRepository,
   type DetectionDocument,
   encodeCursor,
+  openDetectionsStore,
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
 
@@ -66,10 +67,8 @@ function serviceEnv(): Record<string, string> {
 async function serve(): Promise<void> {
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' })
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 })
-  const mongo = new MongoClient(config.MONGO_URL)
-  await mongo.connect()
   await runMigrations(pool)
-  const repository = createDetectionsRepository(mongo.db())
+  const store = openDetectionsStore(config.DETECTIONS_STORE_URL)
   // A route with authentication and nothing else, plugged in through the app's extension seam.
   const floor: AlertsFeature = {
     plugin: async (app) => {
@@ -80,12 +79,12 @@ async function serve(): Promise<void> {
     ready: () => true,
     close: async () => {},
   }
-  const app = await buildApp({ config, pool, repository, logger: createLogger('warn'), alerts: floor })
+  const app = await buildApp({ config, pool, store, logger: createLogger('warn'), alerts: floor })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   process.once('SIGTERM', () => {
     void app
       .close()
-      .then(() => Promise.all([pool.end(), mongo.close()]))
+      .then(() => Promise.all([pool.end(), store.close()]))
       .finally(() => process.exit(0))
   })
   console.log(JSON.stringify({ address }))
@@ -101,7 +100,11 @@ const MAKES = [
 ] as const
 
 /** Detections `from`..`to`-1 of one synthetic stream, oldest first (later seeds are newer). */
-async function seed(repository: ReturnType<typeof createDetectionsRepository>, from: number, to: number) {
+async function seed(
+  repository: ReturnType<typeof createMongoDetectionsRepository>,
+  from: number,
+  to: number,
+) {
   const topic = 'bench-api'
   const start = Date.now() - 10_000_000
   const batch: DetectionDocument[] = []
@@ -247,7 +250,7 @@ async function main(): Promise<void> {
   let server: ChildProcess | undefined
 
   try {
-    const repository = createDetectionsRepository(db)
+    const repository = createMongoDetectionsRepository(db)
     await repository.ensureIndexes()
     await seed(repository, 0, DOCS)
 
@@ -261,7 +264,7 @@ async function main(): Promise<void> {
           ...process.env,
           NODE_ENV: 'production',
           DATABASE_URL: dbUrl.toString(),
-          MONGO_URL: mongoUrl.toString(),
+          DETECTIONS_STORE_URL: mongoUrl.toString(),
           JWT_SECRET: randomBytes(48).toString('base64url'),
           BCRYPT_COST: '4',
         },

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { type Admin, type ConsumerRunConfig, Kafka, logLevel } from 'kafkajs'
 import { type Db, MongoClient } from 'mongodb'
 import {
-  createDetectionsRepository,
+  createMongoDetectionsRepository,
   detectionMessageSchema,
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
@@ -124,7 +124,7 @@ export async function naivePerMessage(
   backlog: Backlog,
   groupId: string,
 ): Promise<number> {
-  const repository = createDetectionsRepository(db)
+  const repository = createMongoDetectionsRepository(db)
   await repository.ensureIndexes()
   const collection = repository.collection
   let inserted = 0

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastifyCors from '@fastify/cors'
 import fastifyFormbody from '@fastify/formbody'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { DetectionsRepository } from '@intellisite/detections-store'
+import type { DetectionsStore } from '@intellisite/detections-store'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -32,7 +32,8 @@ export interface AppDependencies {
   config: Config
   /** Users database; owned by the caller (main.ts or the test), which closes it after the app. */
   pool: Pool
-  repository: DetectionsRepository
+  /** Detections store (either backend); owned by the caller like `pool`. */
+  store: Pick<DetectionsStore, 'repository' | 'backend'>
   logger: Logger
   alerts?: AlertsFeature
   /** Registry served at /metrics; pass one to share it with components built outside the app (alerts). */
@@ -57,7 +58,8 @@ function requestId(request: IncomingMessage): string {
 
 /** The whole HTTP application, for main.ts and tests alike. Connections come in; nothing here reads the environment. */
 export async function buildApp(deps: AppDependencies): Promise<App> {
-  const { config, pool, repository, logger, alerts } = deps
+  const { config, pool, store, logger, alerts } = deps
+  const { repository } = store
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -103,11 +105,14 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
         await pool.query('SELECT 1')
         return 'up' as const
       },
-      mongodb: async () => {
+      kafka: () => (alerts === undefined ? 'disabled' : alerts.ready() ? 'up' : 'down'),
+    },
+    detections: {
+      backend: store.backend,
+      check: async () => {
         await repository.ping()
         return 'up' as const
       },
-      kafka: () => (alerts === undefined ? 'disabled' : alerts.ready() ? 'up' : 'down'),
     },
   })
   await app.register(usersRoutes, { users, hasher, rateLimit })

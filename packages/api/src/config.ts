@@ -3,6 +3,10 @@ import { kafkaBrokersSchema, logLevelSchema, parseEnvironment } from '@intellisi
 import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
 
+/** PostgreSQL beside the users' database on the local services; created on first use. */
+export const DEFAULT_DETECTIONS_STORE_URL =
+  'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite_detections'
+
 const portSchema = z.coerce.number().int().min(0).max(65_535)
 const positiveInt = z.coerce.number().int().positive()
 
@@ -33,7 +37,10 @@ const variablesSchema = z.object({
   DATABASE_URL: z.url().default('postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'),
   /** How long `migrate` waits for PostgreSQL to accept connections (it may still be starting). */
   MIGRATE_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
-  MONGO_URL: z.url().default('mongodb://127.0.0.1:27018/intellisite'),
+  // Where detections are: the URL scheme picks the backend. MONGO_URL is the older name, still
+  // read (compose sets it) when DETECTIONS_STORE_URL is not set.
+  DETECTIONS_STORE_URL: z.url({ protocol: /^(postgres(ql)?|mongodb(\+srv)?)$/ }).optional(),
+  MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
   KAFKA_BROKERS: kafkaBrokersSchema,
   // GET /alerts settings (ALERTS_TOPIC, SSE_*, TOPIC_*), declared by the alerts feature.
   ...alertsConfigSchema.shape,
@@ -60,8 +67,9 @@ export const configSchema = variablesSchema
       })
     }
   })
-  .transform(({ JWT_SECRET, ...rest }) => ({
+  .transform(({ JWT_SECRET, DETECTIONS_STORE_URL, MONGO_URL, ...rest }) => ({
     ...rest,
+    DETECTIONS_STORE_URL: DETECTIONS_STORE_URL ?? MONGO_URL ?? DEFAULT_DETECTIONS_STORE_URL,
     // Tests may omit the secret: a random one per process is still a real secret, never a default.
     JWT_SECRET: JWT_SECRET || randomBytes(32).toString('base64url'),
   }))

@@ -1,10 +1,9 @@
 // Composition root: the only module that reads the environment, opens connections and listens.
 
 import { createKafkaLogCreator } from '@intellisite/common'
-import { createDetectionsRepository } from '@intellisite/detections-store'
+import { openDetectionsStore } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
-import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { Registry } from 'prom-client'
 import { createAlertsFeature } from './alerts/index.js'
@@ -12,11 +11,6 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, loadMigrateConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { runMigrations, runMigrationsWhenUp } from './users/migrate.js'
-
-function databaseName(mongoUrl: string): string {
-  const name = new URL(mongoUrl).pathname.replace(/^\//, '')
-  return name === '' ? 'intellisite' : decodeURIComponent(name)
-}
 
 async function migrate(): Promise<void> {
   const config = loadMigrateConfig(process.env)
@@ -43,10 +37,12 @@ async function main(): Promise<void> {
   const applied = await runMigrations(pool)
   logger.info({ applied: applied.map((m) => `${m.version}.${m.name}`) }, 'database migrations applied')
 
-  const mongo = new MongoClient(config.MONGO_URL)
-  await mongo.connect()
-  const repository = createDetectionsRepository(mongo.db(databaseName(config.MONGO_URL)))
-  await repository.ensureIndexes()
+  const store = openDetectionsStore(config.DETECTIONS_STORE_URL, {
+    logger: logger.child({ component: 'detections-store' }),
+    appName: 'intellisite-api',
+  })
+  await store.repository.ensureIndexes()
+  logger.info({ backend: store.backend }, 'detections store ready')
 
   const kafka = new Kafka({
     clientId: 'intellisite-api',
@@ -57,13 +53,13 @@ async function main(): Promise<void> {
   const metrics = new Registry()
   const alerts = createAlertsFeature({ kafka, config, logger, registry: metrics })
 
-  const app = await buildApp({ config, pool, repository, logger, alerts, metrics })
+  const app = await buildApp({ config, pool, store, logger, alerts, metrics })
 
   closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error')
     else logger.info({ signal }, 'shutting down')
     await app.close()
-    await Promise.allSettled([pool.end(), mongo.close()])
+    await Promise.allSettled([pool.end(), store.close()])
   })
 
   // This process's one alerts consumer starts before traffic; /readyz reports it as `kafka`.

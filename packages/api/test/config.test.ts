@@ -43,8 +43,19 @@ describe('config', () => {
       JWT_EXPIRES_IN: 3600,
       KAFKA_BROKERS: ['a:1', 'b:2'],
       CORS_ORIGIN: false,
-      MONGO_URL: 'mongodb://127.0.0.1:27018/intellisite',
+      DETECTIONS_STORE_URL: 'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite_detections',
     })
+  })
+
+  it('takes the detections store from DETECTIONS_STORE_URL, else MONGO_URL, else local PostgreSQL', () => {
+    const base = { JWT_SECRET: SECRET }
+    const pick = (env: Record<string, string>) => loadConfig({ ...base, ...env }).DETECTIONS_STORE_URL
+    expect(pick({ MONGO_URL: 'mongodb://m:27017/x' })).toBe('mongodb://m:27017/x')
+    expect(pick({ MONGO_URL: 'mongodb://m:27017/x', DETECTIONS_STORE_URL: 'postgres://p/db' })).toBe(
+      'postgres://p/db',
+    )
+    expect(pick({ MONGO_URL: 'mongodb://m:27017/x', DETECTIONS_STORE_URL: '' })).toBe('mongodb://m:27017/x')
+    expect(issues({ ...base, DETECTIONS_STORE_URL: 'mysql://x/y' })[0]).toMatch(/^DETECTIONS_STORE_URL/)
   })
 
   it('reports every invalid variable at once', () => {

@@ -1,12 +1,13 @@
-// Builds the real app on real PostgreSQL and MongoDB-protocol databases created for the test file
-// (unique names, dropped afterwards), and validates every response against the app's own OpenAPI
+// Builds the real app on real databases created for the test file (unique names, dropped
+// afterwards): PostgreSQL for users, and a detections store on the backend the test asks for
+// (PostgreSQL unless told otherwise). Every response is validated against the app's own OpenAPI
 // document.
 import { randomUUID } from 'node:crypto'
-import { createDetectionsRepository, type DetectionsRepository } from '@intellisite/detections-store'
+import type { DetectionsBackend, DetectionsRepository } from '@intellisite/detections-store'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { type Db, MongoClient } from 'mongodb'
 import pg from 'pg'
 import { afterAll, beforeAll } from 'vitest'
+import { createTestStore, type TestStore } from '../../../test/support/detections-stores.js'
 import type { AlertsFeature } from '../src/alerts-feature.js'
 import { type App, buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config.js'
@@ -26,7 +27,6 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: 'info',
     BCRYPT_COST: '4',
     DATABASE_URL: requireEnv('DATABASE_URL'),
-    MONGO_URL: requireEnv('MONGO_URL'),
     KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'),
     AUTH_RATE_LIMIT_MAX: '10000',
     ...overrides,
@@ -69,8 +69,8 @@ export interface TestApp {
   app: App
   config: Config
   pool: pg.Pool
-  db: Db
-  mongo: MongoClient
+  /** The detections store the app serves from; `store.drop()` is called by `close()`. */
+  store: TestStore
   repository: DetectionsRepository
   logs: LogCapture
   spec: SpecValidator
@@ -81,6 +81,7 @@ export interface TestApp {
 
 export interface TestAppOptions {
   env?: Record<string, string>
+  backend?: DetectionsBackend
   alerts?: AlertsFeature
 }
 
@@ -89,16 +90,19 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const database = await createPostgresDatabase()
   const pool = new pg.Pool({ connectionString: database.url, max: 5 })
   await runMigrations(pool)
-  const mongo = new MongoClient(config.MONGO_URL)
-  await mongo.connect()
-  const db = mongo.db(`api_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`)
-  const repository = createDetectionsRepository(db)
-  await repository.ensureIndexes()
+  const store = await createTestStore(options.backend ?? 'postgres', 'api_test')
+  const { repository } = store
 
   const lines: string[] = []
   const logs: LogCapture = { lines, text: () => lines.join('') }
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void lines.push(line) })
-  const app = await buildApp({ config, pool, repository, logger, alerts: options.alerts })
+  const app = await buildApp({
+    config,
+    pool,
+    store: { repository, backend: store.backend },
+    logger,
+    alerts: options.alerts,
+  })
   await app.ready()
   const spec = await createSpecValidator(app.swagger())
 
@@ -106,8 +110,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     app,
     config,
     pool,
-    db,
-    mongo,
+    store,
     repository,
     logs,
     spec,
@@ -118,8 +121,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     },
     close: async () => {
       await app.close()
-      await db.dropDatabase().catch(() => {})
-      await mongo.close()
+      await store.drop()
       await pool.end()
       await database.drop()
     },

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { afterAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { BACKENDS } from '../../../test/support/detections-stores.js'
 import type { AlertsFeature } from '../src/alerts-feature.js'
 import { HttpError } from '../src/http/problem.js'
 import { createTestApp, createUserAndToken, type TestApp, useTestApp } from './helper.js'
@@ -8,13 +9,13 @@ import { createTestApp, createUserAndToken, type TestApp, useTestApp } from './h
 describe('health, readiness, metrics, errors', () => {
   const t = useTestApp()
 
-  it('is alive and ready with PostgreSQL and MongoDB up and no alerts stream configured', async () => {
+  it('is alive and ready with PostgreSQL and the detections store up and no alerts stream configured', async () => {
     expect((await t.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' })
     const ready = await t.inject({ method: 'GET', url: '/readyz' })
     expect(ready.statusCode).toBe(200)
     expect(ready.json()).toEqual({
       status: 'ready',
-      checks: { postgres: 'up', mongodb: 'up', kafka: 'disabled' },
+      checks: { postgres: 'up', detections: { backend: 'postgres', status: 'up' }, kafka: 'disabled' },
     })
   })
 
@@ -69,25 +70,25 @@ describe('health, readiness, metrics, errors', () => {
   })
 })
 
-describe('failures', () => {
+describe.each(BACKENDS)('failures (%s detections store)', (backend) => {
   let t: TestApp
   afterAll(async () => t?.close())
 
-  it('answers 500 without internals when MongoDB is gone, and readiness says which dependency is down', async () => {
-    t = await createTestApp()
+  it('answers 500 without internals when the detections store is gone, and readiness says which dependency is down', async () => {
+    t = await createTestApp({ backend })
     const { headers } = await createUserAndToken(t)
-    await t.mongo.close()
+    await t.store.close()
     const response = await t.inject({ method: 'GET', url: '/detections', headers })
     expect(response.statusCode).toBe(500)
     const problem = response.json()
     expect(problem).toMatchObject({ status: 500, code: 'INTERNAL_ERROR' })
-    expect(problem.detail).not.toMatch(/mongo|topology|client/i)
+    expect(problem.detail).not.toMatch(/mongo|topology|client|pool|postgres/i)
     expect(t.logs.text()).toMatch(/"level":50.*request failed/)
     const ready = await t.inject({ method: 'GET', url: '/readyz' })
     expect(ready.statusCode).toBe(503)
     expect(ready.json()).toEqual({
       status: 'unavailable',
-      checks: { postgres: 'up', mongodb: 'down', kafka: 'disabled' },
+      checks: { postgres: 'up', detections: { backend, status: 'down' }, kafka: 'disabled' },
     })
   })
 })
@@ -155,7 +156,11 @@ describe('alerts feature seam', () => {
     ready = true
     const up = await t.inject({ method: 'GET', url: '/readyz' })
     expect(up.statusCode).toBe(200)
-    expect(up.json().checks).toEqual({ postgres: 'up', mongodb: 'up', kafka: 'up' })
+    expect(up.json().checks).toEqual({
+      postgres: 'up',
+      detections: { backend: 'postgres', status: 'up' },
+      kafka: 'up',
+    })
   })
 
   it('gives the plugin app.jwt, the problem+json error handler and a place in the OpenAPI document', async () => {

@@ -13,20 +13,45 @@ export {
   toDetectionDocument,
 } from './detection.js'
 export {
-  createDetectionsRepository,
+  createMongoDetectionsRepository,
+  type MongoDetectionsRepository,
+} from './mongo-detections-repository.js'
+export { createStatsCounters, type StatsCounters } from './mongo-stats-counters.js'
+export {
+  type DetectionsBackend,
+  type DetectionsStore,
+  detectionsBackendOf,
+  type OpenDetectionsStoreOptions,
+  openDetectionsStore,
+} from './open-detections-store.js'
+export { createPostgresDetectionsRepository } from './postgres-detections-repository.js'
+export { DETECTIONS_SCHEMA_TABLE, migrateDetectionsSchema } from './postgres-migrate.js'
+export {
   type DetectionFilters,
   type DetectionsRepository,
   type InsertResult,
   InvalidCursorError,
   type ListQuery,
   type ListResult,
-} from './detections-repository.js'
-export {
-  createStatsCounters,
   STATS_DIMENSIONS,
-  type StatsCounters,
   type StatsDimension,
   type StatsItem,
   type StatsResult,
-} from './stats-counters.js'
+  TIMESERIES_BUCKETS,
+  type TimeseriesBucket,
+  type TimeseriesGroup,
+  type TimeseriesPoint,
+  type TimeseriesQuery,
+  type TimeseriesResult,
+} from './repository.js'
 export { createSuspiciousRule, parseSuspiciousList, type SuspiciousRule } from './suspicious-rule.js'
+export {
+  BUCKET_MS,
+  ceilToBucket,
+  checkedTimeseriesRange,
+  DEFAULT_TIMESERIES_TOP,
+  floorToBucket,
+  MAX_TIMESERIES_BUCKETS,
+  TimeseriesRangeError,
+  timeseriesRange,
+} from './timeseries.js'

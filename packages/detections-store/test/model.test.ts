@@ -9,7 +9,7 @@ import {
   encodeCursor,
   toDetectionDocument,
 } from '../src/index.js'
-import { decodeField, encodeField } from '../src/stats-counters.js'
+import { decodeField, encodeField } from '../src/mongo-counted-once.js'
 
 const coords = { topic: 'intellisite.detections', partition: 0, offset: 42, timestamp: 1_700_000_000_000 }
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import {
-  createDetectionsRepository,
+  createMongoDetectionsRepository,
   type DetectionDocument,
   toDetectionDocument,
 } from '@intellisite/detections-store'
@@ -109,7 +109,7 @@ async function round(): Promise<Round> {
     // 1. The indexer, from joining its group until every offset is committed.
     const registry = new Registry()
     const metrics = createIndexerMetrics(registry)
-    const repository = createDetectionsRepository(mongo.db(dbName))
+    const repository = createMongoDetectionsRepository(mongo.db(dbName))
     await repository.ensureIndexes()
     const indexer = createIndexer({
       kafka,
@@ -158,7 +158,7 @@ async function round(): Promise<Round> {
     )
     // Same collection and indexes as the indexer writes to, so the difference is the pipeline
     // (fetch, decode, stats counters, Kafka transaction), not the store's index maintenance.
-    const rawRepository = createDetectionsRepository(mongo.db(rawDbName))
+    const rawRepository = createMongoDetectionsRepository(mongo.db(rawDbName))
     await rawRepository.ensureIndexes()
     const raw = rawRepository.collection
     const byPartition = Array.from({ length: partitions }, (_, p) =>

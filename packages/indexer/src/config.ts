@@ -3,6 +3,10 @@ import { z } from 'zod'
 
 export { ConfigError } from '@intellisite/common'
 
+/** PostgreSQL beside the users' database on the local services; created on first use. */
+export const DEFAULT_DETECTIONS_STORE_URL =
+  'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite_detections'
+
 const positiveInt = z.coerce.number().int().positive()
 
 /** Every variable the indexer reads, with defaults that work against the loopback services. */
@@ -10,7 +14,10 @@ export const configSchema = z
   .object({
     KAFKA_BROKERS: kafkaBrokersSchema,
     KAFKA_CLIENT_ID: z.string().min(1).default('intellisite-indexer'),
-    MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).default('mongodb://127.0.0.1:27017/intellisite'),
+    // Where detections are: the URL scheme picks the backend. MONGO_URL is the older name, still
+    // read (compose sets it) when DETECTIONS_STORE_URL is not set.
+    DETECTIONS_STORE_URL: z.url({ protocol: /^(postgres(ql)?|mongodb(\+srv)?)$/ }).optional(),
+    MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
     LOG_LEVEL: logLevelSchema,
     DETECTIONS_TOPIC: z.string().min(1).default('intellisite.detections'),
     ALERTS_TOPIC: z.string().min(1).default('intellisite.alerts'),
@@ -48,7 +55,7 @@ export const configSchema = z
      * (read from the broker), e.g. for a proxy with a smaller limit.
      */
     INDEXER_PRODUCE_MAX_BATCH_BYTES: positiveInt.optional(),
-    /** How long a MongoDB operation waits for a reachable server before it fails and is retried. */
+    /** How long a store operation waits for a reachable server before it fails and is retried. */
     MONGO_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
     /**
      * Tests only: `after-store:N` or `after-commit:N` makes the process SIGKILL itself right after
@@ -78,8 +85,9 @@ export type Env = z.infer<typeof configSchema>
 
 export interface IndexerConfig {
   kafka: { brokers: string[]; clientId: string; retryInitialMs: number; retries: number }
-  mongoUrl: string
-  mongoServerSelectionTimeoutMs: number
+  /** `postgres://` or `mongodb://`: the scheme picks the detections backend. */
+  storeUrl: string
+  storeConnectTimeoutMs: number
   logLevel: Env['LOG_LEVEL']
   topics: { detections: string; alerts: string; dlq: string; partitions: number; replicationFactor: number }
   groupId: string
@@ -107,8 +115,8 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
       retryInitialMs: e.KAFKA_RETRY_INITIAL_MS,
       retries: e.KAFKA_RETRIES,
     },
-    mongoUrl: e.MONGO_URL,
-    mongoServerSelectionTimeoutMs: e.MONGO_SERVER_SELECTION_TIMEOUT_MS,
+    storeUrl: e.DETECTIONS_STORE_URL ?? e.MONGO_URL ?? DEFAULT_DETECTIONS_STORE_URL,
+    storeConnectTimeoutMs: e.MONGO_SERVER_SELECTION_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     topics: {
       detections: e.DETECTIONS_TOPIC,

@@ -1,10 +1,9 @@
 // Composition root: the only module that reads the environment, listens, and handles signals.
 
 import { ConfigError, createKafkaLogCreator } from '@intellisite/common'
-import { createDetectionsRepository } from '@intellisite/detections-store'
+import { openDetectionsStore } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
-import { MongoClient } from 'mongodb'
 import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { loadConfig } from './config.js'
@@ -24,14 +23,15 @@ try {
 const logger = pino({
   level: config.logLevel,
   base: { service: 'indexer' },
-  redact: ['*.password', '*.authorization', 'mongoUrl'],
+  redact: ['*.password', '*.authorization', 'storeUrl'],
 })
 
-const mongo = new MongoClient(config.mongoUrl, {
-  serverSelectionTimeoutMS: config.mongoServerSelectionTimeoutMs,
+const store = openDetectionsStore(config.storeUrl, {
+  logger: logger.child({ component: 'detections-store' }),
   appName: config.kafka.clientId,
+  connectTimeoutMs: config.storeConnectTimeoutMs,
 })
-const repository = createDetectionsRepository(mongo.db())
+const { repository } = store
 const kafka = new Kafka({
   clientId: config.kafka.clientId,
   brokers: config.kafka.brokers,
@@ -66,6 +66,7 @@ const indexer = createIndexer({
 })
 const server = createHealthServer({
   registry,
+  // The check keeps its historical name `mongo`; it pings whichever detections backend is configured.
   checks: { kafka: indexer.ready, mongo: () => repository.ping(), stalled: indexer.stalled },
 })
 
@@ -74,7 +75,7 @@ closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
   else logger.info({ signal }, 'shutting down')
   server.close()
   await indexer.stop()
-  await mongo.close()
+  await store.close()
   logger.info('indexer stopped')
   // close-with-grace exits 1 when the handler throws: a supervisor must see the failure.
   if (fatal) throw new Error('the Kafka consumer stopped for good')
@@ -84,10 +85,14 @@ server.listen(config.http.port, config.http.host, () => {
   logger.info({ port: config.http.port }, 'health server listening')
 })
 try {
-  await mongo.connect()
   await indexer.start()
   logger.info(
-    { topic: config.topics.detections, groupId: config.groupId, suspicious: config.suspiciousVehicle },
+    {
+      topic: config.topics.detections,
+      groupId: config.groupId,
+      suspicious: config.suspiciousVehicle,
+      store: store.backend,
+    },
     'indexer started',
   )
 } catch (err) {

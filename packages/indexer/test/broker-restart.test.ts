@@ -35,7 +35,7 @@ describe('broker restart', () => {
     await createTopics(pipeline)
     const total = 2000
     const backlog = await produceBacklog(pipeline, total)
-    const stored = () => pipeline.repository.collection.countDocuments()
+    const stored = () => pipeline.store.storedCount()
 
     const port = await freePort()
     // Small fetches make many small batches (one transaction each), so the crash lands mid-stream.

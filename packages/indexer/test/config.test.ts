@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, DEFAULT_DETECTIONS_STORE_URL, loadConfig } from '../src/config.js'
 
 describe('loadConfig', () => {
   it('has defaults that work on loopback', () => {
@@ -34,6 +34,16 @@ describe('loadConfig', () => {
     })
     expect(loadConfig({}).failpoint).toBeUndefined()
     expect(() => loadConfig({ INDEXER_FAILPOINT: 'after-lunch:1' })).toThrow(ConfigError)
+  })
+
+  it('takes the detections store from DETECTIONS_STORE_URL, else MONGO_URL, else local PostgreSQL', () => {
+    expect(loadConfig({}).storeUrl).toBe(DEFAULT_DETECTIONS_STORE_URL)
+    expect(DEFAULT_DETECTIONS_STORE_URL).toMatch(/^postgres:\/\//)
+    expect(loadConfig({ MONGO_URL: 'mongodb://m:27017/x' }).storeUrl).toBe('mongodb://m:27017/x')
+    expect(
+      loadConfig({ MONGO_URL: 'mongodb://m:27017/x', DETECTIONS_STORE_URL: 'postgresql://p/db' }).storeUrl,
+    ).toBe('postgresql://p/db')
+    expect(() => loadConfig({ DETECTIONS_STORE_URL: 'redis://x' })).toThrow(/DETECTIONS_STORE_URL/)
   })
 
   it('reports every bad variable at once', () => {

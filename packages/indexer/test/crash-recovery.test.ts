@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { BACKENDS } from '../../../test/support/detections-stores.js'
 import {
   committedCount,
   createPipeline,
@@ -11,15 +12,15 @@ import {
   waitFor,
 } from './helpers.js'
 
-describe('crash recovery', () => {
+describe.each(BACKENDS)('crash recovery (%s detections store)', (backend) => {
   it('after SIGKILLs mid-stream: no detection missing or doubled, one alert per suspicious one', async () => {
-    const pipeline = await createPipeline()
+    const pipeline = await createPipeline({ backend })
     await createTopics(pipeline)
     const total = 3000
     const { fixtures, produced } = await produceBacklog(pipeline, total)
     // Small fetches make many small batches, so each kill lands in the middle of the stream.
     const env = indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '3072' })
-    const stored = () => pipeline.repository.collection.countDocuments()
+    const stored = () => pipeline.store.storedCount()
 
     const killedAt: { how: string; stored: number; committed: number }[] = []
     const record = async (how: string) =>

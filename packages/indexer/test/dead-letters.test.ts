@@ -42,7 +42,7 @@ describe('dead letters', () => {
 
     const dead = await readTopic(pipeline.kafka, pipeline.topics.dlq, bad.length)
     expect(dead).toHaveLength(bad.length)
-    await waitFor(async () => (await pipeline.repository.collection.countDocuments()) === validCount, {
+    await waitFor(async () => (await pipeline.store.storedCount()) === validCount, {
       what: 'valid neighbours stored',
     })
 

@@ -1,19 +1,19 @@
-// Builds real Kafka topics, a real MongoDB-protocol database and real indexers for the tests,
-// each with unique names and their own cleanup.
+// Builds real Kafka topics, a real detections store (PostgreSQL unless a test asks for MongoDB) and
+// real indexers for the tests, each with unique names and their own cleanup.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import {
   type Alert,
-  createDetectionsRepository,
+  type DetectionsBackend,
   type DetectionsRepository,
   detectionId,
 } from '@intellisite/detections-store'
 import { type IHeaders, Kafka, logLevel, Partitioners } from 'kafkajs'
-import { type Db, MongoClient } from 'mongodb'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { expect, onTestFinished } from 'vitest'
+import { createTestStore, type TestStore } from '../../../test/support/detections-stores.js'
 import type { IndexerSettings } from '../src/indexer.js'
 import { createIndexer, type Indexer } from '../src/indexer.js'
 import { createIndexerMetrics, type IndexerMetrics } from '../src/metrics.js'
@@ -33,11 +33,11 @@ export interface Pipeline {
   kafka: Kafka
   topics: { detections: string; alerts: string; dlq: string }
   groupId: string
-  db: Db
-  dbName: string
+  /** This test's detections store; `store.storedIds()` etc. read it independently of the counters. */
+  store: TestStore
   repository: DetectionsRepository
-  /** MONGO_URL for this test's database, optionally through another host:port (a proxy). */
-  mongoUrl(via?: { host: string; port: number }): string
+  /** DETECTIONS_STORE_URL for this test's store, optionally through another host:port (a proxy). */
+  storeUrl(via?: { host: string; port: number }): string
 }
 
 /** `brokers` defaults to the shared broker (KAFKA_BROKERS); a test may pass its private one. */
@@ -54,7 +54,13 @@ export function testKafka(clientId = 'indexer-test', brokers = requireEnv('KAFKA
  * Unique topics, group and database; everything is deleted when the test finishes. On the shared
  * broker unless `brokers` names another one (e.g. a test's private broker).
  */
-export async function createPipeline({ brokers = requireEnv('KAFKA_BROKERS') } = {}): Promise<Pipeline> {
+export async function createPipeline({
+  brokers = requireEnv('KAFKA_BROKERS'),
+  backend = 'postgres',
+}: {
+  brokers?: string
+  backend?: DetectionsBackend
+} = {}): Promise<Pipeline> {
   const id = randomUUID()
   const kafka = testKafka('indexer-test', brokers)
   const topics = {
@@ -62,37 +68,23 @@ export async function createPipeline({ brokers = requireEnv('KAFKA_BROKERS') } =
     alerts: `test-alerts-${id}`,
     dlq: `test-dlq-${id}`,
   }
-  const dbName = `indexer_${id.replaceAll('-', '')}`
-  const base = new URL(requireEnv('MONGO_URL'))
-  const client = new MongoClient(requireEnv('MONGO_URL'), { serverSelectionTimeoutMS: 5000 })
-  await client.connect()
-  const db = client.db(dbName)
+  const store = await createTestStore(backend, 'indexer')
   onTestFinished(async () => {
     const admin = kafka.admin()
     await admin.connect()
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
     await admin.deleteGroups([`test-group-${id}`]).catch(() => {})
     await admin.disconnect()
-    await db.dropDatabase().catch(() => {})
-    await client.close()
+    await store.drop()
   })
   return {
     brokers,
     kafka,
     topics,
     groupId: `test-group-${id}`,
-    db,
-    dbName,
-    repository: createDetectionsRepository(db),
-    mongoUrl(via) {
-      const url = new URL(base)
-      if (via) {
-        url.hostname = via.host
-        url.port = String(via.port)
-      }
-      url.pathname = `/${dbName}`
-      return url.toString()
-    },
+    store,
+    repository: store.repository,
+    storeUrl: (via) => store.url(via),
   }
 }
 
@@ -151,7 +143,7 @@ export function indexerEnv(
 ): Record<string, string> {
   return {
     KAFKA_BROKERS: pipeline.brokers,
-    MONGO_URL: pipeline.mongoUrl(),
+    DETECTIONS_STORE_URL: pipeline.storeUrl(),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'fatal',
     DETECTIONS_TOPIC: pipeline.topics.detections,
     ALERTS_TOPIC: pipeline.topics.alerts,
@@ -402,9 +394,9 @@ export async function expectExactlyOnce(
   produced: readonly Produced[],
 ): Promise<void> {
   const expectedIds = produced.map((p) => detectionId({ topic: pipeline.topics.detections, ...p }))
-  const documents = await pipeline.repository.collection.find({}, { projection: { _id: 1 } }).toArray()
-  expect(documents).toHaveLength(fixtures.length)
-  expect(new Set(documents.map((d) => d._id))).toEqual(new Set(expectedIds))
+  const ids = await pipeline.store.storedIds()
+  expect(ids).toHaveLength(fixtures.length)
+  expect(new Set(ids)).toEqual(new Set(expectedIds))
 
   const suspiciousIds = expectedIds.filter((_, i) => isSuspicious(fixtures[i]!.Category))
   const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspiciousIds.length))

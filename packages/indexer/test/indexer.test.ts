@@ -22,7 +22,7 @@ describe('indexer', () => {
       fixtures.map((d) => JSON.stringify(d)),
     )
 
-    await waitFor(async () => (await pipeline.repository.collection.countDocuments()) >= produced.length, {
+    await waitFor(async () => (await pipeline.store.storedCount()) >= produced.length, {
       what: 'all detections stored',
     })
     const suspicious = fixtures.filter((d) => isSuspicious(d.Category))
@@ -34,13 +34,13 @@ describe('indexer', () => {
 
     const alerts = parseAlerts(await readTopic(pipeline.kafka, pipeline.topics.alerts, suspicious.length))
     expect(alerts).toHaveLength(suspicious.length)
-    expect(await pipeline.repository.collection.countDocuments()).toBe(produced.length)
+    expect(await pipeline.store.storedCount()).toBe(produced.length)
 
     const byId = new Map(alerts.map((alert) => [alert.id, alert]))
     for (const [i, record] of produced.entries()) {
       const fixture = fixtures[i]!
       const id = detectionId({ topic: pipeline.topics.detections, ...record })
-      const document = await pipeline.repository.collection.findOne({ _id: id })
+      const document = await pipeline.store.storedDocument(id)
       expect(document).toMatchObject({
         year: fixture.Year,
         make: fixture.Make,

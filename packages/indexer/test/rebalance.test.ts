@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { BACKENDS } from '../../../test/support/detections-stores.js'
 import {
   committedCount,
   createPipeline,
@@ -9,13 +10,13 @@ import {
   waitFor,
 } from './helpers.js'
 
-describe('rebalance', () => {
+describe.each(BACKENDS)('rebalance (%s detections store)', (backend) => {
   it('hands partitions between members mid-stream without a duplicate alert or a lost detection', async () => {
-    const pipeline = await createPipeline()
+    const pipeline = await createPipeline({ backend })
     await createTopics(pipeline)
     const total = 2400
     const { fixtures, produced } = await produceBacklog(pipeline, total)
-    const stored = () => pipeline.repository.collection.countDocuments()
+    const stored = () => pipeline.store.storedCount()
     const small = { maxBytesPerPartition: 3072 }
 
     const first = await startIndexer(pipeline, small)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { BACKENDS } from '../../../test/support/detections-stores.js'
 import {
   committedCount,
   createPipeline,
@@ -12,13 +13,13 @@ import {
   waitFor,
 } from './helpers.js'
 
-describe('zombie fencing', () => {
+describe.each(BACKENDS)('zombie fencing (%s detections store)', (backend) => {
   it('a frozen indexer that wakes up after losing its partitions cannot publish a duplicate alert', async () => {
-    const pipeline = await createPipeline()
+    const pipeline = await createPipeline({ backend })
     await createTopics(pipeline)
     const total = 2400
     const { fixtures, produced } = await produceBacklog(pipeline, total)
-    const stored = () => pipeline.repository.collection.countDocuments()
+    const stored = () => pipeline.store.storedCount()
 
     const zombie = spawnIndexer(indexerEnv(pipeline, { INDEXER_MAX_BYTES_PER_PARTITION: '3072' }))
     await waitFor(async () => (await stored()) >= total * 0.2, { intervalMs: 10, what: '20% stored' })

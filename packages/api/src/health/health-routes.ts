@@ -7,20 +7,32 @@ export type ReadinessCheck = () => Promise<CheckStatus> | CheckStatus
 export interface HealthRoutesOptions {
   /** Named dependency checks; any `down` makes the API not ready. */
   checks: Record<string, ReadinessCheck>
+  /** The detections store, reported as `checks.detections` with the backend it runs on. */
+  detections?: { backend: 'postgres' | 'mongodb'; check: ReadinessCheck }
   timeoutMs?: number
 }
 
 const checkStatus = z.enum(['up', 'down', 'disabled'])
+const detectionsCheck = z
+  .object({ backend: z.enum(['postgres', 'mongodb']), status: checkStatus })
+  .describe('The detections store: which backend serves /detections and /stats, and whether it answers')
 const readinessSchema = z
   .object({
     status: z.enum(['ready', 'unavailable']),
     checks: z
-      .record(z.string(), checkStatus)
-      .describe('Each dependency: up, down, or disabled (not configured)'),
+      .record(z.string(), z.union([checkStatus, detectionsCheck]))
+      .describe(
+        'Each dependency: up, down, or disabled (not configured); `detections` also names its backend',
+      ),
   })
   .meta({
     id: 'Readiness',
-    examples: [{ status: 'ready', checks: { postgres: 'up', mongodb: 'up', kafka: 'up' } }],
+    examples: [
+      {
+        status: 'ready',
+        checks: { postgres: 'up', detections: { backend: 'postgres', status: 'up' }, kafka: 'up' },
+      },
+    ],
   })
 
 async function run(check: ReadinessCheck, timeoutMs: number): Promise<CheckStatus> {
@@ -39,8 +51,9 @@ async function run(check: ReadinessCheck, timeoutMs: number): Promise<CheckStatu
 
 export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (
   app,
-  { checks, timeoutMs = 2000 },
+  { checks: namedChecks, detections, timeoutMs = 2000 },
 ) => {
+  const checks = detections ? { ...namedChecks, detections: detections.check } : namedChecks
   app.get(
     '/healthz',
     {
@@ -62,7 +75,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (
       schema: {
         tags: ['operations'],
         operationId: 'getReadiness',
-        summary: 'Readiness: PostgreSQL, MongoDB and Kafka are reachable',
+        summary: 'Readiness: PostgreSQL, the detections store and Kafka are reachable',
         description:
           '503 while any dependency is down, so a load balancer stops routing here until it recovers.',
         response: { 200: readinessSchema, 503: readinessSchema },
@@ -71,7 +84,11 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (
     async (_request, reply) => {
       const names = Object.keys(checks)
       const results = await Promise.all(names.map((name) => run(checks[name]!, timeoutMs)))
-      const statuses = Object.fromEntries(names.map((name, i) => [name, results[i]!]))
+      const statuses: Record<string, CheckStatus | { backend: 'postgres' | 'mongodb'; status: CheckStatus }> =
+        Object.fromEntries(names.map((name, i) => [name, results[i]!]))
+      if (detections && statuses.detections !== undefined) {
+        statuses.detections = { backend: detections.backend, status: statuses.detections as CheckStatus }
+      }
       const ready = results.every((status) => status !== 'down')
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: statuses })
     },

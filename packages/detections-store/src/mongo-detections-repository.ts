@@ -1,55 +1,37 @@
 import type { Collection, Db, Filter, MongoBulkWriteError } from 'mongodb'
 import { decodeCursor, encodeCursor } from './cursor.js'
-import { type Detection, type DetectionDocument, normalizeKey, toDetection } from './detection.js'
-import { createStatsCounters, type StatsDimension, type StatsResult } from './stats-counters.js'
-
-export interface DetectionFilters {
-  /** Case-insensitive exact make, e.g. `mazda` matches `MAZDA`. */
-  make?: string
-  model?: string
-  /** Matches any token of a compound category: `suv` matches `"SUV, Pickup"`. */
-  category?: string
-  year?: number
-  /** Inclusive lower bound on `detectedAt`. */
-  from?: Date
-  /** Exclusive upper bound on `detectedAt`. */
-  to?: Date
-}
-
-export interface ListQuery {
-  limit: number
-  /** Offset paging; cost grows with depth. Ignored when `cursor` is given. */
-  skip?: number
-  /** Keyset paging from a previous page's `nextCursor`; constant cost at any depth. */
-  cursor?: string
-  filters?: DetectionFilters
-}
-
-export interface ListResult {
-  items: Detection[]
-  /** Cursor for the page after this one, or null at the end. */
-  nextCursor: string | null
-}
-
-export interface InsertResult {
-  inserted: number
-  duplicates: number
-}
-
-export class InvalidCursorError extends Error {
-  readonly code = 'INVALID_CURSOR'
-  constructor(cause?: unknown) {
-    super('cursor is malformed or was not issued by this API', { cause })
-  }
-}
+import { type DetectionDocument, normalizeKey, toDetection } from './detection.js'
+import { createStatsCounters } from './mongo-stats-counters.js'
+import { createTimeseriesCounters } from './mongo-timeseries-counters.js'
+import {
+  type DetectionFilters,
+  type DetectionsRepository,
+  type InsertResult,
+  InvalidCursorError,
+  type ListQuery,
+  type ListResult,
+  type StatsDimension,
+  type StatsResult,
+  type TimeseriesQuery,
+  type TimeseriesResult,
+} from './repository.js'
 
 const NEWEST_FIRST = { detectedAt: -1, _id: -1 } as const
 
-export function createDetectionsRepository(db: Db, options: { collection?: string; counters?: string } = {}) {
+export interface MongoDetectionsRepository extends DetectionsRepository {
+  /** The detections themselves, for tests and tools that check the store independently. */
+  collection: Collection<DetectionDocument>
+}
+
+export function createMongoDetectionsRepository(
+  db: Db,
+  options: { collection?: string; counters?: string; buckets?: string } = {},
+): MongoDetectionsRepository {
   const detections: Collection<DetectionDocument> = db.collection<DetectionDocument>(
     options.collection ?? 'detections',
   )
   const stats = createStatsCounters(db, options.counters)
+  const buckets = createTimeseriesCounters(db, stats, options.buckets)
 
   async function ensureIndexes(): Promise<void> {
     // Each filter has its own index ending in the paging order, so a filtered page is an index
@@ -66,11 +48,12 @@ export function createDetectionsRepository(db: Db, options: { collection?: strin
       await detections.createIndexes([index])
     }
     await stats.ensureIndexes()
+    await buckets.ensureIndexes()
   }
 
   /**
    * Idempotent bulk insert: unordered, and a duplicate id (a redelivered record) is success. Then
-   * the batch is counted into the stats exactly once. Any other write error is thrown so the caller
+   * the batch is counted into the stats and the time series exactly once. Any other write error is thrown so the caller
    * retries the whole batch, which is safe for the same reason.
    */
   async function insertBatch(documents: readonly DetectionDocument[]): Promise<InsertResult> {
@@ -88,7 +71,7 @@ export function createDetectionsRepository(db: Db, options: { collection?: strin
     documents.forEach((document, index) => {
       if (!duplicateIndexes.has(index)) fresh.add(document._id)
     })
-    await stats.apply(documents, fresh)
+    await Promise.all([stats.apply(documents, fresh), buckets.apply(documents, fresh)])
     return { inserted: fresh.size, duplicates: duplicateIndexes.size }
   }
 
@@ -161,11 +144,13 @@ export function createDetectionsRepository(db: Db, options: { collection?: strin
     return stats.read(dim)
   }
 
+  async function timeseries(query: TimeseriesQuery): Promise<TimeseriesResult> {
+    return buckets.read(query)
+  }
+
   async function ping(): Promise<void> {
     await db.command({ ping: 1 })
   }
 
-  return { ensureIndexes, insertBatch, list, count, stats: statsBy, ping, collection: detections }
+  return { ensureIndexes, insertBatch, list, count, stats: statsBy, timeseries, ping, collection: detections }
 }
-
-export type DetectionsRepository = ReturnType<typeof createDetectionsRepository>

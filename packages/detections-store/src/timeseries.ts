@@ -1,0 +1,109 @@
+import type {
+  StatsDimension,
+  TimeseriesBucket,
+  TimeseriesGroup,
+  TimeseriesQuery,
+  TimeseriesResult,
+} from './repository.js'
+
+const MINUTE = 60_000
+export const BUCKET_MS: Record<TimeseriesBucket, number> = {
+  minute: MINUTE,
+  hour: 60 * MINUTE,
+  day: 24 * 60 * MINUTE,
+}
+/** Bounds the work of one request: 1,500 minutes is a day with margin, 1,500 days four years. */
+export const MAX_TIMESERIES_BUCKETS = 1500
+export const DEFAULT_TIMESERIES_TOP = 5
+
+/** UTC buckets: epoch milliseconds are UTC, and every bucket width divides a day. */
+export function floorToBucket(time: Date, bucket: TimeseriesBucket): Date {
+  const width = BUCKET_MS[bucket]
+  return new Date(Math.floor(time.getTime() / width) * width)
+}
+
+export function ceilToBucket(time: Date, bucket: TimeseriesBucket): Date {
+  const width = BUCKET_MS[bucket]
+  return new Date(Math.ceil(time.getTime() / width) * width)
+}
+
+/** The bucket-aligned range of a query, and how many buckets it holds. */
+export function timeseriesRange(query: Pick<TimeseriesQuery, 'bucket' | 'from' | 'to'>) {
+  const from = floorToBucket(query.from, query.bucket)
+  const to = ceilToBucket(query.to, query.bucket)
+  return { from, to, buckets: Math.max(0, (to.getTime() - from.getTime()) / BUCKET_MS[query.bucket]) }
+}
+
+export class TimeseriesRangeError extends RangeError {
+  readonly code = 'INVALID_TIMESERIES_RANGE'
+}
+
+export function checkedTimeseriesRange(query: TimeseriesQuery) {
+  const range = timeseriesRange(query)
+  if (range.buckets < 1) throw new TimeseriesRangeError('from must be earlier than to')
+  if (range.buckets > MAX_TIMESERIES_BUCKETS) {
+    throw new TimeseriesRangeError(
+      `the range holds ${range.buckets} ${query.bucket} buckets; at most ${MAX_TIMESERIES_BUCKETS}`,
+    )
+  }
+  return range
+}
+
+/** Sparse counts as a backend reads them: the bucket's start, and what was counted in it. */
+export interface BucketCount {
+  start: number
+  total: number
+  suspicious: number
+}
+export interface GroupBucketCount {
+  key: string
+  label: string
+  start: number
+  total: number
+}
+
+/**
+ * Dense points (every bucket, zeros included) from sparse counts, which may hold several entries
+ * per bucket (finer buckets or shards summed here), and the top groups by total over the range.
+ */
+export function assembleTimeseries(
+  query: TimeseriesQuery,
+  counts: Iterable<BucketCount>,
+  groupCounts: Iterable<GroupBucketCount> = [],
+): TimeseriesResult {
+  const { from, to, buckets } = checkedTimeseriesRange(query)
+  const width = BUCKET_MS[query.bucket]
+  const index = (start: number) => Math.floor((start - from.getTime()) / width)
+  const points = Array.from({ length: buckets }, (_, i) => ({
+    start: new Date(from.getTime() + i * width),
+    total: 0,
+    suspicious: 0,
+  }))
+  for (const count of counts) {
+    const point = points[index(count.start)]
+    if (!point) continue
+    point.total += count.total
+    point.suspicious += count.suspicious
+  }
+  const groupBy: StatsDimension | null = query.groupBy ?? null
+  let groups: TimeseriesGroup[] = []
+  if (groupBy !== null) {
+    const byKey = new Map<string, TimeseriesGroup>()
+    for (const count of groupCounts) {
+      const i = index(count.start)
+      if (i < 0 || i >= buckets) continue
+      let group = byKey.get(count.key)
+      if (!group) {
+        group = { value: count.label, total: 0, counts: new Array<number>(buckets).fill(0) }
+        byKey.set(count.key, group)
+      }
+      group.total += count.total
+      group.counts[i] = (group.counts[i] ?? 0) + count.total
+    }
+    groups = [...byKey.values()]
+      .filter((group) => group.total > 0)
+      .sort((a, b) => b.total - a.total || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
+      .slice(0, query.top ?? DEFAULT_TIMESERIES_TOP)
+  }
+  return { bucket: query.bucket, from, to, groupBy, points, groups }
+}
