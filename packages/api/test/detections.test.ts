@@ -225,3 +225,107 @@ describe.each(BACKENDS)('GET /detections and GET /stats (%s)', (backend) => {
     expect(body.errors[0]).toMatchObject({ in: 'querystring', path: '/group_by' })
   })
 })
+
+describe.each(BACKENDS)('GET /stats/timeseries (%s)', (backend) => {
+  const t = useTestApp({ backend })
+  let headers: Record<string, string>
+  const START = Date.parse('2026-11-23T20:00:00Z')
+  const seriesTopic = `series-${randomUUID()}`
+  // Minute 0: 3 (Toyota, Toyota, MAZDA), minute 2: 2 (Mazda, Ford), minute 61: 1 (Toyota).
+  const vehicles = [
+    { at: START + 5_000, Make: 'Toyota', Category: 'SUV' },
+    { at: START + 59_999, Make: 'Toyota', Category: 'Sedan' },
+    { at: START + 30_000, Make: 'MAZDA', Category: 'SUV, Pickup' },
+    { at: START + 120_000, Make: 'Mazda', Category: 'Wagon, SUV' },
+    { at: START + 150_000, Make: 'Ford', Category: 'Pickup' },
+    { at: START + 61 * 60_000, Make: 'Toyota', Category: 'Coupe' },
+  ]
+  const documents = vehicles.map((v, offset) =>
+    toDetectionDocument(
+      { Make: v.Make, Model: 'M', Category: v.Category, Year: 2020 },
+      { topic: seriesTopic, partition: 0, offset, timestamp: v.at },
+      v.Category.includes('SUV'),
+    ),
+  )
+
+  beforeAll(async () => {
+    headers = (await createUserAndToken(t)).headers
+    await t.repository.insertBatch(documents.slice(0, 4))
+    // Redelivered with the rest: counted once.
+    await t.repository.insertBatch(documents)
+  })
+
+  const get = async (url: string) => {
+    const response = await t.inject({ method: 'GET', url, headers })
+    return { response, body: response.json() }
+  }
+
+  it('counts every minute of the range, zeros included, with the suspicious ones', async () => {
+    const { response, body } = await get(
+      '/stats/timeseries?from=2026-11-23T20:00:30Z&to=2026-11-23T20:03:00Z',
+    )
+    expect(response.statusCode).toBe(200)
+    expect(body).toEqual({
+      bucket: 'minute',
+      from: '2026-11-23T20:00:00.000Z',
+      to: '2026-11-23T20:03:00.000Z',
+      group_by: null,
+      points: [
+        { start: '2026-11-23T20:00:00.000Z', total: 3, suspicious: 2 },
+        { start: '2026-11-23T20:01:00.000Z', total: 0, suspicious: 0 },
+        { start: '2026-11-23T20:02:00.000Z', total: 2, suspicious: 1 },
+      ],
+      groups: [],
+    })
+  })
+
+  it('groups by make, top N by total over the range, in display spelling', async () => {
+    const { body } = await get(
+      '/stats/timeseries?bucket=hour&from=2026-11-23T20:00:00Z&to=2026-11-23T21:00:01Z&group_by=make&top=2',
+    )
+    expect(body.to).toBe('2026-11-23T22:00:00.000Z')
+    expect(body.points).toEqual([
+      { start: '2026-11-23T20:00:00.000Z', total: 5, suspicious: 3 },
+      { start: '2026-11-23T21:00:00.000Z', total: 1, suspicious: 0 },
+    ])
+    expect(body.group_by).toBe('make')
+    expect(body.groups).toHaveLength(2)
+    expect(body.groups[0]).toEqual({ value: 'Toyota', total: 3, counts: [2, 1] })
+    expect(body.groups[1].value.toLowerCase()).toBe('mazda')
+    expect(body.groups[1]).toMatchObject({ total: 2, counts: [2, 0] })
+    const stats = (await get('/stats?group_by=make')).body
+    expect(stats.items.map((i: { value: string }) => i.value)).toContain(body.groups[1].value)
+  })
+
+  it('defaults to the last 60 minutes up to now', async () => {
+    const before = Date.now()
+    const { body } = await get('/stats/timeseries')
+    expect(body.bucket).toBe('minute')
+    expect(body.points).toHaveLength(60)
+    const to = Date.parse(body.to)
+    expect(to % 60_000).toBe(0)
+    expect(to).toBeGreaterThanOrEqual(before)
+    expect(to - Date.parse(body.from)).toBe(60 * 60_000)
+  })
+
+  it.each([
+    ['from >= to', '?from=2026-11-23T20:00:00Z&to=2026-11-23T20:00:00Z'],
+    ['more than 1500 buckets', '?from=2026-11-20T00:00:00Z&to=2026-11-23T20:00:00Z'],
+    ['an unknown bucket', '?bucket=week'],
+    ['top above 20', '?group_by=make&top=21'],
+    ['a bad date', '?from=yesterday'],
+  ])('answers 400 problem+json for %s', async (_, query) => {
+    const { response, body } = await get(`/stats/timeseries${query}`)
+    expect(response.statusCode).toBe(400)
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(body.code).toBe('VALIDATION_FAILED')
+  })
+
+  it('accepts exactly 1500 buckets and needs a token', async () => {
+    const ok = await get('/stats/timeseries?bucket=day&from=2022-01-01T00:00:00Z&to=2026-02-09T00:00:00Z')
+    expect(ok.response.statusCode).toBe(200)
+    expect(ok.body.points).toHaveLength(1500)
+    const anonymous = await t.inject({ method: 'GET', url: '/stats/timeseries' })
+    expect(anonymous.statusCode).toBe(401)
+  })
+})

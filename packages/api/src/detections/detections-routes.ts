@@ -1,4 +1,8 @@
-import type { DetectionFilters, DetectionsRepository } from '@intellisite/detections-store'
+import {
+  type DetectionFilters,
+  type DetectionsRepository,
+  MAX_TIMESERIES_BUCKETS,
+} from '@intellisite/detections-store'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { problemResponses } from '../http/problem.js'
 import { SECURED } from '../plugins/swagger.js'
@@ -7,6 +11,8 @@ import {
   listDetectionsQuerySchema,
   statsQuerySchema,
   statsSchema,
+  timeseriesQuerySchema,
+  timeseriesSchema,
 } from './detections-schemas.js'
 
 export interface DetectionsRoutesOptions {
@@ -64,6 +70,38 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
       const dimension = request.query.group_by
       const stats = await repository.stats(dimension)
       return { group_by: dimension, total: stats.total, items: stats.items }
+    },
+  )
+
+  app.get(
+    '/stats/timeseries',
+    {
+      schema: {
+        tags: ['detections'],
+        operationId: 'getStatsTimeseries',
+        summary: 'Count detections and suspicious ones per minute, hour or day, optionally per group',
+        description:
+          'Exact counts kept by the indexer in the same write as the detections (each detection counted once, ' +
+          'also when Kafka redelivers it), bucketed by the Kafka record timestamp in UTC. `from` is floored and ' +
+          '`to` ceiled to the bucket; every bucket of the range is returned, zeros included. At most ' +
+          `${MAX_TIMESERIES_BUCKETS} buckets per request (400 beyond). With \`group_by\`, \`groups\` holds the \`top\` ` +
+          'groups by total over the range with one count per point.',
+        security: SECURED,
+        querystring: timeseriesQuerySchema,
+        response: { 200: timeseriesSchema, ...problemResponses(400, 401, 500) },
+      },
+    },
+    async (request) => {
+      const { bucket, from, to, group_by, top } = request.query
+      const series = await repository.timeseries({ bucket, from, to, groupBy: group_by, top })
+      return {
+        bucket: series.bucket,
+        from: series.from,
+        to: series.to,
+        group_by: series.groupBy,
+        points: series.points,
+        groups: series.groups,
+      }
     },
   )
 }

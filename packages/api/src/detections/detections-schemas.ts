@@ -1,4 +1,12 @@
-import { STATS_DIMENSIONS } from '@intellisite/detections-store'
+import {
+  BUCKET_MS,
+  ceilToBucket,
+  DEFAULT_TIMESERIES_TOP,
+  floorToBucket,
+  MAX_TIMESERIES_BUCKETS,
+  STATS_DIMENSIONS,
+  TIMESERIES_BUCKETS,
+} from '@intellisite/detections-store'
 import { z } from 'zod'
 
 export const DEFAULT_LIMIT = 50
@@ -119,6 +127,109 @@ export const statsSchema = z
         items: [
           { value: 'Toyota', count: 2 },
           { value: 'Mazda', count: 1 },
+        ],
+      },
+    ],
+  })
+
+/** Buckets in the default range (`from` = `to` minus this many buckets). */
+export const DEFAULT_TIMESERIES_BUCKETS = 60
+export const MAX_TIMESERIES_TOP = 20
+
+export const timeseriesQuerySchema = z
+  .object({
+    bucket: z
+      .enum(TIMESERIES_BUCKETS, { error: `bucket must be one of ${TIMESERIES_BUCKETS.join(', ')}` })
+      .default('minute')
+      .describe('Bucket width; buckets are UTC (a day starts at 00:00Z)'),
+    from: instant
+      .optional()
+      .describe(
+        `Start (ISO-8601), floored to the bucket. Default: \`to\` minus ${DEFAULT_TIMESERIES_BUCKETS} buckets. ` +
+          `The range may hold at most ${MAX_TIMESERIES_BUCKETS} buckets (400 beyond).`,
+      ),
+    to: instant.optional().describe('End (ISO-8601, exclusive), ceiled to the bucket. Default: now'),
+    group_by: z
+      .enum(STATS_DIMENSIONS, { error: `group_by must be one of ${STATS_DIMENSIONS.join(', ')}` })
+      .optional()
+      .describe('Also count per make, model, category or year, for the top groups over the range'),
+    top: z.coerce
+      .number({ error: 'top must be a number' })
+      .int('top must be an integer')
+      .min(1, 'top must be >= 1')
+      .max(MAX_TIMESERIES_TOP, `top must be <= ${MAX_TIMESERIES_TOP}`)
+      .default(DEFAULT_TIMESERIES_TOP)
+      .describe(
+        `How many groups, largest total over the range first (1–${MAX_TIMESERIES_TOP}, default ${DEFAULT_TIMESERIES_TOP}); ` +
+          'ignored without group_by',
+      ),
+  })
+  .transform((query) => {
+    const to = ceilToBucket(query.to ?? new Date(), query.bucket)
+    const from = floorToBucket(
+      query.from ?? new Date(to.getTime() - DEFAULT_TIMESERIES_BUCKETS * BUCKET_MS[query.bucket]),
+      query.bucket,
+    )
+    return { ...query, from, to }
+  })
+  .superRefine((query, ctx) => {
+    if (!(query.from < query.to)) {
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'from must be earlier than to' })
+      return
+    }
+    const buckets = (query.to.getTime() - query.from.getTime()) / BUCKET_MS[query.bucket]
+    if (buckets > MAX_TIMESERIES_BUCKETS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: `the range holds ${buckets} ${query.bucket} buckets; at most ${MAX_TIMESERIES_BUCKETS} per request`,
+      })
+    }
+  })
+
+const count = z.number().int().min(0)
+
+export const timeseriesSchema = z
+  .object({
+    bucket: z.enum(TIMESERIES_BUCKETS),
+    from: z.date().describe('Start of the first bucket (the requested `from`, floored)'),
+    to: z.date().describe('End of the last bucket, exclusive (the requested `to`, ceiled)'),
+    group_by: z.enum(STATS_DIMENSIONS).nullable(),
+    points: z
+      .array(
+        z.object({
+          start: z.date().describe('Bucket start (UTC)'),
+          total: count.describe('Detections in the bucket'),
+          suspicious: count.describe('Suspicious detections (alerts) in the bucket'),
+        }),
+      )
+      .describe('Every bucket of [from, to), oldest first, zeros included'),
+    groups: z
+      .array(
+        z.object({
+          value: z.string().describe('Display spelling, as /stats gives it'),
+          total: count.describe('Detections of this group over the range'),
+          counts: z.array(count).describe('One count per point, in the same order'),
+        }),
+      )
+      .describe('The top groups by total over the range, largest first; [] without group_by'),
+  })
+  .meta({
+    id: 'Timeseries',
+    examples: [
+      {
+        bucket: 'minute',
+        from: '2026-11-23T20:00:00.000Z',
+        to: '2026-11-23T20:03:00.000Z',
+        group_by: 'make',
+        points: [
+          { start: '2026-11-23T20:00:00.000Z', total: 3, suspicious: 1 },
+          { start: '2026-11-23T20:01:00.000Z', total: 0, suspicious: 0 },
+          { start: '2026-11-23T20:02:00.000Z', total: 2, suspicious: 2 },
+        ],
+        groups: [
+          { value: 'Toyota', total: 3, counts: [2, 0, 1] },
+          { value: 'Mazda', total: 2, counts: [1, 0, 1] },
         ],
       },
     ],
