@@ -60,6 +60,13 @@ for (const line of execFileSync('bash', [servicesScript, 'env'], { encoding: 'ut
 }
 
 const env: NodeJS.ProcessEnv = { ...servicesEnv, ...process.env }
+// Detections go to PostgreSQL (database intellisite_detections, created on first use, beside the
+// users') unless the caller names a store: DETECTIONS_STORE_URL, or MONGO_URL for MongoDB.
+if (!env.DETECTIONS_STORE_URL && !process.env.MONGO_URL && env.DATABASE_URL) {
+  const store = new URL(env.DATABASE_URL)
+  store.pathname = '/intellisite_detections'
+  env.DETECTIONS_STORE_URL = store.toString()
+}
 const apiPort = Number(env.PORT ?? 3000)
 const indexerPort = Number(env.INDEXER_PORT ?? 9101)
 env.PORT = String(apiPort)

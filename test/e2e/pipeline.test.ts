@@ -2,7 +2,8 @@
 // the API and the producer as real processes from source. A user then signs up, logs in, watches the
 // detections page and the stats grow, and follows /alerts with a real EventSource client, which must
 // receive the SUV alerts — each one a stored detection, none twice. Everything runs on free ports with
-// its own topics, consumer groups and databases, removed afterwards.
+// its own topics, consumer groups and databases, removed afterwards. It runs once per detections
+// store backend (PostgreSQL, the default, and MongoDB).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
@@ -13,112 +14,24 @@ import { Kafka, logLevel } from 'kafkajs'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BACKENDS } from '../support/detections-stores.js'
 import { freePort } from '../support/ports.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const id = `e2e${randomUUID().replaceAll('-', '').slice(0, 12)}`
-const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
-
 function requireEnv(name: string): string {
   const value = process.env[name]
   if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
   return value
 }
 
+/** The API of the pipeline under test (one per backend, one at a time). */
+let api = ''
+
 const withDatabase = (url: string, database: string) => {
   const parsed = new URL(url)
   parsed.pathname = `/${database}`
   return parsed.toString()
 }
-
-let pipeline: ChildProcess | undefined
-let output = ''
-let pipelineExit: Promise<number | null> | undefined
-let api = ''
-
-beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${id}`)
-  await admin.end()
-
-  const [apiPort, indexerPort] = [await freePort(), await freePort()]
-  api = `http://127.0.0.1:${apiPort}`
-  pipeline = spawn(
-    process.execPath,
-    [
-      '--conditions=development',
-      '--import',
-      'tsx',
-      'scripts/pipeline.ts',
-      '--',
-      '--rate',
-      '40',
-      '--seed',
-      id,
-    ],
-    {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        PORT: String(apiPort),
-        INDEXER_PORT: String(indexerPort),
-        DETECTIONS_TOPIC: topics.detections,
-        ALERTS_TOPIC: topics.alerts,
-        DLQ_TOPIC: topics.dlq,
-        INDEXER_GROUP_ID: id,
-        ALERTS_GROUP_PREFIX: id,
-        MONGO_URL: withDatabase(requireEnv('MONGO_URL'), id),
-        DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
-        SUSPICIOUS_VEHICLE: 'SUV',
-        BCRYPT_COST: '4',
-        JWT_SECRET: randomUUID() + randomUUID(),
-        NO_COLOR: '1',
-      },
-    },
-  )
-  pipelineExit = once(pipeline, 'exit').then(([code]) => code as number | null)
-  pipeline.stdout?.on('data', (chunk) => {
-    output += chunk
-  })
-  pipeline.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
-  const deadline = Date.now() + 100_000
-  while (!output.includes('[pipeline] ready.')) {
-    if (pipeline.exitCode !== null) throw new Error(`pipeline exited (${pipeline.exitCode}):\n${output}`)
-    if (Date.now() > deadline) throw new Error(`pipeline not ready in 100 s:\n${output}`)
-    await sleep(200)
-  }
-}, 150_000)
-
-afterAll(async () => {
-  if (pipeline && pipeline.exitCode === null) {
-    pipeline.kill('SIGTERM')
-    await Promise.race([pipelineExit, sleep(40_000)])
-    if (pipeline.exitCode === null) pipeline.kill('SIGKILL')
-  }
-  const kafka = new Kafka({
-    clientId: id,
-    brokers: requireEnv('KAFKA_BROKERS').split(','),
-    logLevel: logLevel.NOTHING,
-  })
-  const admin = kafka.admin()
-  await admin.connect()
-  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
-  await admin.deleteGroups(groups).catch(() => {})
-  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
-  await admin.disconnect()
-  const mongo = new MongoClient(requireEnv('MONGO_URL'))
-  await mongo.connect()
-  await mongo.db(id).dropDatabase()
-  await mongo.close()
-  const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await postgres.connect()
-  await postgres.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`)
-  await postgres.end()
-}, 90_000)
 
 /** The alert contract (detections-store `alertSchema`), restated so this test sees what a client sees. */
 interface Alert {
@@ -154,7 +67,105 @@ async function call<T>(
   return { status: response.status, body: (await response.json()) as T }
 }
 
-describe('pipeline: producer -> indexer -> API', () => {
+describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexer -> API', (backend) => {
+  const id = `e2e${randomUUID().replaceAll('-', '').slice(0, 12)}`
+  const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
+
+  let pipeline: ChildProcess | undefined
+  let output = ''
+  let pipelineExit: Promise<number | null> | undefined
+
+  beforeAll(async () => {
+    const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${id}`)
+    await admin.end()
+
+    const [apiPort, indexerPort] = [await freePort(), await freePort()]
+    api = `http://127.0.0.1:${apiPort}`
+    pipeline = spawn(
+      process.execPath,
+      [
+        '--conditions=development',
+        '--import',
+        'tsx',
+        'scripts/pipeline.ts',
+        '--',
+        '--rate',
+        '40',
+        '--seed',
+        id,
+      ],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          PORT: String(apiPort),
+          INDEXER_PORT: String(indexerPort),
+          DETECTIONS_TOPIC: topics.detections,
+          ALERTS_TOPIC: topics.alerts,
+          DLQ_TOPIC: topics.dlq,
+          INDEXER_GROUP_ID: id,
+          ALERTS_GROUP_PREFIX: id,
+          MONGO_URL: withDatabase(requireEnv('MONGO_URL'), id),
+          // PostgreSQL: a database of its own, which the store creates on first use.
+          DETECTIONS_STORE_URL:
+            backend === 'postgres' ? withDatabase(requireEnv('DATABASE_URL'), `${id}_detections`) : '',
+          DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
+          SUSPICIOUS_VEHICLE: 'SUV',
+          BCRYPT_COST: '4',
+          JWT_SECRET: randomUUID() + randomUUID(),
+          NO_COLOR: '1',
+        },
+      },
+    )
+    pipelineExit = once(pipeline, 'exit').then(([code]) => code as number | null)
+    pipeline.stdout?.on('data', (chunk) => {
+      output += chunk
+    })
+    pipeline.stderr?.on('data', (chunk) => {
+      output += chunk
+    })
+    const deadline = Date.now() + 100_000
+    while (!output.includes('[pipeline] ready.')) {
+      if (pipeline.exitCode !== null) throw new Error(`pipeline exited (${pipeline.exitCode}):\n${output}`)
+      if (Date.now() > deadline) throw new Error(`pipeline not ready in 100 s:\n${output}`)
+      await sleep(200)
+    }
+  }, 150_000)
+
+  afterAll(async () => {
+    if (pipeline && pipeline.exitCode === null) {
+      pipeline.kill('SIGTERM')
+      await Promise.race([pipelineExit, sleep(40_000)])
+      if (pipeline.exitCode === null) pipeline.kill('SIGKILL')
+    }
+    const kafka = new Kafka({
+      clientId: id,
+      brokers: requireEnv('KAFKA_BROKERS').split(','),
+      logLevel: logLevel.NOTHING,
+    })
+    const admin = kafka.admin()
+    await admin.connect()
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
+    await admin.deleteGroups(groups).catch(() => {})
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
+    await admin.disconnect()
+    const mongo = new MongoClient(requireEnv('MONGO_URL'))
+    await mongo.connect()
+    await mongo
+      .db(id)
+      .dropDatabase()
+      .catch(() => {})
+    await mongo.close()
+    const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
+    await postgres.connect()
+    await postgres.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`)
+    await postgres.query(`DROP DATABASE IF EXISTS ${id}_detections WITH (FORCE)`)
+    await postgres.end()
+  }, 90_000)
+
   it('lets a new user log in, page detections and stats as they grow, and receive the SUV alerts live', async () => {
     const credentials = { username: `user-${id}`, password: 'correct horse battery' }
     const created = await call<{ id: string; username: string }>('/users', {
@@ -197,8 +208,17 @@ describe('pipeline: producer -> indexer -> API', () => {
       expect(page.total).toBeGreaterThanOrEqual(first.body.total + 40)
       expect(alerts.length, output.slice(-3000)).toBeGreaterThanOrEqual(5)
 
+      const ready = await call<{ checks: { detections: { backend: string; status: string } } }>('/readyz')
+      expect(ready.body.checks.detections).toEqual({ backend, status: 'up' })
+      const series = await call<{ points: { total: number }[] }>(
+        '/stats/timeseries?bucket=hour&from=' + new Date(Date.now() - 3_600_000).toISOString(),
+        { token },
+      )
+      expect(series.status).toBe(200)
       const stats = await call<Stats>('/stats', { token })
       expect(stats.status).toBe(200)
+      expect(series.body.points.reduce((sum, p) => sum + p.total, 0)).toBeLessThanOrEqual(stats.body.total)
+      expect(series.body.points.reduce((sum, p) => sum + p.total, 0)).toBeGreaterThanOrEqual(page.total)
       expect(stats.body.group_by).toBe('make')
       expect(stats.body.total).toBeGreaterThanOrEqual(page.total)
       expect(stats.body.total).toBeGreaterThan(firstStats.body.total)

@@ -59,7 +59,8 @@ describe.each(BACKENDS)('store outage (%s detections store)', (backend) => {
     const fixtures = detections(600)
     const values = fixtures.map((d) => JSON.stringify(d))
     await produce(pipeline.kafka, pipeline.topics.detections, values.slice(0, 300))
-    await waitFor(async () => (await stored()) === 300, { what: 'first half stored' })
+    await waitFor(async () => (await committedCount(pipeline)) === 300, { what: 'first half committed' })
+    expect(await stored()).toBe(300)
     expect(await readyz()).toBe(200)
 
     proxy.pause()
