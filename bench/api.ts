@@ -1,15 +1,20 @@
 // Throughput and latency of the REST API on the local services: first page, deep page by skip and
-// by cursor, a filter, stats, and an authenticated route that does no I/O (the floor: HTTP + JWT
-// verify). /stats is measured again at a larger detection count to show that it stays flat.
+// by cursor, filters by make and by category token, stats, the time series, and an authenticated
+// route that does no I/O (the floor: HTTP + JWT verify). /stats and the time series are measured at
+// a second detection count to show that they stay flat.
 //
-//   node --conditions=development --import tsx bench/api.ts            # 10k detections (all cases), 100k (/stats)
-//   node --conditions=development --import tsx bench/api.ts --tiny     # smoke run
-//   options: --docs N --stats-docs M (0: skip) --duration S --connections C --rounds R --page-requests P
+//   node --conditions=development --import tsx bench/api.ts                  # PostgreSQL: 1M detections (all cases), 100k (/stats)
+//   node --conditions=development --import tsx bench/api.ts --docs 10000000  # PostgreSQL at 10M (seeding takes long)
+//   node --conditions=development --import tsx bench/api.ts --store mongodb  # FerretDB: 10k (all cases), 100k (/stats)
+//   node --conditions=development --import tsx bench/api.ts --tiny           # smoke run
+//   options: --store postgres|mongodb --docs N --stats-docs M (0: skip) --duration S --connections C
+//            --rounds R --page-requests P
 //
-// Seeds its own PostgreSQL and MongoDB databases (unique names, dropped at the end) through the
-// same repository the indexer uses. The API runs as its own process (this file with --serve), so
-// autocannon does not share its CPU time or heap, and its peak RSS (VmHWM) is read from /proc
-// before it exits.
+// Seeds its own users database and detections store (unique names, dropped at the end) through the
+// same repository call the indexer makes (insertBatch: detections, stats and buckets in one write).
+// The API runs as its own process (this file with --serve), so autocannon does not share its CPU
+// time or heap; its RSS is read from /proc after each size and its peak (VmHWM) before it exits.
+// On PostgreSQL, "pg only" rows run the page queries straight on a `pg` pool (the query floor).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -25,8 +30,8 @@ import { loadConfig } from '../packages/api/src/config.js'
 import { createLogger } from '../packages/api/src/logger.js'
 import { runMigrations } from '../packages/api/src/users/migrate.js'
 import {
-  createMongoDetectionsRepository,
   type DetectionDocument,
+  type DetectionsRepository,
   encodeCursor,
   openDetectionsStore,
   toDetectionDocument,
@@ -35,6 +40,7 @@ import {
 const { values: args } = parseArgs({
   options: {
     serve: { type: 'boolean', default: false },
+    store: { type: 'string', default: 'postgres' },
     tiny: { type: 'boolean', default: false },
     docs: { type: 'string' },
     'stats-docs': { type: 'string' },
@@ -45,8 +51,13 @@ const { values: args } = parseArgs({
   },
 })
 const tiny = args.tiny ?? false
-const DOCS = Number(args.docs ?? (tiny ? 300 : 10_000))
-const STATS_DOCS = Number(args['stats-docs'] ?? (tiny ? 1_000 : 100_000))
+const BACKEND = args.store === 'mongodb' ? 'mongodb' : 'postgres'
+const PG = BACKEND === 'postgres'
+const DOCS = Number(args.docs ?? (tiny ? (PG ? 1_000 : 300) : PG ? 1_000_000 : 10_000))
+const STATS_DOCS = Number(args['stats-docs'] ?? (tiny ? (PG ? 300 : 1_000) : 100_000))
+/** The seed spans a day, so 24 h of minute buckets are all populated. */
+const DAY = 86_400_000
+const SEED_START = Math.floor((Date.now() - DAY) / 60_000) * 60_000
 const DURATION = Number(args.duration ?? (tiny ? 1 : 3))
 const CONNECTIONS = Number(args.connections ?? 10)
 const ROUNDS = Number(args.rounds ?? (tiny ? 1 : 3))
@@ -100,20 +111,17 @@ const MAKES = [
 ] as const
 
 /** Detections `from`..`to`-1 of one synthetic stream, oldest first (later seeds are newer). */
-async function seed(
-  repository: ReturnType<typeof createMongoDetectionsRepository>,
-  from: number,
-  to: number,
-) {
+async function seed(repository: DetectionsRepository, from: number, to: number) {
   const topic = 'bench-api'
-  const start = Date.now() - 10_000_000
+  const start = SEED_START
+  const step = DAY / Math.max(DOCS, STATS_DOCS)
   const batch: DetectionDocument[] = []
   for (let i = from; i < to; i++) {
     const [make, model, category] = MAKES[i % MAKES.length]!
     batch.push(
       toDetectionDocument(
         { Make: make, Model: model, Category: category, Year: 2000 + (i % 25) },
-        { topic, partition: i % 3, offset: Math.floor(i / 3), timestamp: start + i * 10 },
+        { topic, partition: i % 3, offset: Math.floor(i / 3), timestamp: Math.floor(start + i * step) },
         category.includes('SUV'),
       ),
     )
@@ -125,9 +133,9 @@ async function seed(
   process.stderr.write('\n')
 }
 
-function peakRssMiB(pid: number): number {
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (!match) throw new Error(`no VmHWM for ${pid}`)
+function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!match) throw new Error(`no ${field} for ${pid}`)
   return Number(match[1]) / 1024
 }
 
@@ -242,17 +250,15 @@ async function main(): Promise<void> {
   await admin.query(`CREATE DATABASE ${name}`)
   const dbUrl = new URL(env.DATABASE_URL!)
   dbUrl.pathname = `/${name}`
-  const mongoUrl = new URL(env.MONGO_URL!)
-  mongoUrl.pathname = `/${name}`
-  const mongo = new MongoClient(env.MONGO_URL!)
-  await mongo.connect()
-  const db = mongo.db(name)
+  const storeUrl = new URL(PG ? env.DATABASE_URL! : env.MONGO_URL!)
+  storeUrl.pathname = `/${PG ? `${name}_detections` : name}`
+  const store = openDetectionsStore(storeUrl.toString())
+  const { repository } = store
+  const direct = PG ? new pg.Pool({ connectionString: storeUrl.toString(), max: CONNECTIONS }) : undefined
   let server: ChildProcess | undefined
 
   try {
-    const repository = createMongoDetectionsRepository(db)
     await repository.ensureIndexes()
-    await seed(repository, 0, DOCS)
 
     const child = spawn(
       process.execPath,
@@ -264,7 +270,7 @@ async function main(): Promise<void> {
           ...process.env,
           NODE_ENV: 'production',
           DATABASE_URL: dbUrl.toString(),
-          DETECTIONS_STORE_URL: mongoUrl.toString(),
+          DETECTIONS_STORE_URL: storeUrl.toString(),
           JWT_SECRET: randomBytes(48).toString('base64url'),
           BCRYPT_COST: '4',
         },
@@ -280,67 +286,109 @@ async function main(): Promise<void> {
       authorization: `Bearer ${((await login.json()) as { access_token: string }).access_token}`,
     }
 
-    const deep = Math.max(0, DOCS - 100)
-    const [atDepth] = await repository.collection
-      .find({}, { projection: { detectedAt: 1 } })
-      .sort({ detectedAt: -1, _id: -1 })
-      .skip(Math.max(0, deep - 1)) // MongoDB cursor offset (not a skipped test)
-      .limit(1)
-      .toArray()
-    const cursor = atDepth ? encodeCursor(atDepth.detectedAt, atDepth._id) : ''
+    // FerretDB answers a sorted find with a full scan: its page cases run a few requests each.
+    const slowPages = !PG
+    const deep = Math.floor(DOCS * 0.9)
     const floor: Case = { label: 'bare authenticated route (floor)', path: '/bench/ping', slow: false }
-    const stats: Case[] = [
+    const dayFrom = new Date(SEED_START).toISOString()
+    const dayTo = new Date(SEED_START + DAY).toISOString()
+    const flat: Case[] = [
       { label: 'GET /stats (make)', path: '/stats', slow: false },
       { label: 'GET /stats?group_by=year', path: '/stats?group_by=year', slow: false },
       { label: "store only: repository.stats('make')", store: () => repository.stats('make'), slow: false },
+      {
+        label: 'GET /stats/timeseries 24 h of minutes',
+        path: `/stats/timeseries?bucket=minute&from=${dayFrom}&to=${dayTo}`,
+        slow: slowPages,
+      },
+      {
+        label: 'GET /stats/timeseries 24 h of minutes, group_by=make',
+        path: `/stats/timeseries?bucket=minute&from=${dayFrom}&to=${dayTo}&group_by=make`,
+        slow: slowPages,
+      },
     ]
-    const rows = await measure(address, headers, DOCS, [
-      floor,
-      { label: 'GET /detections?limit=50 first page', path: '/detections?limit=50', slow: true },
-      { label: `GET /detections skip=${deep}`, path: `/detections?limit=50&skip=${deep}`, slow: true },
-      {
-        label: `GET /detections cursor at ${deep}`,
-        path: `/detections?limit=50&cursor=${cursor}`,
-        slow: true,
-      },
-      { label: 'GET /detections?make=mazda', path: '/detections?limit=50&make=mazda', slow: true },
-      {
-        label: 'store only: list + count, first page',
-        store: () => Promise.all([repository.list({ limit: 50 }), repository.count()]),
-        slow: true,
-      },
-      ...stats,
-    ])
-    if (STATS_DOCS > DOCS) {
-      await seed(repository, DOCS, STATS_DOCS)
-      rows.push(...(await measure(address, headers, STATS_DOCS, [floor, ...stats])))
+    const sizes = [...new Set([DOCS, STATS_DOCS].filter((n) => n > 0))].sort((a, b) => a - b)
+    const rows: Measured[] = []
+    const rss: string[] = []
+    let seeded = 0
+    for (const size of sizes) {
+      await seed(repository, seeded, size)
+      seeded = size
+      const cases = [floor, ...flat]
+      if (size === DOCS) {
+        const [atDepth] = (await repository.list({ limit: 1, skip: Math.max(0, deep - 1) })).items
+        const cursor = atDepth ? encodeCursor(atDepth.detectedAt, atDepth.id) : ''
+        const page = (label: string, path: string): Case => ({ label, path, slow: slowPages })
+        cases.push(
+          page('GET /detections?limit=50 first page', '/detections?limit=50'),
+          page(`GET /detections skip=${deep}`, `/detections?limit=50&skip=${deep}`),
+          page(`GET /detections cursor at ${deep}`, `/detections?limit=50&cursor=${cursor}`),
+          page('GET /detections?make=mazda', '/detections?limit=50&make=mazda'),
+          page('GET /detections?category=suv', '/detections?limit=50&category=suv'),
+          {
+            label: 'store only: list + count, first page',
+            store: () => Promise.all([repository.list({ limit: 50 }), repository.count()]),
+            slow: slowPages,
+          },
+        )
+        if (direct && atDepth) {
+          const columns = 'd.id, d.detected_at, d.year, d.make, d.model, d.category, d.suspicious'
+          const order = 'ORDER BY d.detected_at DESC, d.id DESC LIMIT 51'
+          const sql = (label: string, text: string, values: unknown[] = []): Case => ({
+            label: `pg only: ${label}`,
+            store: () => direct.query(text, values),
+            slow: false,
+          })
+          cases.push(
+            sql('first page', `SELECT ${columns} FROM detections d ${order}`),
+            sql(
+              `cursor page at ${deep}`,
+              `SELECT ${columns} FROM detections d WHERE (d.detected_at, d.id) < ($1, $2) ${order}`,
+              [atDepth.detectedAt, atDepth.id],
+            ),
+            sql('make page', `SELECT ${columns} FROM detections d WHERE d.make_key = 'mazda' ${order}`),
+            sql(
+              'category token page',
+              `SELECT ${columns} FROM detection_category_tokens t JOIN detections d ON d.id = t.id ` +
+                `WHERE t.token = 'suv' ORDER BY t.detected_at DESC, t.id DESC LIMIT 51`,
+            ),
+          )
+        }
+      }
+      rows.push(...(await measure(address, headers, size, cases)))
+      rss.push(`${size}: ${rssMiB(child.pid!, 'VmRSS').toFixed(0)} MiB`)
     }
-    const peak = peakRssMiB(child.pid!)
+    const peak = rssMiB(child.pid!)
 
-    const find = (docs: number, label: string) => rows.find((r) => r.docs === docs && r.label === label)!
+    const find = (docs: number, label: string) => rows.find((r) => r.docs === docs && r.label === label)
     const firstPage = find(DOCS, 'GET /detections?limit=50 first page')
+    const smallest = sizes[0]!
     console.log(
-      `\nAPI: ${cpus().length} CPUs shared by the API process, autocannon, FerretDB and PostgreSQL; median of ` +
-        `${ROUNDS} interleaved round(s). Fast cases: ${CONNECTIONS} connections for ${DURATION} s. /detections ` +
-        `cases: ${PAGE_REQUESTS} requests on 1 connection per round (FerretDB 1.24 answers a sorted find with ` +
-        'a full scan and an in-memory sort whatever the index, so each page costs time proportional to the ' +
-        `collection; they are measured at ${DOCS} detections only, p99 of so few requests is their max). ` +
-        `/stats reads only the counter documents; it is measured at ${DOCS} and ${STATS_DOCS} detections. ` +
-        '"store only" rows: the same repository calls with the same load shape from the bench process, ' +
-        "without HTTP (the store's limit). p50 ÷ reference: /detections rows against the first page, " +
-        `rows at ${STATS_DOCS} against the same case at ${DOCS}.\n`,
+      `\nAPI on ${PG ? 'PostgreSQL' : 'FerretDB 1.24 (MongoDB backend; these rows are FerretDB-bound)'}: ` +
+        `${cpus().length} CPUs shared by the API process, autocannon and the database; median of ${ROUNDS} ` +
+        `interleaved round(s). Fast cases: ${CONNECTIONS} connections for ${DURATION} s. ` +
+        (slowPages
+          ? `/detections and time-series cases: ${PAGE_REQUESTS} requests on 1 connection per round (FerretDB ` +
+            'answers a sorted find with a full scan and an in-memory sort whatever the index; p99 of so few ' +
+            'requests is their max). '
+          : '') +
+        `Detections seeded through repository.insertBatch (the indexer's write: rows, stats and buckets in ` +
+        `one statement), spread over 24 h. /detections cases at ${DOCS} detections; /stats and the time ` +
+        `series at ${sizes.join(' and ')}. "store only" rows: the same repository calls from the bench ` +
+        'process without HTTP; "pg only" rows: the page SQL on a plain pg pool (the query floor). ' +
+        `p50 ÷ reference: /detections rows against the first page, rows at ${sizes.at(-1)} against the ` +
+        `same case at ${smallest} (flatness).\n`,
     )
     console.log(
       '| detections | case | req/s | p50 ms | p99 ms | req/s ÷ floor | p50 ÷ reference | non-2xx / errors |',
     )
     console.log('|---:|---|---:|---:|---:|---:|---:|---:|')
     for (const r of rows) {
-      const floorRow = find(r.docs, floor.label)
-      // Reference: the first page for /detections rows, the same route at the smaller size for /stats.
+      const floorRow = find(r.docs, floor.label)!
       const reference = r.label.startsWith('GET /detections')
         ? firstPage
-        : r.docs !== DOCS && r.label !== floor.label
-          ? find(DOCS, r.label)
+        : r.docs !== smallest && r.label !== floor.label
+          ? find(smallest, r.label)
           : undefined
       const ratio = reference && reference !== r ? (r.p50 / Math.max(reference.p50, 1)).toFixed(2) : '—'
       console.log(
@@ -348,15 +396,26 @@ async function main(): Promise<void> {
           `${(r.reqs / floorRow.reqs).toPrecision(2)} | ${ratio} | ${r.failures} |`,
       )
     }
-    console.log(`\nAPI process peak RSS (VmHWM): ${peak.toFixed(0)} MiB`)
+    console.log(`\nAPI process RSS after each size (VmRSS): ${rss.join(', ')}`)
+    console.log(`API process peak RSS (VmHWM): ${peak.toFixed(0)} MiB`)
   } finally {
     if (server && server.exitCode === null) {
       const exited = new Promise((resolve) => server?.once('exit', resolve))
       server.kill('SIGTERM')
       await exited
     }
-    await db.dropDatabase().catch(() => {})
-    await mongo.close()
+    await direct?.end()
+    await store.close()
+    if (PG) await admin.query(`DROP DATABASE IF EXISTS ${name}_detections WITH (FORCE)`)
+    else {
+      const mongo = new MongoClient(env.MONGO_URL!)
+      await mongo.connect()
+      await mongo
+        .db(name)
+        .dropDatabase()
+        .catch(() => {})
+      await mongo.close()
+    }
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     await admin.end()
   }

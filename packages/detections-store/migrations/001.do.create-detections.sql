@@ -37,13 +37,17 @@ CREATE UNIQUE INDEX detection_category_tokens_newest_first
   ON detection_category_tokens (token, detected_at DESC, id DESC);
 
 -- Exact counts per (dimension, case-folded value), written in the transaction that inserts the
--- detections. `token` counts category tokens, for the total of a page filtered by one.
+-- detections. `token` counts category tokens, for the total of a page filtered by one. One row
+-- per Kafka partition (`shard`): batches of different partitions are written at the same time
+-- and would otherwise queue on the same hot rows (`toyota`, the current minute) until each other's
+-- commit. Reads add the shards up.
 CREATE TABLE detection_stats (
   dim text NOT NULL,
   value_key text NOT NULL,
+  shard integer NOT NULL,
   label text NOT NULL,
   count bigint NOT NULL,
-  PRIMARY KEY (dim, value_key)
+  PRIMARY KEY (dim, value_key, shard)
 );
 
 -- Counts per UTC minute and hour (days add hours up), in total (dim '') and per dimension value.
@@ -52,7 +56,8 @@ CREATE TABLE detection_buckets (
   dim text NOT NULL,
   start timestamptz NOT NULL,
   value_key text NOT NULL,
+  shard integer NOT NULL,
   total bigint NOT NULL,
   suspicious bigint NOT NULL,
-  PRIMARY KEY (width, dim, start, value_key)
+  PRIMARY KEY (width, dim, start, value_key, shard)
 );

@@ -92,6 +92,8 @@ export function openDetectionsStore(url: string, options: OpenDetectionsStoreOpt
 
 const INVALID_CATALOG_NAME = '3D000'
 const DUPLICATE_DATABASE = '42P04'
+/** Two processes creating it at the same instant: the loser trips over pg_database's unique index. */
+const UNIQUE_VIOLATION = '23505'
 
 /**
  * The local default (`intellisite_detections` beside the users' database) is created on first use
@@ -108,7 +110,8 @@ async function createDatabase(url: string, logger: StoreLogger | undefined): Pro
     await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`)
     logger?.info({ database: name }, 'created the detections database')
   } catch (err) {
-    if ((err as { code?: string }).code !== DUPLICATE_DATABASE) throw err
+    const code = (err as { code?: string }).code
+    if (code !== DUPLICATE_DATABASE && code !== UNIQUE_VIOLATION) throw err
   } finally {
     await client.end()
   }

@@ -40,10 +40,10 @@ ins AS (
   FROM input
   ON CONFLICT (id) DO NOTHING
   RETURNING id, detected_at, year, make, model, category, make_key, model_key, category_key,
-    category_tokens, suspicious
+    category_tokens, suspicious, source_partition AS shard
 ),
 tokens AS (
-  SELECT DISTINCT ins.id, ins.detected_at, t.token
+  SELECT DISTINCT ins.id, ins.detected_at, ins.shard, t.token
   FROM ins CROSS JOIN LATERAL unnest(ins.category_tokens) AS t(token)
 ),
 token_rows AS (
@@ -51,9 +51,9 @@ token_rows AS (
   SELECT token, detected_at, id FROM tokens
 ),
 stats_rows AS (
-  INSERT INTO detection_stats (dim, value_key, label, count)
-  SELECT dim, value_key, min(label), count(*) FROM (
-    SELECT v.dim, v.value_key, v.label
+  INSERT INTO detection_stats (dim, value_key, shard, label, count)
+  SELECT dim, value_key, shard, min(label), count(*) FROM (
+    SELECT v.dim, v.value_key, ins.shard, v.label
     FROM ins CROSS JOIN LATERAL (VALUES
       ('make', ins.make_key, ins.make),
       ('model', ins.model_key, ins.model),
@@ -61,15 +61,15 @@ stats_rows AS (
       ('year', ins.year::text, ins.year::text)
     ) AS v(dim, value_key, label)
     UNION ALL
-    SELECT 'token', token, token FROM tokens
+    SELECT 'token', token, shard, token FROM tokens
   ) AS counted
-  GROUP BY dim, value_key
-  ORDER BY dim, value_key
-  ON CONFLICT (dim, value_key) DO UPDATE SET count = detection_stats.count + excluded.count
+  GROUP BY dim, value_key, shard
+  ORDER BY dim, value_key, shard
+  ON CONFLICT (dim, value_key, shard) DO UPDATE SET count = detection_stats.count + excluded.count
 ),
 bucket_rows AS (
-  INSERT INTO detection_buckets (width, dim, start, value_key, total, suspicious)
-  SELECT w.width, v.dim, date_trunc(w.width, ins.detected_at, 'UTC'), v.value_key,
+  INSERT INTO detection_buckets (width, dim, start, value_key, shard, total, suspicious)
+  SELECT w.width, v.dim, date_trunc(w.width, ins.detected_at, 'UTC'), v.value_key, ins.shard,
     count(*), count(*) FILTER (WHERE ins.suspicious)
   FROM ins
   CROSS JOIN (VALUES ('minute'), ('hour')) AS w(width)
@@ -77,9 +77,9 @@ bucket_rows AS (
     ('', ''), ('make', ins.make_key), ('model', ins.model_key), ('category', ins.category_key),
     ('year', ins.year::text)
   ) AS v(dim, value_key)
-  GROUP BY 1, 2, 3, 4
-  ORDER BY 1, 2, 3, 4
-  ON CONFLICT (width, dim, start, value_key) DO UPDATE SET
+  GROUP BY 1, 2, 3, 4, 5
+  ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (width, dim, start, value_key, shard) DO UPDATE SET
     total = detection_buckets.total + excluded.total,
     suspicious = detection_buckets.suspicious + excluded.suspicious
 )
@@ -221,7 +221,7 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
       const dim = name === 'category' ? 'token' : name
       const key = name === 'year' ? String(value) : normalizeKey(String(value))
       const { rows } = await pool.query<{ count: string }>(
-        'SELECT count FROM detection_stats WHERE dim = $1 AND value_key = $2',
+        'SELECT coalesce(sum(count), 0) AS count FROM detection_stats WHERE dim = $1 AND value_key = $2',
         [dim, key],
       )
       return Number(rows[0]?.count ?? 0)
@@ -237,8 +237,9 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
 
   async function stats(dim: StatsDimension): Promise<StatsResult> {
     const { rows } = await pool.query<{ value: string; count: string }>(
-      `SELECT label AS value, count FROM detection_stats WHERE dim = $1 AND count > 0
-       ORDER BY count DESC, label COLLATE "C"`,
+      `SELECT min(label) AS value, sum(count) AS count FROM detection_stats WHERE dim = $1
+       GROUP BY value_key HAVING sum(count) > 0
+       ORDER BY sum(count) DESC, min(label) COLLATE "C"`,
       [dim],
     )
     const items = rows.map((row) => ({ value: row.value, count: Number(row.count) }))
@@ -250,26 +251,32 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
     // Days add hours up; minutes and hours are stored.
     const width = query.bucket === 'minute' ? 'minute' : 'hour'
     const totals = pool.query<{ start: Date; total: string; suspicious: string }>(
-      `SELECT start, total, suspicious FROM detection_buckets
-       WHERE width = $1 AND dim = '' AND start >= $2 AND start < $3`,
+      `SELECT start, sum(total) AS total, sum(suspicious) AS suspicious FROM detection_buckets
+       WHERE width = $1 AND dim = '' AND start >= $2 AND start < $3 GROUP BY start`,
       [width, from, to],
     )
     const dim = query.groupBy
     const groups = dim
       ? pool.query<{ key: string; label: string; start: Date; total: string }>(
-          `WITH top AS (
-             SELECT b.value_key, coalesce(s.label, b.value_key) AS label, sum(b.total) AS total
-             FROM detection_buckets b
-             LEFT JOIN detection_stats s ON s.dim = b.dim AND s.value_key = b.value_key
-             WHERE b.width = $1 AND b.dim = $2 AND b.start >= $3 AND b.start < $4
-             GROUP BY b.value_key, s.label
-             ORDER BY sum(b.total) DESC, coalesce(s.label, b.value_key) COLLATE "C"
-             LIMIT $5
+          `WITH totals AS (
+             SELECT value_key, sum(total) AS total FROM detection_buckets
+             WHERE width = $1 AND dim = $2 AND start >= $3 AND start < $4
+             GROUP BY value_key
+           ),
+           labelled AS (
+             SELECT t.value_key, t.total, coalesce(
+               (SELECT min(s.label) FROM detection_stats s WHERE s.dim = $2 AND s.value_key = t.value_key),
+               t.value_key) AS label
+             FROM totals t
+           ),
+           top AS (
+             SELECT * FROM labelled ORDER BY total DESC, label COLLATE "C" LIMIT $5
            )
-           SELECT top.value_key AS key, top.label, b.start, b.total
+           SELECT top.value_key AS key, top.label, b.start, sum(b.total) AS total
            FROM top JOIN detection_buckets b
              ON b.width = $1 AND b.dim = $2 AND b.value_key = top.value_key
-           WHERE b.start >= $3 AND b.start < $4`,
+           WHERE b.start >= $3 AND b.start < $4
+           GROUP BY top.value_key, top.label, b.start`,
           [width, dim, from, to, query.top ?? DEFAULT_TIMESERIES_TOP],
         )
       : undefined

@@ -1,18 +1,24 @@
 // Indexing throughput on a backlog: the real indexer (Kafka → store → transaction) against a raw
-// insertMany of the same documents into the same store, with the same batch size, in the same run.
+// write of the same documents into the same kind of store, with the same batch size, in the same
+// run: on PostgreSQL one multi-row INSERT (unnest) per batch into the detections table and its
+// indexes, without the counters; on MongoDB an insertMany into the same collection and indexes.
 //
-//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3]
+//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb]
 //
-// Needs KAFKA_BROKERS and MONGO_URL (`bash scripts/services/services.sh env`); prints markdown.
+// Needs KAFKA_BROKERS and DATABASE_URL or MONGO_URL (`bash scripts/services/services.sh env`);
+// prints markdown.
 import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import {
   createMongoDetectionsRepository,
   type DetectionDocument,
+  type DetectionsRepository,
+  openDetectionsStore,
   toDetectionDocument,
 } from '@intellisite/detections-store'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { MongoClient } from 'mongodb'
+import pg from 'pg'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createIndexer } from '../src/indexer.js'
@@ -23,8 +29,12 @@ const { values: args } = parseArgs({
     count: { type: 'string', default: '100000' },
     rounds: { type: 'string', default: '3' },
     partitions: { type: 'string', default: '3' },
+    store: { type: 'string', default: 'postgres' },
   },
 })
+const PG = args.store !== 'mongodb'
+const databaseUrl =
+  process.env.DATABASE_URL ?? 'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'
 const count = Number(args.count)
 const rounds = Number(args.rounds)
 const partitions = Number(args.partitions)
@@ -52,7 +62,75 @@ const detection = (i: number) =>
 
 const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING })
 const mongo = new MongoClient(mongoUrl)
-await mongo.connect()
+if (!PG) await mongo.connect()
+
+const withPath = (url: string, name: string) => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${name}`
+  return parsed.toString()
+}
+
+/** A fresh database for a store of either backend, and how to drop it. */
+async function freshStore(name: string) {
+  if (!PG) {
+    const repository = createMongoDetectionsRepository(mongo.db(name))
+    return {
+      repository: repository as DetectionsRepository,
+      stored: () => repository.collection.countDocuments(),
+      rawWrite: async (docs: DetectionDocument[]) => {
+        await repository.collection.insertMany(docs, { ordered: false })
+      },
+      drop: () =>
+        mongo
+          .db(name)
+          .dropDatabase()
+          .then(() => {}),
+    }
+  }
+  const store = openDetectionsStore(withPath(databaseUrl, name))
+  const pool = new pg.Pool({ connectionString: withPath(databaseUrl, name), max: partitions })
+  return {
+    repository: store.repository,
+    stored: async () => Number((await pool.query('SELECT count(*) AS n FROM detections')).rows[0].n),
+    // The store limit: the rows into the same table and indexes in one statement, no counters.
+    rawWrite: async (docs: DetectionDocument[]) => {
+      await pool.query(
+        `INSERT INTO detections (id, detected_at, year, make, model, category, make_key, model_key,
+           category_key, category_tokens, suspicious, source_topic, source_partition, source_offset,
+           source_timestamp)
+         SELECT id, timestamptz 'epoch' + ts * interval '1 millisecond', year, make, model, category,
+           make_key, model_key, category_key, string_to_array(tokens, ','), suspicious, topic, part, off, ts
+         FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+           $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::int[], $14::bigint[])
+           AS i(id, ts, year, make, model, category, make_key, model_key, category_key, tokens,
+             suspicious, topic, part, off)
+         ON CONFLICT (id) DO NOTHING`,
+        [
+          docs.map((d) => d._id),
+          docs.map((d) => d.detectedAt.getTime()),
+          docs.map((d) => d.year),
+          docs.map((d) => d.make),
+          docs.map((d) => d.model),
+          docs.map((d) => d.category),
+          docs.map((d) => d.makeKey),
+          docs.map((d) => d.modelKey),
+          docs.map((d) => d.categoryKey),
+          docs.map((d) => d.categoryTokens.join(',')),
+          docs.map((d) => d.suspicious),
+          docs.map((d) => d.source.topic),
+          docs.map((d) => d.source.partition),
+          docs.map((d) => d.source.offset),
+        ],
+      )
+    },
+    drop: async () => {
+      await Promise.allSettled([store.close(), pool.end()])
+      const admin = new pg.Client({ connectionString: databaseUrl })
+      await admin.connect()
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => admin.end())
+    },
+  }
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -72,6 +150,7 @@ async function round(): Promise<Round> {
   const groupId = `bench-${id}`
   const dbName = `bench_${id.replaceAll('-', '')}`
   const rawDbName = `${dbName}_raw`
+  const stores: { drop(): Promise<void> }[] = []
   const admin = kafka.admin()
   await admin.connect()
   try {
@@ -109,7 +188,9 @@ async function round(): Promise<Round> {
     // 1. The indexer, from joining its group until every offset is committed.
     const registry = new Registry()
     const metrics = createIndexerMetrics(registry)
-    const repository = createMongoDetectionsRepository(mongo.db(dbName))
+    const target = await freshStore(dbName)
+    stores.push(target)
+    const { repository } = target
     await repository.ensureIndexes()
     const indexer = createIndexer({
       kafka,
@@ -143,7 +224,7 @@ async function round(): Promise<Round> {
     }
     const indexerSeconds = (performance.now() - t0) / 1000
     await indexer.stop()
-    const stored = await repository.collection.countDocuments()
+    const stored = await target.stored()
     if (stored !== count) throw new Error(`indexer stored ${stored} of ${count}`)
     const writes = (await metrics.bulkWriteSeconds.get()).values.find((v) => v.metricName?.endsWith('_count'))
     const batchSize = Math.round(count / (writes?.value || 1))
@@ -158,9 +239,9 @@ async function round(): Promise<Round> {
     )
     // Same collection and indexes as the indexer writes to, so the difference is the pipeline
     // (fetch, decode, stats counters, Kafka transaction), not the store's index maintenance.
-    const rawRepository = createMongoDetectionsRepository(mongo.db(rawDbName))
-    await rawRepository.ensureIndexes()
-    const raw = rawRepository.collection
+    const raw = await freshStore(rawDbName)
+    stores.push(raw)
+    await raw.repository.ensureIndexes()
     const byPartition = Array.from({ length: partitions }, (_, p) =>
       documents.filter((d) => d.source.partition === p),
     )
@@ -168,7 +249,7 @@ async function round(): Promise<Round> {
     await Promise.all(
       byPartition.map(async (docs) => {
         for (let i = 0; i < docs.length; i += batchSize) {
-          await raw.insertMany(docs.slice(i, i + batchSize), { ordered: false })
+          await raw.rawWrite(docs.slice(i, i + batchSize))
         }
       }),
     )
@@ -178,14 +259,7 @@ async function round(): Promise<Round> {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
     await admin.deleteGroups([groupId]).catch(() => {})
     await admin.disconnect()
-    await mongo
-      .db(dbName)
-      .dropDatabase()
-      .catch(() => {})
-    await mongo
-      .db(rawDbName)
-      .dropDatabase()
-      .catch(() => {})
+    for (const store of stores.splice(0)) await store.drop().catch(() => {})
   }
 }
 
@@ -194,18 +268,23 @@ for (let i = 0; i < rounds; i++) {
   results.push(await round())
   process.stderr.write(`round ${i + 1}/${rounds} done\n`)
 }
-await mongo.close()
+if (!PG) await mongo.close()
 
 const rate = (seconds: number) => Math.round(count / seconds)
 const row = (label: string, r: Round) =>
   `| ${label} | ${r.batchSize} | ${r.indexerSeconds.toFixed(2)} | ${rate(r.indexerSeconds)} | ${r.rawSeconds.toFixed(2)} | ${rate(r.rawSeconds)} | ${(r.rawSeconds / r.indexerSeconds).toFixed(2)} |`
 console.log(
-  `Backlog of ${count} detections, ${partitions} partitions, ${rounds} rounds (Kafka + FerretDB on loopback). ` +
-    'Indexer: from joining the group until every offset is committed. Raw: insertMany into a collection ' +
-    'with the same indexes, same batch size, one writer per partition.\n',
+  `Backlog of ${count} detections, ${partitions} partitions, ${rounds} rounds (Kafka + ` +
+    `${PG ? 'PostgreSQL' : 'FerretDB'} on loopback). Indexer: from joining the group until every offset is ` +
+    'committed. Raw: ' +
+    (PG
+      ? 'one multi-row INSERT … SELECT FROM unnest per batch into a detections table with the same indexes ' +
+        '(no token rows, no counters: the store limit)'
+      : 'insertMany into a collection with the same indexes') +
+    ', same batch size, one writer per partition.\n',
 )
 console.log(
-  '| round | docs per bulk write | indexer s | indexer det/s | raw insertMany s | raw det/s | indexer/raw |',
+  '| round | docs per bulk write | indexer s | indexer det/s | raw write s | raw det/s | indexer/raw |',
 )
 console.log('|---|---|---|---|---|---|---|')
 for (const [i, r] of results.entries()) console.log(row(String(i + 1), r))
