@@ -3,7 +3,7 @@
 //
 //   pnpm bench                          # default sizes, < 15 min on 2 cores
 //   pnpm bench --tiny                   # smoke sizes (CI: bench/bench.test.ts)
-//   pnpm bench --only ingest,api        # sections: ingest (with references), references, api, alerts
+//   pnpm bench --only ingest,api        # sections: ingest (with references), references, api, api-ferretdb, alerts
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
 //            --alerts-clients 1000,10000 --alerts-seconds S --out report.md
 //
@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util'
 
 const root = new URL('..', import.meta.url).pathname
 
-export const SECTIONS = ['ingest', 'references', 'api', 'alerts'] as const
+export const SECTIONS = ['ingest', 'references', 'api', 'api-ferretdb', 'alerts'] as const
 export type Section = (typeof SECTIONS)[number]
 
 export interface Table {
@@ -91,6 +91,8 @@ function sectionArgs(section: Section, s: Sizes): string[] {
         ...opt('docs', s.apiDocs),
         ...opt('stats-docs', s.apiStatsDocs),
       ]
+    case 'api-ferretdb':
+      return ['bench/api.ts', '--store', 'mongodb', ...(s.tiny ? ['--tiny'] : ['--rounds', String(s.rounds)])]
     case 'alerts':
       return [
         'bench/alerts.ts',
@@ -103,8 +105,10 @@ function sectionArgs(section: Section, s: Sizes): string[] {
 
 const TITLES: Record<Section, string> = {
   ingest: '1. Ingest: indexer vs raw insertMany (a)',
-  references: '1b. Ingest references: consume-only (b), naive per-message (c), the indexer as a process',
-  api: '2. API',
+  references:
+    '1b. Ingest references: consume-only (b), naive per-message (c), the indexer as a process (c and the process: FerretDB-bound)',
+  api: '2. API (PostgreSQL)',
+  'api-ferretdb': '2b. API on FerretDB (FerretDB-bound)',
   alerts: '3. Alerts (SSE)',
 }
 
