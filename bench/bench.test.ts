@@ -51,7 +51,7 @@ function positive(t: Table, row: string[], column: string): number {
   return value
 }
 
-it('pnpm bench --tiny prints every section with numeric results', { timeout: 150_000 }, async () => {
+it('pnpm bench --tiny prints every section with numeric results', { timeout: 300_000 }, async () => {
   const { code, stdout, stderr } = await runBench(['--tiny'])
   expect(code, stderr.slice(-4000)).toBe(0)
   expect(stdout).toMatch(/^- commit: \w+/m)
@@ -77,8 +77,11 @@ it('pnpm bench --tiny prints every section with numeric results', { timeout: 150
     'skip=',
     'cursor at',
     'make=mazda',
+    'category=suv',
     '/stats (make)',
     'group_by=year',
+    '/stats/timeseries 24 h of minutes',
+    'pg only: cursor page',
   ]) {
     expect(
       cases.some((c) => c?.includes(expected)),
@@ -94,6 +97,9 @@ it('pnpm bench --tiny prints every section with numeric results', { timeout: 150
     expect(numberIn(cell(api, row, 'non-2xx')), row.join('|')).toBe(0)
   }
   expect(apiText).toMatch(/API process peak RSS \(VmHWM\): \d+ MiB/)
+  expect(apiText).toMatch(/API process RSS after each size \(VmRSS\): \d+: \d+ MiB, \d+: \d+ MiB/)
+  const ferret = table(section(stdout, '2b. API on FerretDB'), 'p50 ms')
+  expect(ferret.rows.some((row) => cell(ferret, row, 'case')?.includes('first page'))).toBe(true)
 
   const alerts = table(section(stdout, '3. Alerts'), 'server RSS')
   expect(alerts.rows.length).toBeGreaterThan(0)

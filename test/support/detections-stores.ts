@@ -90,9 +90,7 @@ export async function createTestStore(backend: DetectionsBackend, prefix = 'stor
       close: () => store.close(),
       drop: async () => {
         await Promise.allSettled([store.close(), reader.end()])
-        const client = new pg.Client({ connectionString: base })
-        await client.connect()
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => client.end())
+        await dropPostgresDatabase(base, name)
       },
     }
   }
@@ -117,5 +115,29 @@ export async function createTestStore(backend: DetectionsBackend, prefix = 'stor
         .catch(() => {})
       await Promise.allSettled([store.close(), reader.close()])
     },
+  }
+}
+
+const INSUFFICIENT_PRIVILEGE = '42501'
+
+/**
+ * `WITH (FORCE)` ends the test's own sessions, but not an autovacuum worker that a large insert has
+ * just started (it runs as the superuser): wait for it a little instead of failing the test.
+ */
+async function dropPostgresDatabase(base: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: base })
+  await client.connect()
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+        return
+      } catch (err) {
+        if ((err as { code?: string }).code !== INSUFFICIENT_PRIVILEGE || attempt >= 20) throw err
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+    }
+  } finally {
+    await client.end()
   }
 }
