@@ -5,8 +5,8 @@ import type { StalledPartition } from './partition-health.js'
 export interface HealthChecks {
   /** Consumer joined its group. */
   kafka: () => boolean
-  /** Resolves when the store answers a ping. */
-  mongo: () => Promise<void>
+  /** The detections store: its backend, and a ping that resolves when it answers. */
+  detections: { backend: string; ping: () => Promise<void> }
   /** Owned partitions that make no progress; any makes the indexer unready. */
   stalled: () => StalledPartition[]
 }
@@ -40,13 +40,14 @@ export function createHealthServer(options: { registry: Registry; checks: Health
       return json(405, { error: 'method not allowed' })
     if (path === '/healthz') return json(200, { status: 'ok' })
     if (path === '/readyz') {
-      Promise.all([check(checks.kafka), check(checks.mongo)]).then(([kafka, mongo]) => {
+      Promise.all([check(checks.kafka), check(checks.detections.ping)]).then(([kafka, store]) => {
         const stalled = checks.stalled()
         const partitions = stalled.length === 0 ? 'ok' : 'stalled'
-        const ready = kafka === 'up' && mongo === 'up' && partitions === 'ok'
+        const ready = kafka === 'up' && store === 'up' && partitions === 'ok'
         json(ready ? 200 : 503, {
           status: ready ? 'ready' : 'not ready',
-          checks: { kafka, mongo, partitions },
+          // Shaped like the API's: the store's check names the backend it runs on.
+          checks: { kafka, detections: { backend: checks.detections.backend, status: store }, partitions },
           ...(stalled.length > 0 && { stalled }),
         })
       })

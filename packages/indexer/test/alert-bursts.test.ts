@@ -131,7 +131,11 @@ describe('bursts of suspicious detections', () => {
     })
     const server = createHealthServer({
       registry,
-      checks: { kafka: indexer.ready, mongo: () => pipeline.repository.ping(), stalled: indexer.stalled },
+      checks: {
+        kafka: indexer.ready,
+        detections: { backend: pipeline.store.backend, ping: () => pipeline.repository.ping() },
+        stalled: indexer.stalled,
+      },
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))

@@ -29,7 +29,11 @@ async function indexerBehindProxy(pipeline: Pipeline) {
   const { indexer, registry } = await startIndexer(pipeline, {}, store.repository)
   const server = createHealthServer({
     registry,
-    checks: { kafka: indexer.ready, mongo: () => store.repository.ping(), stalled: indexer.stalled },
+    checks: {
+      kafka: indexer.ready,
+      detections: { backend: store.backend, ping: () => store.repository.ping() },
+      stalled: indexer.stalled,
+    },
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
