@@ -166,7 +166,7 @@ describe('configuration', () => {
   const documented = readEnvExample()
   /** Variables a service reads whose code default is right inside its container. */
   const notPassed: Record<ServiceName, string[]> = {
-    indexer: ['INDEXER_HOST', 'INDEXER_FAILPOINT'],
+    indexer: ['INDEXER_HOST'],
     api: [],
     producer: [],
   }

@@ -57,14 +57,6 @@ export const configSchema = z
     INDEXER_PRODUCE_MAX_BATCH_BYTES: positiveInt.optional(),
     /** How long a store operation waits for a reachable server before it fails and is retried. */
     MONGO_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
-    /**
-     * Tests only: `after-store:N` or `after-commit:N` makes the process SIGKILL itself right after
-     * its Nth bulk write (before the transaction) or Nth committed transaction (before anything else).
-     */
-    INDEXER_FAILPOINT: z
-      .string()
-      .regex(/^(after-store|after-commit):[1-9]\d*$/, 'expected after-store:N or after-commit:N')
-      .optional(),
     KAFKA_RETRY_INITIAL_MS: positiveInt.default(300),
     KAFKA_RETRIES: z.coerce.number().int().min(0).default(8),
   })
@@ -103,7 +95,6 @@ export interface IndexerConfig {
   publishRetry: { initialMs: number; maxMs: number }
   stall: { failures: number; afterMs: number }
   produceMaxBatchBytes?: number
-  failpoint?: { point: 'after-store' | 'after-commit'; count: number }
 }
 
 export function loadConfig(env: Record<string, string | undefined>): IndexerConfig {
@@ -139,12 +130,6 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
     stall: { failures: e.INDEXER_STALL_FAILURES, afterMs: e.INDEXER_STALL_TIMEOUT_MS },
     ...(e.INDEXER_PRODUCE_MAX_BATCH_BYTES !== undefined && {
       produceMaxBatchBytes: e.INDEXER_PRODUCE_MAX_BATCH_BYTES,
-    }),
-    ...(e.INDEXER_FAILPOINT && {
-      failpoint: {
-        point: e.INDEXER_FAILPOINT.split(':')[0] as 'after-store' | 'after-commit',
-        count: Number(e.INDEXER_FAILPOINT.split(':')[1]),
-      },
     }),
   }
 }

@@ -27,15 +27,6 @@ describe('loadConfig', () => {
     expect(config.http.port).toBe(9101)
   })
 
-  it('parses the test-only failpoint', () => {
-    expect(loadConfig({ INDEXER_FAILPOINT: 'after-commit:4' }).failpoint).toEqual({
-      point: 'after-commit',
-      count: 4,
-    })
-    expect(loadConfig({}).failpoint).toBeUndefined()
-    expect(() => loadConfig({ INDEXER_FAILPOINT: 'after-lunch:1' })).toThrow(ConfigError)
-  })
-
   it('takes the detections store from DETECTIONS_STORE_URL, else MONGO_URL, else local PostgreSQL', () => {
     expect(loadConfig({}).storeUrl).toBe(DEFAULT_DETECTIONS_STORE_URL)
     expect(DEFAULT_DETECTIONS_STORE_URL).toMatch(/^postgres:\/\//)

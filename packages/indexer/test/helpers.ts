@@ -194,10 +194,16 @@ export async function startIndexer(
   return { indexer, metrics, registry, stop }
 }
 
+/** The indexer process (main.ts's composition), with the test-only INDEXER_FAILPOINT honoured. */
 export function spawnIndexer(env: Record<string, string>): ChildProcess {
   const child = spawn(
     process.execPath,
-    ['--conditions=development', '--import', 'tsx', 'packages/indexer/src/main.ts'],
+    [
+      '--conditions=development',
+      '--import',
+      'tsx',
+      'packages/indexer/test/support/indexer-with-failpoints.ts',
+    ],
     {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },

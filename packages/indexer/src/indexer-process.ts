@@ -1,0 +1,116 @@
+import { ConfigError, createKafkaLogCreator } from '@intellisite/common'
+import { openDetectionsStore } from '@intellisite/detections-store'
+import closeWithGrace from 'close-with-grace'
+import { Kafka, logLevel } from 'kafkajs'
+import { pino } from 'pino'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { loadConfig } from './config.js'
+import { createHealthServer } from './http-server.js'
+import { createIndexer } from './indexer.js'
+import { createIndexerMetrics } from './metrics.js'
+
+export interface IndexerFaults {
+  /** Called after a batch's bulk write, before its transaction. */
+  afterStore?: () => void
+  /** Called after a batch's transaction committed. */
+  afterCommit?: () => void
+}
+
+/**
+ * The indexer as a process: opens the store and Kafka, serves /healthz /readyz /metrics, stops
+ * gracefully on SIGTERM/SIGINT. `faults` is the seam crash tests use to kill the process at an
+ * exact point of a batch; production passes none.
+ */
+export async function runIndexer({
+  env,
+  faults,
+}: {
+  env: Record<string, string | undefined>
+  faults?: IndexerFaults
+}): Promise<void> {
+  let config: ReturnType<typeof loadConfig>
+  try {
+    config = loadConfig(env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(err.message)
+    process.exit(1)
+  }
+
+  const logger = pino({
+    level: config.logLevel,
+    base: { service: 'indexer' },
+    redact: ['*.password', '*.authorization', 'storeUrl'],
+  })
+
+  const store = openDetectionsStore(config.storeUrl, {
+    logger: logger.child({ component: 'detections-store' }),
+    appName: config.kafka.clientId,
+    connectTimeoutMs: config.storeConnectTimeoutMs,
+  })
+  const { repository } = store
+  const kafka = new Kafka({
+    clientId: config.kafka.clientId,
+    brokers: config.kafka.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: createKafkaLogCreator(logger),
+    retry: { initialRetryTime: config.kafka.retryInitialMs, retries: config.kafka.retries },
+  })
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const metrics = createIndexerMetrics(registry)
+
+  let fatal = false
+  const indexer = createIndexer({
+    kafka,
+    repository,
+    config,
+    logger,
+    metrics,
+    ...(faults && { faults }),
+    onFatalError: (err) => {
+      fatal = true
+      logger.fatal({ err }, 'consumer stopped for good, exiting so the supervisor restarts us')
+      process.kill(process.pid, 'SIGTERM')
+    },
+  })
+  const server = createHealthServer({
+    registry,
+    checks: {
+      kafka: indexer.ready,
+      detections: { backend: store.backend, ping: () => repository.ping() },
+      stalled: indexer.stalled,
+    },
+  })
+
+  closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an error')
+    else logger.info({ signal }, 'shutting down')
+    server.close()
+    await indexer.stop()
+    await store.close()
+    logger.info('indexer stopped')
+    // close-with-grace exits 1 when the handler throws: a supervisor must see the failure.
+    if (fatal) throw new Error('the Kafka consumer stopped for good')
+  })
+
+  server.listen(config.http.port, config.http.host, () => {
+    logger.info({ port: config.http.port }, 'health server listening')
+  })
+  try {
+    await indexer.start()
+    logger.info(
+      {
+        topic: config.topics.detections,
+        groupId: config.groupId,
+        suspicious: config.suspiciousVehicle,
+        store: store.backend,
+      },
+      'indexer started',
+    )
+  } catch (err) {
+    logger.fatal({ err }, 'indexer failed to start')
+    fatal = true
+    process.kill(process.pid, 'SIGTERM')
+  }
+}
