@@ -4,6 +4,11 @@
 #
 #   services.sh up|down|status|env
 #
+# KAFKA_BROKER_COUNT=3 starts a Kafka cluster instead of the one broker: three combined
+# broker+controller KRaft nodes on ports 29092/29094/29096 (controllers 29093/29095/29097), with
+# replication factor 3 and min.insync.replicas 2 for every topic, internal ones included. `up`
+# records the count in the run folder, so `env`, `status` and `down` need not repeat it.
+#
 # A service whose connection variable is already set (KAFKA_BROKERS, MONGO_URL, DATABASE_URL) is
 # treated as external: it is neither started nor stopped, and `env` prints the given value.
 set -euo pipefail
@@ -23,6 +28,12 @@ KAFKA_VERSION=3.9.1
 FERRETDB_VERSION=v1.24.2
 KAFKA_PORT=${INTELLISITE_KAFKA_PORT:-29092}
 KAFKA_CONTROLLER_PORT=${INTELLISITE_KAFKA_CONTROLLER_PORT:-29093}
+# A cluster's node N listens on KAFKA_PORT + 2(N-1) and its controller on the port after, unless
+# INTELLISITE_KAFKA_PORTS / INTELLISITE_KAFKA_CONTROLLER_PORTS list them (comma-separated).
+if [ -n "${KAFKA_BROKER_COUNT:-}" ]; then KAFKA_NODES=$KAFKA_BROKER_COUNT
+elif [ -f "$RUN/kafka-cluster" ]; then KAFKA_NODES=$(cat "$RUN/kafka-cluster")
+else KAFKA_NODES=1; fi
+[[ "$KAFKA_NODES" =~ ^[1-9]$ ]] || { echo "[services] error: KAFKA_BROKER_COUNT must be 1-9" >&2; exit 1; }
 MONGO_PORT=${INTELLISITE_MONGO_PORT:-27018}
 PG_PORT=${INTELLISITE_PG_PORT:-25432}
 PG_ROLE=intellisite
@@ -95,20 +106,39 @@ install_kafka() {
   touch "$KAFKA_HOME/.complete"
 }
 
-kafka_ready() { port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$LOGS/kafka.log"; }
+# node_port N / node_controller_port N: node N's listener ports (node 1 of a single broker: the
+# historical KAFKA_PORT and KAFKA_CONTROLLER_PORT).
+node_port() {
+  if [ -n "${INTELLISITE_KAFKA_PORTS:-}" ]; then echo "$INTELLISITE_KAFKA_PORTS" | cut -d, -f"$1"
+  else echo $((KAFKA_PORT + 2 * ($1 - 1))); fi
+}
+node_controller_port() {
+  if [ -n "${INTELLISITE_KAFKA_CONTROLLER_PORTS:-}" ]; then echo "$INTELLISITE_KAFKA_CONTROLLER_PORTS" | cut -d, -f"$1"
+  elif [ "$KAFKA_NODES" = 1 ]; then echo "$KAFKA_CONTROLLER_PORT"
+  else echo $((KAFKA_PORT + 2 * ($1 - 1) + 1)); fi
+}
+# The single broker keeps its historical names (kafka/, kafka.pid, kafka.log); cluster nodes are
+# kafka-N.
+node_name() { if [ "$KAFKA_NODES" = 1 ]; then echo kafka; else echo "kafka-$1"; fi; }
 
-start_kafka() {
-  local dir=$RUN/kafka pidfile=$RUN/kafka.pid
-  if pid_alive "$pidfile"; then log "kafka already running on 127.0.0.1:$KAFKA_PORT"; return 0; fi
-  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another process (set INTELLISITE_KAFKA_PORT or KAFKA_BROKERS)"
-  install_kafka
-  mkdir -p "$dir/data"
-  cat >"$dir/server.properties" <<EOF
+kafka_ready() { port_open "$1" && grep -q 'Kafka Server started' "$2"; }
+
+# node_properties N DIR: server.properties of node N. One node: replication 1 everywhere. A
+# cluster: every partition on (up to) three nodes and acks=all writes needing two of them, so one
+# node can be lost without losing a write or refusing one; the transaction log too, or a
+# transactional producer would stop with its coordinator.
+node_properties() {
+  local n=$1 dir=$2 voters="" i
+  for i in $(seq 1 "$KAFKA_NODES"); do voters+="${voters:+,}$i@127.0.0.1:$(node_controller_port "$i")"; done
+  local port cport rf=1 isr=1
+  port=$(node_port "$n"); cport=$(node_controller_port "$n")
+  if [ "$KAFKA_NODES" -gt 1 ]; then rf=$((KAFKA_NODES < 3 ? KAFKA_NODES : 3)); isr=$((rf > 1 ? rf - 1 : 1)); fi
+  cat <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -116,13 +146,31 @@ log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
 delete.topic.enable=true
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
 transaction.state.log.num.partitions=10
 group.initial.rebalance.delay.ms=0
 EOF
+  if [ "$KAFKA_NODES" -gt 1 ]; then
+    cat <<EOF
+default.replication.factor=$rf
+min.insync.replicas=$isr
+EOF
+  fi
+}
+
+# start_kafka_node N: starts node N unless it runs already (a cluster's `up` after one node was
+# killed restarts just that one).
+start_kafka_node() {
+  local n=$1 name; name=$(node_name "$n")
+  local dir=$RUN/$name pidfile=$RUN/$name.pid logfile=$LOGS/$name.log port
+  port=$(node_port "$n")
+  if pid_alive "$pidfile"; then log "$name already running on 127.0.0.1:$port"; return 0; fi
+  port_open "$port" && die "port $port is in use by another process (set INTELLISITE_KAFKA_PORT or KAFKA_BROKERS)"
+  mkdir -p "$dir/data"
+  node_properties "$n" "$dir" >"$dir/server.properties"
   cat >"$dir/log4j.properties" <<'EOF'
 log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -131,18 +179,40 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 EOF
-  local cp="$KAFKA_HOME/libs/*" jopts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties")
+  # Three JVMs share the machine with everything else: a cluster node gets a smaller heap.
+  local cp="$KAFKA_HOME/libs/*" heap=(-Xms256m -Xmx1g)
+  [ "$KAFKA_NODES" -gt 1 ] && heap=(-Xms128m -Xmx512m)
+  local jopts=("${heap[@]}" -Dlog4j.configuration="file:$dir/log4j.properties")
   if [ ! -f "$dir/data/meta.properties" ]; then
-    local id; id=$(java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >>"$LOGS/kafka-format.log" 2>&1 \
-      || { tail -n 20 "$LOGS/kafka-format.log" >&2; die "formatting Kafka storage failed"; }
+    local id
+    # Every node of a cluster is formatted with the same cluster id.
+    if [ "$KAFKA_NODES" -gt 1 ] && [ -f "$RUN/kafka-cluster-id" ]; then id=$(cat "$RUN/kafka-cluster-id")
+    else id=$(java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1); fi
+    java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >>"$LOGS/$name-format.log" 2>&1 \
+      || { tail -n 20 "$LOGS/$name-format.log" >&2; die "formatting Kafka storage failed"; }
   fi
-  : >"$LOGS/kafka.log"
-  nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >>"$LOGS/kafka.log" 2>&1 </dev/null &
+  : >"$logfile"
+  nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >>"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"; echo kafka.Kafka >"$pidfile.marker"
-  wait_for kafka "$pidfile" "$LOGS/kafka.log" 90 kafka_ready
-  echo kafka >>"$RUN/started"
-  log "kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT"
+  wait_for "$name" "$pidfile" "$logfile" 90 kafka_ready "$port" "$logfile"
+  echo "$name" >>"$RUN/started"
+  log "$name $KAFKA_VERSION ready on 127.0.0.1:$port"
+}
+
+start_kafka() {
+  install_kafka
+  if [ "$KAFKA_NODES" = 1 ]; then
+    start_kafka_node 1
+    return 0
+  fi
+  [ -f "$RUN/kafka.pid" ] && pid_alive "$RUN/kafka.pid" && die "a single broker runs from $RUN; stop it first or use another INTELLISITE_RUN_DIR"
+  [ -f "$RUN/kafka-cluster-id" ] || java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$RUN/kafka-cluster-id"
+  echo "$KAFKA_NODES" >"$RUN/kafka-cluster"
+  # All at once: a node's broker waits for a controller quorum, which needs a majority of nodes.
+  local pids=() n failed=0
+  for n in $(seq 1 "$KAFKA_NODES"); do start_kafka_node "$n" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  [ "$failed" = 0 ] || die "some Kafka nodes failed to start"
 }
 
 # -------------------------------------------------------------------------------------- FerretDB
@@ -232,7 +302,12 @@ start_postgres() {
 }
 
 # ----------------------------------------------------------------------------------------- verbs
-kafka_url() { echo "${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"; }
+kafka_url() {
+  if [ -n "${KAFKA_BROKERS:-}" ]; then echo "$KAFKA_BROKERS"; return; fi
+  local urls="" n
+  for n in $(seq 1 "$KAFKA_NODES"); do urls+="${urls:+,}127.0.0.1:$(node_port "$n")"; done
+  echo "$urls"
+}
 mongo_url() { echo "${MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/intellisite}"; }
 pg_url() { echo "${DATABASE_URL:-postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE}"; }
 
@@ -253,6 +328,12 @@ cmd_up() {
 cmd_down() {
   # Only what `up` started: external services are never touched.
   stop_pidfile kafka "$RUN/kafka.pid"
+  local n
+  if [ -f "$RUN/kafka-cluster" ]; then
+    for n in $(seq 1 "$(cat "$RUN/kafka-cluster")"); do stop_pidfile "kafka-$n" "$RUN/kafka-$n.pid" & done
+    wait
+    rm -f "$RUN/kafka-cluster"
+  fi
   stop_pidfile ferretdb "$RUN/ferretdb.pid"
   stop_pidfile postgres "$RUN/postgres.pid"
   rm -f "$RUN/started"
@@ -267,7 +348,14 @@ status_line() {
 
 cmd_status() {
   local rc=0
-  status_line kafka KAFKA_BROKERS "$RUN/kafka.pid" "$(kafka_url)" || rc=3
+  if [ "$KAFKA_NODES" = 1 ]; then
+    status_line kafka KAFKA_BROKERS "$RUN/kafka.pid" "$(kafka_url)" || rc=3
+  else
+    local n
+    for n in $(seq 1 "$KAFKA_NODES"); do
+      status_line "kafka-$n" KAFKA_BROKERS "$RUN/kafka-$n.pid" "127.0.0.1:$(node_port "$n")" || rc=3
+    done
+  fi
   status_line mongo MONGO_URL "$RUN/ferretdb.pid" "$(mongo_url)" || rc=3
   status_line postgres DATABASE_URL "$RUN/postgres.pid" "127.0.0.1:$PG_PORT" || rc=3
   echo "logs: $LOGS"
@@ -276,6 +364,8 @@ cmd_status() {
 
 cmd_env() {
   echo "export KAFKA_BROKERS=$(kafka_url)"
+  # Topics the indexer, the API and the producer create get the cluster's replication factor.
+  [ -n "${KAFKA_BROKERS:-}" ] || [ "$KAFKA_NODES" = 1 ] || echo "export TOPIC_REPLICATION_FACTOR=$((KAFKA_NODES < 3 ? KAFKA_NODES : 3))"
   echo "export MONGO_URL=$(mongo_url)"
   echo "export DATABASE_URL=$(pg_url)"
 }
