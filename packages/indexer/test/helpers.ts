@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { waitForLeaders } from '@intellisite/common'
 import {
   type Alert,
   type DetectionsBackend,
@@ -95,8 +96,10 @@ export async function createTopics(pipeline: Pipeline): Promise<void> {
   try {
     await admin.createTopics({
       topics: Object.values(pipeline.topics).map((topic) => ({ topic, numPartitions: PARTITIONS })),
-      waitForLeaders: true,
+      waitForLeaders: false,
     })
+    // Not kafkajs's waitForLeaders: on a cluster it fails while a broker has yet to learn the topic.
+    await waitForLeaders(admin, Object.values(pipeline.topics))
   } finally {
     await admin.disconnect()
   }
