@@ -209,8 +209,12 @@ start_kafka() {
   [ -f "$RUN/kafka-cluster-id" ] || java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$RUN/kafka-cluster-id"
   echo "$KAFKA_NODES" >"$RUN/kafka-cluster"
   # All at once: a node's broker waits for a controller quorum, which needs a majority of nodes.
+  # INTELLISITE_KAFKA_ONLY_NODES (e.g. "2") restarts just those, to bring back one of two lost nodes.
   local pids=() n failed=0
-  for n in $(seq 1 "$KAFKA_NODES"); do start_kafka_node "$n" & pids+=($!); done
+  for n in $(seq 1 "$KAFKA_NODES"); do
+    [ -z "${INTELLISITE_KAFKA_ONLY_NODES:-}" ] || [[ ",$INTELLISITE_KAFKA_ONLY_NODES," == *",$n,"* ]] || continue
+    start_kafka_node "$n" & pids+=($!)
+  done
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   [ "$failed" = 0 ] || die "some Kafka nodes failed to start"
 }

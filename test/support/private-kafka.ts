@@ -192,3 +192,174 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
   }
   return broker
 }
+
+export interface PrivateKafkaNode {
+  /** KRaft node id (1..n), also the broker id kafkajs reports in metadata. */
+  readonly id: number
+  readonly port: number
+}
+
+export interface PrivateKafkaCluster {
+  /** Every node's `127.0.0.1:<port>`, comma-separated (KAFKA_BROKERS). */
+  readonly brokers: string
+  readonly nodes: readonly PrivateKafkaNode[]
+  readonly runDir: string
+  readonly logDir: string
+  /** Node `id`'s pid while it runs. */
+  pid(id: number): number | undefined
+  alive(id: number): boolean
+  /** SIGKILL node `id`; resolves once the process is gone and its port is closed. */
+  kill(id: number): Promise<void>
+  /** `services.sh up`: starts the given nodes (default: every stopped one) and waits until each serves. */
+  start(ids?: readonly number[]): Promise<void>
+  /** The active KRaft controller (quorum leader), as recorded by the live nodes with the newest epoch. */
+  activeController(): number | undefined
+  /** Stops every node (SIGKILL if `down` fails) and deletes the folder. Idempotent. */
+  destroy(): Promise<void>
+}
+
+/**
+ * A private cluster of `size` combined broker+controller nodes (services.sh with
+ * KAFKA_BROKER_COUNT), replication factor 3 and min.insync.replicas 2, on free ports. About 15 s
+ * to start; a killed node's restart takes about as long.
+ */
+export async function startPrivateKafkaCluster(size = 3): Promise<PrivateKafkaCluster> {
+  const root = mkdtempSync(join(tmpdir(), 'intellisite-private-cluster-'))
+  const runDir = join(root, 'run')
+  const logDir = join(root, 'logs')
+  const ports = new Set<number>()
+  while (ports.size < size * 2) ports.add(await freePort())
+  const all = [...ports]
+  const nodes = Array.from({ length: size }, (_, i) => ({ id: i + 1, port: all[i]! }))
+  const controllerPorts = all.slice(size)
+  const keep = Boolean(process.env.TEST_PRIVATE_KAFKA_KEEP)
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    MONGO_URL: process.env.MONGO_URL || 'mongodb://external.invalid/unused',
+    DATABASE_URL: process.env.DATABASE_URL || 'postgres://external.invalid/unused',
+    INTELLISITE_RUN_DIR: runDir,
+    INTELLISITE_LOG_DIR: logDir,
+    KAFKA_BROKER_COUNT: String(size),
+    INTELLISITE_KAFKA_PORTS: nodes.map((n) => n.port).join(','),
+    INTELLISITE_KAFKA_CONTROLLER_PORTS: controllerPorts.join(','),
+  }
+  delete env.KAFKA_BROKERS
+
+  const run = (verb: 'up' | 'down', only?: readonly number[]) =>
+    new Promise<void>((resolve, reject) => {
+      const runEnv = only ? { ...env, INTELLISITE_KAFKA_ONLY_NODES: only.join(',') } : env
+      execFile(
+        'bash',
+        [SCRIPT, verb],
+        { env: runEnv, timeout: SCRIPT_TIMEOUT_MS },
+        (err, _stdout, stderr) => {
+          if (err)
+            reject(new Error(`services.sh ${verb} (private cluster) failed: ${err.message}\n${stderr}`))
+          else resolve()
+        },
+      )
+    })
+
+  const pid = (id: number): number | undefined => {
+    try {
+      const value = Number(readFileSync(join(runDir, `kafka-${id}.pid`), 'utf8').trim())
+      return Number.isInteger(value) && value > 0 ? value : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const alive = (id: number) => {
+    const current = pid(id)
+    return current !== undefined && brokerAlive(current, runDir)
+  }
+  const node = (id: number) => {
+    const found = nodes.find((n) => n.id === id)
+    if (!found) throw new Error(`no node ${id} in the private cluster`)
+    return found
+  }
+
+  const killAll = () => {
+    for (const { id } of nodes) {
+      const current = pid(id)
+      if (current !== undefined && brokerAlive(current, runDir)) {
+        try {
+          process.kill(current, 'SIGKILL')
+        } catch {}
+      }
+    }
+  }
+  const onExit = () => {
+    killAll()
+    if (!keep) rmSync(root, { recursive: true, force: true })
+  }
+  process.once('exit', onExit)
+
+  async function kill(id: number): Promise<void> {
+    const current = pid(id)
+    if (current === undefined || !brokerAlive(current, runDir)) throw new Error(`node ${id} is not running`)
+    process.kill(current, 'SIGKILL')
+    const deadline = Date.now() + 30_000
+    while (brokerAlive(current, runDir) || (await portOpen(node(id).port))) {
+      if (Date.now() > deadline) throw new Error(`node ${id} still alive 30 s after SIGKILL`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  async function start(ids?: readonly number[]): Promise<void> {
+    await run('up', ids)
+    for (const id of ids ?? nodes.map((n) => n.id)) {
+      if (!alive(id) || !(await portOpen(node(id).port))) throw new Error(`node ${id} not running after up`)
+    }
+  }
+
+  function activeController(): number | undefined {
+    let best: { epoch: number; leader: number } | undefined
+    for (const { id } of nodes) {
+      if (!alive(id)) continue
+      try {
+        const state = JSON.parse(
+          readFileSync(join(runDir, `kafka-${id}`, 'data', '__cluster_metadata-0', 'quorum-state'), 'utf8'),
+        ) as { leaderId?: number; leaderEpoch?: number }
+        if (state.leaderId === undefined || state.leaderId < 0 || state.leaderEpoch === undefined) continue
+        if (!best || state.leaderEpoch > best.epoch)
+          best = { epoch: state.leaderEpoch, leader: state.leaderId }
+      } catch {}
+    }
+    return best?.leader
+  }
+
+  let destroyed: Promise<void> | undefined
+  const cluster: PrivateKafkaCluster = {
+    brokers: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+    nodes,
+    runDir,
+    logDir,
+    pid,
+    alive,
+    kill,
+    start,
+    activeController,
+    destroy() {
+      destroyed ??= (async () => {
+        try {
+          await run('down')
+        } catch {
+          killAll()
+        } finally {
+          process.removeListener('exit', onExit)
+          if (keep) console.info(`private cluster folder kept: ${root}`)
+          else rmSync(root, { recursive: true, force: true })
+        }
+      })()
+      return destroyed
+    },
+  }
+  try {
+    await start()
+  } catch (err) {
+    await cluster.destroy()
+    throw err
+  }
+  return cluster
+}
