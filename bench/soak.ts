@@ -1,0 +1,352 @@
+// Soak: the whole pipeline for a set time. The producer sends detections at a steady rate, the
+// indexer and the API run as their own processes (src/main.ts, as in production), and N SSE
+// clients (bench/soak-client.ts) stream alerts. Reported per interval (a minute by default):
+// RSS and event-loop delay p99 of the indexer and the API (scraped from their /metrics),
+// consumer lag of the indexer's group (sampled every second), produce-to-SSE-client alert latency
+// p50/p99, clients dropped by the server.
+//
+//   node --conditions=development --import tsx bench/soak.ts                   # 10 min, 1,000 clients, 100 det/s
+//   node --conditions=development --import tsx bench/soak.ts --duration 3 --clients 1000
+//   options: --duration MINUTES --clients N --rate R --interval SECONDS (report period, 60)
+//
+// Targets: RSS growth under 10 % after the first two minutes, p99 within 1.5x of the first
+// interval's, no client dropped, lag back to 0 within 5 s of each burst (the longest stretch with
+// lag above one second of input is reported). Exits 1 if the pipeline fails, not on a missed target.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { createServer } from 'node:net'
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import { type Admin, Kafka, logLevel } from 'kafkajs'
+import { MongoClient } from 'mongodb'
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    clients: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '100' },
+    interval: { type: 'string', default: '60' },
+  },
+})
+const DURATION_S = Number(args.duration) * 60
+const CLIENTS = Number(args.clients)
+const RATE = Number(args.rate)
+const INTERVAL_S = Number(args.interval)
+const PARTITIONS = 3
+const root = new URL('..', import.meta.url).pathname
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const clock = (s: number) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`
+const log = (message: string) => process.stderr.write(`[soak] ${message}\n`)
+
+function serviceEnv(): Record<string, string> {
+  const { KAFKA_BROKERS, MONGO_URL, DATABASE_URL } = process.env
+  if (KAFKA_BROKERS && MONGO_URL && DATABASE_URL) return { KAFKA_BROKERS, MONGO_URL, DATABASE_URL }
+  const script = `${root}scripts/services/services.sh`
+  execFileSync('bash', [script, 'up'], { stdio: ['ignore', 2, 'inherit'] })
+  const out = execFileSync('bash', [script, 'env'], { encoding: 'utf8' })
+  return Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]))
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
+    })
+  })
+}
+
+const children: ChildProcess[] = []
+function spawnTs(file: string, env: Record<string, string>, args: string[] = []): ChildProcess {
+  const command = `ulimit -n "$(ulimit -Hn)"; exec node --conditions=development --import tsx ${file} ${args.join(' ')}`
+  // --norc: bash reads .bashrc when its stdin is a socket, as node's pipes are.
+  const child = spawn('bash', ['--norc', '--noprofile', '-c', command], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  children.push(child)
+  return child
+}
+
+function nextLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! })
+    const onExit = (code: number | null) => reject(new Error(`child exited with ${code}`))
+    lines.once('line', (line) => {
+      lines.close()
+      child.off('exit', onExit)
+      resolve(line)
+    })
+    child.once('exit', onExit)
+  })
+}
+
+async function waitReady(url: string, what: string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const status = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then(
+      (r) => r.status,
+      () => 0,
+    )
+    if (status === 200) return
+    if (Date.now() > deadline) throw new Error(`${what} not ready after ${timeoutMs} ms`)
+    await sleep(500)
+  }
+}
+
+/** `name` from a Prometheus text exposition (first sample without labels). */
+async function scrape(url: string, names: string[]): Promise<Record<string, number>> {
+  const text = await fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text())
+  const out: Record<string, number> = {}
+  for (const name of names) {
+    const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text)
+    out[name] = match ? Number(match[1]) : Number.NaN
+  }
+  return out
+}
+
+async function lagOf(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [ends, committed] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ])
+  const done = new Map(
+    (committed[0]?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]),
+  )
+  return ends.reduce((sum, p) => sum + Math.max(0, Number(p.high) - (done.get(p.partition) ?? 0)), 0)
+}
+
+interface Row {
+  minute: string
+  indexerRss: number
+  apiRss: number
+  indexerLoopP99: number
+  apiLoopP99: number
+  lagMax: number
+  lagLongestS: number
+  alerts: number
+  p50: number
+  p99: number
+  open: number
+  dropped: number
+}
+
+async function main(): Promise<void> {
+  const services = serviceEnv()
+  const id = randomUUID()
+  const topics = { detections: `soak-detections-${id}`, alerts: `soak-alerts-${id}`, dlq: `soak-dlq-${id}` }
+  const groupId = `soak-${id}`
+  const dbName = `soak_${id.replaceAll('-', '')}`
+  const mongoUrl = new URL(`/${dbName}`, services.MONGO_URL).toString()
+  const kafka = new Kafka({
+    clientId: 'soak',
+    brokers: services.KAFKA_BROKERS!.split(','),
+    logLevel: logLevel.NOTHING,
+  })
+  const admin = kafka.admin()
+  await admin.connect()
+  const [indexerPort, apiPort] = [await freePort(), await freePort()]
+  const common = {
+    KAFKA_BROKERS: services.KAFKA_BROKERS!,
+    LOG_LEVEL: 'warn',
+    DETECTIONS_TOPIC: topics.detections,
+    ALERTS_TOPIC: topics.alerts,
+    DLQ_TOPIC: topics.dlq,
+    TOPIC_PARTITIONS: String(PARTITIONS),
+    ...(services.TOPIC_REPLICATION_FACTOR && { TOPIC_REPLICATION_FACTOR: services.TOPIC_REPLICATION_FACTOR }),
+  }
+  const rows: Row[] = []
+  let failure: unknown
+  try {
+    const indexer = spawnTs('packages/indexer/src/main.ts', {
+      ...common,
+      MONGO_URL: mongoUrl,
+      INDEXER_GROUP_ID: groupId,
+      INDEXER_HOST: '127.0.0.1',
+      INDEXER_PORT: String(indexerPort),
+    })
+    indexer.stdout?.resume()
+    await waitReady(`http://127.0.0.1:${indexerPort}/readyz`, 'indexer')
+    const api = spawnTs('packages/api/src/main.ts', {
+      ...common,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(apiPort),
+      DATABASE_URL: services.DATABASE_URL!,
+      MONGO_URL: mongoUrl,
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+      BCRYPT_COST: '4',
+      ALERTS_GROUP_PREFIX: `soak-api-${id}`,
+      SSE_MAX_CONNECTIONS_PER_USER: String(CLIENTS + 10),
+    })
+    api.stdout?.resume()
+    const apiUrl = `http://127.0.0.1:${apiPort}`
+    await waitReady(`${apiUrl}/readyz`, 'API')
+    const username = `soak-${id.slice(0, 8)}`
+    const password = randomBytes(12).toString('base64url')
+    const post = (path: string, body: unknown) =>
+      fetch(`${apiUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    const created = await post('/users', { username, password })
+    if (created.status !== 201) throw new Error(`POST /users answered ${created.status}`)
+    const token = (
+      (await (await post('/auth/token', { username, password })).json()) as { access_token: string }
+    ).access_token
+
+    const client = spawnTs('bench/soak-client.ts', {
+      SOAK_PORT: String(apiPort),
+      SOAK_TOKEN: token,
+      SOAK_CLIENTS: String(CLIENTS),
+    })
+    const opened = JSON.parse(await nextLine(client)) as { connected: number; failed: number }
+    log(`${opened.connected} SSE clients connected (${opened.failed} failed)`)
+    if (opened.connected !== CLIENTS)
+      throw new Error(`only ${opened.connected}/${CLIENTS} SSE clients connected`)
+
+    const producer = spawnTs(
+      'packages/producer/src/main.ts',
+      { ...common, PRODUCER_PROGRESS_INTERVAL_MS: '0', LOG_LEVEL: 'warn' },
+      ['--rate', String(RATE), '--seed', 'soak'],
+    )
+    producer.stdout?.resume()
+
+    const started = Date.now()
+    const lagSamples: number[] = []
+    let stretch = 0
+    let longest = 0
+    let ended = false
+    // Lag every second; "behind" is more than one second of input waiting.
+    const sampler = (async () => {
+      while (!ended) {
+        const t = Date.now()
+        const lag = await lagOf(admin, groupId, topics.detections).catch(() => Number.NaN)
+        if (!Number.isNaN(lag)) {
+          lagSamples.push(lag)
+          stretch = lag > RATE ? stretch + 1 : 0
+          longest = Math.max(longest, stretch)
+        }
+        await sleep(Math.max(0, 1_000 - (Date.now() - t)))
+      }
+    })()
+    const metricNames = ['process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds']
+    for (let n = 1; n * INTERVAL_S <= DURATION_S; n++) {
+      await sleep(Math.max(0, started + n * INTERVAL_S * 1_000 - Date.now()))
+      for (const [name, child] of [
+        ['indexer', indexer],
+        ['api', api],
+        ['producer', producer],
+      ] as const) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the ${name} exited`)
+      }
+      const [im, am] = await Promise.all([
+        scrape(`http://127.0.0.1:${indexerPort}/metrics`, metricNames),
+        scrape(`${apiUrl}/metrics`, metricNames),
+      ])
+      client.stdin!.write('report\n')
+      const report = JSON.parse(await nextLine(client)) as {
+        count: number
+        p50: number
+        p99: number
+        open: number
+        dropped: number
+      }
+      const lags = lagSamples.splice(0)
+      rows.push({
+        minute: `${clock((n - 1) * INTERVAL_S)}-${clock(n * INTERVAL_S)}`,
+        indexerRss: (im.process_resident_memory_bytes ?? Number.NaN) / 2 ** 20,
+        apiRss: (am.process_resident_memory_bytes ?? Number.NaN) / 2 ** 20,
+        indexerLoopP99: (im.nodejs_eventloop_lag_p99_seconds ?? Number.NaN) * 1000,
+        apiLoopP99: (am.nodejs_eventloop_lag_p99_seconds ?? Number.NaN) * 1000,
+        lagMax: Math.max(0, ...lags),
+        lagLongestS: longest,
+        alerts: report.count,
+        p50: report.p50,
+        p99: report.p99,
+        open: report.open,
+        dropped: report.dropped,
+      })
+      longest = stretch
+      const r = rows.at(-1)!
+      log(
+        `${r.minute}: RSS indexer ${r.indexerRss.toFixed(0)} / API ${r.apiRss.toFixed(0)} MiB, lag max ${r.lagMax}, ` +
+          `alerts p50/p99 ${r.p50}/${r.p99} ms (${r.alerts} sampled), open ${r.open}, dropped ${r.dropped}`,
+      )
+    }
+    ended = true
+    await sampler
+    client.stdin!.write('stop\n')
+  } catch (err) {
+    failure = err
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM')
+    await sleep(2_000)
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined)
+    await admin.deleteGroups([groupId]).catch(() => undefined)
+    await admin.disconnect()
+    const mongo = new MongoClient(services.MONGO_URL!)
+    await mongo
+      .connect()
+      .then(() => mongo.db(dbName).dropDatabase())
+      .catch(() => undefined)
+    await mongo.close()
+  }
+
+  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '—')
+  console.log(
+    `Soak: producer at ${RATE} det/s, ${CLIENTS} SSE clients, ${DURATION_S / 60} min, indexer and API as ` +
+      `their own processes (from source through tsx), reported every ${INTERVAL_S} s. Latency: the ` +
+      'detection sent by the producer -> an SSE client (sampled streams). Lag: the indexer group, sampled every second.',
+  )
+  console.log('')
+  console.log(
+    '| interval (m:ss) | indexer RSS MiB | API RSS MiB | indexer loop p99 ms | API loop p99 ms | lag max | longest lag > 1 s of input (s) | alerts sampled | alert p50 ms | alert p99 ms | clients open | dropped |',
+  )
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const r of rows) {
+    console.log(
+      `| ${r.minute} | ${f(r.indexerRss)} | ${f(r.apiRss)} | ${f(r.indexerLoopP99)} | ${f(r.apiLoopP99)} | ${r.lagMax} | ${r.lagLongestS} | ${r.alerts} | ${r.p50} | ${r.p99} | ${r.open} | ${r.dropped} |`,
+    )
+  }
+  if (rows.length > 0) {
+    const base = rows[Math.min(2, rows.length - 1)]!
+    const last = rows.at(-1)!
+    const first = rows[0]!
+    const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)} %`
+    console.log('')
+    console.log('| target | measured | met |')
+    console.log('|---|---|---|')
+    const rssGrowthI = (last.indexerRss - base.indexerRss) / base.indexerRss
+    const rssGrowthA = (last.apiRss - base.apiRss) / base.apiRss
+    console.log(
+      `| RSS growth < 10 % after the first two minutes | indexer ${growth(base.indexerRss, last.indexerRss)}, API ${growth(base.apiRss, last.apiRss)} | ${rssGrowthI < 0.1 && rssGrowthA < 0.1 ? 'yes' : 'no'} |`,
+    )
+    const worstP99 = Math.max(...rows.map((r) => r.p99))
+    console.log(
+      `| alert p99 within 1.5x of the first interval's | first ${first.p99} ms, worst ${worstP99} ms (${(worstP99 / first.p99).toFixed(2)}x) | ${worstP99 <= first.p99 * 1.5 ? 'yes' : 'no'} |`,
+    )
+    const dropped = last.dropped
+    console.log(
+      `| no client dropped | ${dropped} dropped, ${last.open} open at the end | ${dropped === 0 ? 'yes' : 'no'} |`,
+    )
+    const longest = Math.max(...rows.map((r) => r.lagLongestS))
+    console.log(
+      `| lag back to 0 within 5 s | longest stretch above ${RATE} records: ${longest} s | ${longest <= 5 ? 'yes' : 'no'} |`,
+    )
+  }
+  if (failure) {
+    console.error(failure)
+    process.exitCode = 1
+  }
+  process.exit()
+}
+
+await main()
