@@ -4,8 +4,11 @@
 //   pnpm bench                          # default sizes, < 15 min on 2 cores
 //   pnpm bench --tiny                   # smoke sizes (CI: bench/bench.test.ts)
 //   pnpm bench --only ingest,api        # sections: ingest (with references), references, api, api-ferretdb, alerts
+//   pnpm bench --only storm             # kill storm: 100k detections, 10 SIGKILLs (not in the default run)
+//   pnpm bench --only soak              # soak: 10 min, 1,000 SSE clients (not in the default run)
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
 //            --alerts-clients 1000,10000 --alerts-seconds S --out report.md
+//            --storm-count N --storm-kills K --duration MINUTES (soak) --soak-clients N
 //
 // Section scripts print their own notes and markdown tables on stdout (progress on stderr); this
 // runner keeps them verbatim and adds a header, an ingest summary (ratios against the references)
@@ -17,8 +20,10 @@ import { parseArgs } from 'node:util'
 
 const root = new URL('..', import.meta.url).pathname
 
-export const SECTIONS = ['ingest', 'references', 'api', 'api-ferretdb', 'alerts'] as const
+export const SECTIONS = ['ingest', 'references', 'api', 'api-ferretdb', 'alerts', 'storm', 'soak'] as const
 export type Section = (typeof SECTIONS)[number]
+/** Long-running: run only when named with --only. */
+const ON_REQUEST: readonly Section[] = ['storm', 'soak']
 
 export interface Table {
   header: string[]
@@ -71,6 +76,10 @@ interface Sizes {
   apiStatsDocs?: number
   alertsClients?: string
   alertsSeconds?: number
+  stormCount?: number
+  stormKills?: number
+  soakMinutes?: number
+  soakClients?: number
 }
 
 function sectionArgs(section: Section, s: Sizes): string[] {
@@ -100,6 +109,19 @@ function sectionArgs(section: Section, s: Sizes): string[] {
         ...opt('clients', s.alertsClients),
         ...opt('seconds', s.alertsSeconds),
       ]
+    case 'storm':
+      return [
+        'bench/storm.ts',
+        ...opt('count', s.stormCount ?? (s.tiny ? 5_000 : undefined)),
+        ...opt('kills', s.stormKills ?? (s.tiny ? 4 : undefined)),
+      ]
+    case 'soak':
+      return [
+        'bench/soak.ts',
+        ...opt('duration', s.soakMinutes ?? (s.tiny ? 0.33 : undefined)),
+        ...opt('clients', s.soakClients ?? (s.tiny ? 50 : undefined)),
+        ...(s.tiny ? ['--interval', '10'] : []),
+      ]
   }
 }
 
@@ -110,6 +132,8 @@ const TITLES: Record<Section, string> = {
   api: '2. API (PostgreSQL)',
   'api-ferretdb': '2b. API on FerretDB (FerretDB-bound)',
   alerts: '3. Alerts (SSE)',
+  storm: '4. Kill storm: two indexers, SIGKILLs at random moments',
+  soak: '5. Soak: the pipeline over time',
 }
 
 interface SectionResult {
@@ -260,6 +284,10 @@ async function main(): Promise<void> {
       'api-stats-docs': { type: 'string' },
       'alerts-clients': { type: 'string' },
       'alerts-seconds': { type: 'string' },
+      'storm-count': { type: 'string' },
+      'storm-kills': { type: 'string' },
+      duration: { type: 'string' },
+      'soak-clients': { type: 'string' },
       out: { type: 'string' },
     },
   })
@@ -274,9 +302,13 @@ async function main(): Promise<void> {
     apiStatsDocs: num(args['api-stats-docs']),
     alertsClients: args['alerts-clients'],
     alertsSeconds: num(args['alerts-seconds']),
+    stormCount: num(args['storm-count']),
+    stormKills: num(args['storm-kills']),
+    soakMinutes: num(args.duration),
+    soakClients: num(args['soak-clients']),
   }
   const wanted = new Set(
-    (args.only ?? SECTIONS.join(','))
+    (args.only ?? SECTIONS.filter((s) => !ON_REQUEST.includes(s)).join(','))
       .split(',')
       .map((s) => s.trim())
       .flatMap((s) => (s === 'ingest' ? ['ingest', 'references'] : [s])),

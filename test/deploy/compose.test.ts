@@ -139,6 +139,39 @@ describe('docker-compose.kafka.yml', () => {
   })
 })
 
+describe('docker-compose.kafka-cluster.yml', () => {
+  const cluster = files['docker-compose.kafka-cluster.yml']!
+  const nodes = Object.entries(cluster.services)
+
+  it('is three combined KRaft nodes of apache/kafka 3.9.1 in one quorum, each with its own volume', () => {
+    expect(nodes.map(([name]) => name)).toEqual(['broker-1', 'broker-2', 'broker-3'])
+    const ids = new Set<unknown>()
+    for (const [name, node] of nodes) {
+      const env = node.environment ?? {}
+      expect(node.image, name).toBe('apache/kafka:3.9.1')
+      expect(env.KAFKA_PROCESS_ROLES, name).toBe('broker,controller')
+      expect(env.KAFKA_CONTROLLER_QUORUM_VOTERS, name).toBe('1@broker-1:9093,2@broker-2:9093,3@broker-3:9093')
+      expect(String(env.KAFKA_ADVERTISED_LISTENERS), name).toMatch(
+        new RegExp(`(^|,)PLAINTEXT://${name}:9092(,|$)`),
+      )
+      expect(node.volumes, name).toContain(`kafka-${env.KAFKA_NODE_ID}-data:${env.KAFKA_LOG_DIRS}`)
+      ids.add(env.KAFKA_NODE_ID)
+    }
+    expect(ids).toEqual(new Set([1, 2, 3]))
+  })
+
+  it('replicates every topic, internal ones included, three times and needs two in sync', () => {
+    for (const [name, node] of nodes) {
+      const env = node.environment ?? {}
+      expect(env.KAFKA_DEFAULT_REPLICATION_FACTOR, name).toBe(3)
+      expect(env.KAFKA_MIN_INSYNC_REPLICAS, name).toBe(2)
+      expect(env.KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR, name).toBe(3)
+      expect(env.KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR, name).toBe(3)
+      expect(env.KAFKA_TRANSACTION_STATE_LOG_MIN_ISR, name).toBe(2)
+    }
+  })
+})
+
 describe('docker-compose.indexer.yml', () => {
   const { indexer, api, migrate } = indexerFile.services
 

@@ -11,6 +11,7 @@ export const read = (path: string) => readFileSync(join(root, path), 'utf8')
 
 export const COMPOSE_FILES = [
   'docker-compose.kafka.yml',
+  'docker-compose.kafka-cluster.yml',
   'docker-compose.producer.yml',
   'docker-compose.indexer.yml',
 ]
