@@ -205,7 +205,7 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       )
       killLog.push({ atMs: Math.round(performance.now() - started), indexer: n, committedBefore: before })
       log(
-        `kill ${k + 1}/${kills}: indexer ${n} at ${(performance.now() - started) / 1000} s, ${before}/${count} committed`,
+        `kill ${k + 1}/${kills}: indexer ${n} at ${((performance.now() - started) / 1000).toFixed(1)} s, ${before}/${count} committed`,
       )
       running[n] = start(n)
     }
@@ -247,36 +247,41 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       stats.items.every((item) => makes.get(item.value.trim().toLowerCase()) === item.count)
 
     // Every alert, as a read_committed reader sees it: until the expected count and 3 s of quiet.
-    const alertIds: string[] = []
-    const alertAt: string[] = []
+    // The reader's own group may rebalance and hand it records again: a record is counted once by
+    // its coordinates, so only alerts written twice (two records) count as duplicates.
+    const records = new Map<string, string>()
     const reader = kafka.consumer({ groupId: `storm-reader-${id}`, maxWaitTimeInMs: 200 })
     await reader.connect()
     await reader.subscribe({ topic: topics.alerts, fromBeginning: true })
     let lastAt = Date.now()
+    let redelivered = 0
     await reader.run({
       eachMessage: async ({ partition, message }) => {
         lastAt = Date.now()
-        alertIds.push(message.key?.toString() ?? '')
-        alertAt.push(`${partition}:${message.offset}`)
+        const at = `${partition}:${message.offset}`
+        if (records.has(at)) redelivered++
+        records.set(at, message.key?.toString() ?? '')
       },
     })
     const readDeadline = Date.now() + 120_000
     while (
-      !(alertIds.length >= suspiciousIds.size && Date.now() - lastAt > 3_000) &&
+      !(records.size >= suspiciousIds.size && Date.now() - lastAt > 3_000) &&
       Date.now() < readDeadline
     ) {
       await sleep(200)
     }
     await reader.disconnect()
     await admin.deleteGroups([`storm-reader-${id}`]).catch(() => {})
+    if (redelivered > 0) log(`the reader was handed ${redelivered} records twice (its own rebalance)`)
+    const alertIds = [...records.values()]
     const alertsDistinct = new Set(alertIds).size
     if (alertsDistinct !== alertIds.length) {
       // Where the doubles are: alerts-topic coordinates, and the detection's source partition.
       const seen = new Map<string, string[]>()
-      for (const [i, x] of alertIds.entries()) seen.set(x, [...(seen.get(x) ?? []), alertAt[i]!])
+      for (const [at, x] of records) seen.set(x, [...(seen.get(x) ?? []), at])
       const source = new Map(expectedIds.map((x, i) => [x, i % partitions]))
       const doubles = [...seen].filter(([, at]) => at.length > 1)
-      log(`${doubles.length} alerts read more than once, e.g.:`)
+      log(`${doubles.length} alerts written more than once, e.g.:`)
       for (const [x, at] of doubles.slice(0, 10))
         log(`  ${x} from detections/${source.get(x)} at alerts ${at.join(', ')}`)
     }
