@@ -172,7 +172,7 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       INDEXER_HEARTBEAT_INTERVAL_MS: '1000',
       KAFKA_RETRY_INITIAL_MS: '100',
       // Small batches: many transactions in flight, so a kill lands between store and commit often.
-      INDEXER_MAX_BYTES_PER_PARTITION: String(64 * 1024),
+      INDEXER_MAX_BYTES_PER_PARTITION: String(16 * 1024),
     })
     const start = (n: number): ChildProcess => {
       const child = spawn(
@@ -191,11 +191,19 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
     while ((await committed(admin, groupId, topics.detections)) === 0) await sleep(100)
     log(`first offsets committed after ${((performance.now() - started) / 1000).toFixed(1)} s`)
     const rand = random(seed)
-    // Spread the kills over the time the backlog should take (a rough 1,500 det/s), 1 s apart at least.
-    const spanMs = Math.max(kills * 1_000, (count / 1_500) * 1_000)
+    // Random moments of the stream, not of the clock (its speed depends on the machine's load):
+    // each kill waits for a random share of the backlog to be committed, then a random delay.
+    const thresholds = Array.from({ length: kills }, () => Math.floor(count * (0.05 + rand() * 0.85))).sort(
+      (a, b) => a - b,
+    )
     const killLog: StormResult['killLog'] = []
     for (let k = 0; k < kills; k++) {
-      await sleep(500 + rand() * ((spanMs / kills) * 2 - 500))
+      for (;;) {
+        const done = await committed(admin, groupId, topics.detections)
+        if (done >= thresholds[k]! || done === count) break
+        await sleep(50)
+      }
+      await sleep(rand() * 500)
       const n = Math.floor(rand() * indexers)
       const victim = running[n]!
       const before = await committed(admin, groupId, topics.detections)

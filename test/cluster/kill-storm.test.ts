@@ -15,7 +15,8 @@ it('a kill storm on two indexers loses no detection and duplicates no alert', {
     seed: Date.now() % 100_000,
   })
   console.info(stormTables(result))
-  expect(result.killsMidStream).toBeGreaterThan(0)
+  // Kills wait for a random share of the backlog, so most land mid-stream.
+  expect(result.killsMidStream).toBeGreaterThanOrEqual(2)
   expect(result.stored).toBe(result.count)
   expect(result.distinctStored).toBe(result.count)
   expect(result.missing).toBe(0)
