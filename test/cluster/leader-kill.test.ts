@@ -49,17 +49,32 @@ async function fullyReplicated(pipeline: Pipeline): Promise<boolean> {
   }
 }
 
-async function leaderOf(pipeline: Pipeline, topic: string, partition: number): Promise<number> {
+/**
+ * Topic metadata, retried: a broker that has not caught up with the controller yet answers
+ * UNKNOWN_TOPIC_OR_PARTITION for a topic created seconds ago (kafkajs asks a random broker).
+ */
+async function topicMetadata(pipeline: Pipeline, topics: string[]) {
   const admin = pipeline.kafka.admin()
   await admin.connect()
   try {
-    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
-    const leader = topics[0]?.partitions.find((p) => p.partitionId === partition)?.leader
-    if (leader === undefined || leader < 0) throw new Error(`${topic}/${partition} has no leader`)
-    return leader
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await admin.fetchTopicMetadata({ topics })).topics
+      } catch (err) {
+        if (attempt >= 20) throw err
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+    }
   } finally {
     await admin.disconnect()
   }
+}
+
+async function leaderOf(pipeline: Pipeline, topic: string, partition: number): Promise<number> {
+  const topics = await topicMetadata(pipeline, [topic])
+  const leader = topics[0]?.partitions.find((p) => p.partitionId === partition)?.leader
+  if (leader === undefined || leader < 0) throw new Error(`${topic}/${partition} has no leader`)
+  return leader
 }
 
 /** The indexer as a child process, its warnings kept so the test can report which errors it hit. */
@@ -98,12 +113,8 @@ describe('a three-node cluster', () => {
     const pipeline = await createPipeline({ brokers: nodes.brokers })
     await createTopics(pipeline)
     // Topics created without a replication factor take the cluster's default.
-    {
-      const admin = pipeline.kafka.admin()
-      await admin.connect()
-      const { topics } = await admin.fetchTopicMetadata({ topics: Object.values(pipeline.topics) })
-      await admin.disconnect()
-      for (const t of topics) for (const p of t.partitions) expect(p.replicas).toHaveLength(3)
+    for (const t of await topicMetadata(pipeline, Object.values(pipeline.topics))) {
+      for (const p of t.partitions) expect(p.replicas).toHaveLength(3)
     }
     const started = Date.now()
     const since = () => Date.now() - started
@@ -173,6 +184,17 @@ describe('a three-node cluster', () => {
         throw new Error(`the indexer exited (${indexer.child.exitCode ?? indexer.child.signalCode})`)
       }
     }
+    // On failure too: the timeline says where the pipeline stalled.
+    onTestFinished(({ task }) => {
+      if (task.result?.state === 'fail') {
+        console.info('cluster leader kills (failed)', {
+          events,
+          indexerReadiness,
+          apiReadiness,
+          indexerErrors: Object.fromEntries(indexer.errors),
+        })
+      }
+    })
     const progress = async (atLeast: number, what: string, timeoutMs = 60_000) => {
       const from = await stored()
       await waitFor(
