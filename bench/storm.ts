@@ -61,14 +61,15 @@ function serviceEnv(): { brokers: string; mongoUrl: string } {
   return { brokers, mongoUrl }
 }
 
-/** Small deterministic PRNG, so a seed reproduces the kill schedule. */
+/** mulberry32: a small deterministic PRNG, well mixed even for small seeds. */
 function random(seed: number): () => number {
-  let state = seed >>> 0 || 1
+  let state = seed >>> 0
   return () => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) / 2 ** 32
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
   }
 }
 
