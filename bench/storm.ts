@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { type Admin, Kafka, logLevel, Partitioners } from 'kafkajs'
 import { MongoClient } from 'mongodb'
-import { createDetectionsRepository, detectionId } from '../packages/detections-store/src/index.js'
+import { createMongoDetectionsRepository, detectionId } from '../packages/detections-store/src/index.js'
 import { createDetectionGenerator, encodeDetection } from '../packages/producer/src/detection-generator.js'
 
 const root = new URL('..', import.meta.url).pathname
@@ -240,7 +240,7 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       ),
     )
 
-    const repository = createDetectionsRepository(db)
+    const repository = createMongoDetectionsRepository(db)
     const storedIds = (await repository.collection.find({}, { projection: { _id: 1 } }).toArray()).map((d) =>
       String(d._id),
     )

@@ -178,7 +178,7 @@ describe('a three-node cluster', () => {
     onTestFinished(() => clearInterval(sampler))
     await waitFor(async () => (await readyz()) === 200, { timeoutMs: 60_000, what: 'indexer ready' })
 
-    const stored = () => pipeline.repository.collection.countDocuments()
+    const stored = () => pipeline.store.storedCount()
     const alive = () => {
       if (indexer.child.exitCode !== null || indexer.child.signalCode !== null) {
         throw new Error(`the indexer exited (${indexer.child.exitCode ?? indexer.child.signalCode})`)
