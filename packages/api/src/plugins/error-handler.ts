@@ -15,6 +15,8 @@ const FASTIFY_CODES: Record<string, string> = {
   INVALID_CURSOR: 'INVALID_CURSOR',
 }
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
 interface ValidationIssue {
   instancePath?: string
   message?: string
@@ -98,15 +100,36 @@ export const errorHandlerPlugin = fp(
       },
     )
 
-    app.setNotFoundHandler((request, reply) =>
-      sendProblem(
-        request,
-        reply,
-        404,
-        'NOT_FOUND',
-        `No route for ${request.method} ${request.url.split('?')[0]}`,
-      ),
-    )
+    // Which methods each route path answers, so that a known path asked with another method gets
+    // 405 and the methods it does allow (RFC 9110), not a 404 that says the resource is missing.
+    const routes: { pattern: RegExp; methods: Set<string> }[] = []
+    app.addHook('onRoute', (route) => {
+      const pattern = new RegExp(
+        `^${route.url
+          .split(/(:[^/]+|\*)/)
+          .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : escapeRegExp(part)))
+          .join('')}$`,
+      )
+      let entry = routes.find((r) => r.pattern.source === pattern.source)
+      if (!entry) routes.push((entry = { pattern, methods: new Set() }))
+      for (const method of [route.method].flat()) entry.methods.add(method.toUpperCase())
+    })
+
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]))
+      if (allowed.size > 0) {
+        reply.header('allow', [...allowed].sort().join(', '))
+        return sendProblem(
+          request,
+          reply,
+          405,
+          'METHOD_NOT_ALLOWED',
+          `${request.method} is not allowed on ${path}; allowed: ${[...allowed].sort().join(', ')}`,
+        )
+      }
+      return sendProblem(request, reply, 404, 'NOT_FOUND', `No route for ${request.method} ${path}`)
+    })
   },
   { name: 'error-handler' },
 )
