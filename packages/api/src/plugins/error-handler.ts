@@ -111,7 +111,10 @@ export const errorHandlerPlugin = fp(
           .join('')}$`,
       )
       let entry = routes.find((r) => r.pattern.source === pattern.source)
-      if (!entry) routes.push((entry = { pattern, methods: new Set() }))
+      if (!entry) {
+        entry = { pattern, methods: new Set() }
+        routes.push(entry)
+      }
       for (const method of [route.method].flat()) entry.methods.add(method.toUpperCase())
     })
 
