@@ -68,6 +68,12 @@ export const errorHandlerPlugin = fp(
         request,
         reply,
       ) => {
+        // A body-carrying method (QUERY, PUT…) on no route fails body parsing before the not-found
+        // handler runs; the method is still what is wrong.
+        if ((request as { is404?: boolean }).is404) {
+          const answered = methodNotAllowed(request, reply)
+          if (answered) return answered
+        }
         if (err.validation) {
           const errors = fieldErrors(err)
           const summary = errors.map((e) => `${e.in}${e.path}: ${e.message}`).join('; ')
@@ -118,21 +124,34 @@ export const errorHandlerPlugin = fp(
       for (const method of [route.method].flat()) entry.methods.add(method.toUpperCase())
     })
 
-    app.setNotFoundHandler((request, reply) => {
+    /** 405 for a known path asked with another method; undefined when the path is unknown. */
+    const methodNotAllowed = (request: FastifyRequest, reply: FastifyReply) => {
       const path = request.url.split('?')[0] ?? '/'
-      const allowed = new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]))
-      if (allowed.size > 0) {
-        reply.header('allow', [...allowed].sort().join(', '))
-        return sendProblem(
+      const allowed = [
+        ...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods])),
+      ].sort()
+      if (allowed.length === 0) return undefined
+      reply.header('allow', allowed.join(', '))
+      return sendProblem(
+        request,
+        reply,
+        405,
+        'METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+      )
+    }
+
+    app.setNotFoundHandler(
+      (request, reply) =>
+        methodNotAllowed(request, reply) ??
+        sendProblem(
           request,
           reply,
-          405,
-          'METHOD_NOT_ALLOWED',
-          `${request.method} is not allowed on ${path}; allowed: ${[...allowed].sort().join(', ')}`,
-        )
-      }
-      return sendProblem(request, reply, 404, 'NOT_FOUND', `No route for ${request.method} ${path}`)
-    })
+          404,
+          'NOT_FOUND',
+          `No route for ${request.method} ${request.url.split('?')[0]}`,
+        ),
+    )
   },
   { name: 'error-handler' },
 )
