@@ -1,11 +1,11 @@
-// `npm start` / `pnpm pipeline`: the whole system on this machine without Docker or a build step.
+// `npm start`: the whole system on this machine without Docker or a build step.
 // Starts the local Kafka, MongoDB-protocol server and PostgreSQL (scripts/services/services.sh), then
 // the indexer, the API and the producer from their sources, waits until they are ready, prints where
 // to look, and on Ctrl-C, SIGINT or SIGTERM stops the three children (producer first, so every
 // detection it sent is still indexed) while leaving the services running for the next start. The
 // API and the indexer listen on loopback unless HOST is set.
 //
-//   pnpm pipeline [--down] [--no-producer] [--raw-logs] [-- <producer flags, e.g. --rate 20>]
+//   npm start -- [--down] [--no-producer] [--raw-logs] [-- <producer flags, e.g. --rate 20>]
 //
 // Every service setting comes from the environment, as in production (see .env.example); unset
 // connection variables default to the local services.
@@ -31,7 +31,7 @@ const { values: flags, positionals: producerArgs } = parseArgs({
   strict: true,
 })
 if (flags.help) {
-  console.log(`Usage: pnpm pipeline [--down] [--no-producer] [--raw-logs] [-- <producer flags>]
+  console.log(`Usage: npm start -- [--down] [--no-producer] [--raw-logs] [-- <producer flags>]
   --down          also stop the local Kafka/MongoDB/PostgreSQL on exit (default: leave them running)
   --no-producer   start only the indexer and the API (feed them with another producer)
   --raw-logs      print the services' JSON log lines unformatted
@@ -196,7 +196,7 @@ async function shutdown(code: number): Promise<never> {
     say('stopping the local services (--down)…')
     execFileSync('bash', [servicesScript, 'down'], { stdio: ['ignore', 'inherit', 'inherit'] })
   } else {
-    say('the local services are still running for the next start; `pnpm services:down` stops them')
+    say('the local services are still running for the next start; `npm run services:down` stops them')
   }
   process.exit(code)
 }
