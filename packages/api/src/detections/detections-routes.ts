@@ -97,7 +97,14 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
           'groups by total over the range with one count per point.',
         security: SECURED,
         querystring: timeseriesQuerySchema,
-        response: { 200: timeseriesSchema, ...problemResponses(400, 401, 500) },
+        response: {
+          200: timeseriesSchema,
+          ...problemResponses(401, 500),
+          400: problemSchema.describe(
+            `Invalid parameter, or parameters that do not go together: \`from\` not earlier than \`to\`; more than ` +
+              `${MAX_TIMESERIES_BUCKETS} buckets between them`,
+          ),
+        },
       },
     },
     async (request) => {
