@@ -198,6 +198,9 @@ describe('the API contract', () => {
     const selected = /Selected: (\d+)\/(\d+)/.exec(output)
     expect(selected?.[1], output.slice(-3000)).toBe(selected?.[2])
     expect(output).toMatch(new RegExp(`Tested: ${selected?.[1]}\\b`))
-    expect(output).toMatch(/No issues found/)
+    // The closing line: "No issues found in …", or warnings only (e.g. many generated sign-ups
+    // refused as duplicates), never a failure or an error.
+    const closing = /=+ (.+ in [\d.]+s) =+/.exec(output)?.[1] ?? ''
+    expect(closing, output.slice(-3000)).toMatch(/^(No issues found|\d+ warnings?) in/)
   }, 420_000)
 })
