@@ -1,10 +1,10 @@
-// Ingest references for bench/ingest.ts (issue 7, item 1), measured side by side on one backlog per
+// Ingest references for bench/ingest.ts measured side by side on one backlog per
 // round (unique topic, produced before anything reads it; every reader is a fresh consumer group):
 //   (b) consume-only: the indexer's client (kafkajs) and fetch settings, eachBatch, no processing —
 //       the broker/client limit;
 //   (c) naive: eachMessage, one insertOne per message, autocommit — the common approach;
 //   the real indexer as a process (packages/indexer/src/main.ts), whose peak RSS (VmHWM) is read
-//   from /proc before it exits (item 4).
+//   from /proc before it exits.
 //
 //   node --conditions=development --import tsx bench/ingest-references.ts [--count 100000]
 //     [--naive-count 3000] [--rounds 3] [--partitions 3] [--tiny]

@@ -1,4 +1,4 @@
-// `pnpm bench`: every benchmark of issue 7 against the local services, one section after the
+// `pnpm bench`: every benchmark against the local services, one section after the
 // other (each its own process, so none inherits another's heap or event loop), then one report.
 //
 //   pnpm bench                          # default sizes, < 15 min on 2 cores
@@ -221,7 +221,7 @@ function summaries(results: SectionResult[]): string {
       '',
       'Medians from the two ingest sections above. Each section measures its rows side by side on the ' +
         'same backlogs; across the two sections the rows come from different processes a few minutes ' +
-        'apart. Target (issue 7): indexer ≥ 0.8 × min(a, b).',
+        'apart. Target: indexer ≥ 0.8 × min(a, b).',
       '',
       '| what | det/s | ÷ min(a, b) |',
       '|---|---:|---:|',
@@ -251,7 +251,7 @@ function summaries(results: SectionResult[]): string {
   }
   if (memory.length > 0) {
     lines.push(
-      '## Resources (issue 7, item 4)',
+      '## Resources',
       '',
       'Processes run from source through tsx (a few tens of MiB more than `node dist/main.js`).',
       '',

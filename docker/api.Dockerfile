@@ -3,7 +3,8 @@
 #   docker build -f docker/api.Dockerfile -t intellisite/api .
 # The same image runs the PostgreSQL migrations: `node dist/main.js migrate`.
 
-# Node 24 is the current LTS line; the major tag keeps receiving security patches.
+# Node 24 is the current LTS line, the major of .node-version (what npm start and npm test run);
+# the major tag keeps receiving security patches.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -43,4 +44,6 @@ EXPOSE 3000
 # Slim images have no curl: Node's own fetch probes liveness.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/main.js"]
+# kafkajs 2.2.4 sets timers with negative delays, and Node 24 prints a plain-text
+# TimeoutNegativeWarning for each; only that warning type is disabled (npm start does the same).
+CMD ["node", "--disable-warning=TimeoutNegativeWarning", "dist/main.js"]

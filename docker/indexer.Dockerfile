@@ -2,7 +2,8 @@
 # The indexer (Kafka -> MongoDB, alerts, dead letters). Build from the repository root:
 #   docker build -f docker/indexer.Dockerfile -t intellisite/indexer .
 
-# Node 24 is the current LTS line; the major tag keeps receiving security patches.
+# Node 24 is the current LTS line, the major of .node-version (what npm start and npm test run);
+# the major tag keeps receiving security patches.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -41,4 +42,6 @@ EXPOSE 9101
 # Slim images have no curl: Node's own fetch probes liveness (the health server on INDEXER_PORT).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.INDEXER_PORT||9101)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/main.js"]
+# kafkajs 2.2.4 sets timers with negative delays, and Node 24 prints a plain-text
+# TimeoutNegativeWarning for each; only that warning type is disabled (npm start does the same).
+CMD ["node", "--disable-warning=TimeoutNegativeWarning", "dist/main.js"]

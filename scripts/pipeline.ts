@@ -1,10 +1,11 @@
-// `npm start` / `pnpm pipeline`: the whole system on this machine without Docker or a build step.
+// `npm start`: the whole system on this machine without Docker or a build step.
 // Starts the local Kafka, MongoDB-protocol server and PostgreSQL (scripts/services/services.sh), then
 // the indexer, the API and the producer from their sources, waits until they are ready, prints where
-// to look, and on Ctrl-C stops the three children (producer first, so every detection it sent is
-// still indexed) while leaving the services running for the next start.
+// to look, and on Ctrl-C, SIGINT or SIGTERM stops the three children (producer first, so every
+// detection it sent is still indexed) while leaving the services running for the next start. The
+// API and the indexer listen on loopback unless HOST is set.
 //
-//   pnpm pipeline [--down] [--no-producer] [--raw-logs] [-- <producer flags, e.g. --rate 20>]
+//   npm start -- [--down] [--no-producer] [--raw-logs] [-- <producer flags, e.g. --rate 20>]
 //
 // Every service setting comes from the environment, as in production (see .env.example); unset
 // connection variables default to the local services.
@@ -30,7 +31,7 @@ const { values: flags, positionals: producerArgs } = parseArgs({
   strict: true,
 })
 if (flags.help) {
-  console.log(`Usage: pnpm pipeline [--down] [--no-producer] [--raw-logs] [-- <producer flags>]
+  console.log(`Usage: npm start -- [--down] [--no-producer] [--raw-logs] [-- <producer flags>]
   --down          also stop the local Kafka/MongoDB/PostgreSQL on exit (default: leave them running)
   --no-producer   start only the indexer and the API (feed them with another producer)
   --raw-logs      print the services' JSON log lines unformatted
@@ -71,6 +72,13 @@ const apiPort = Number(env.PORT ?? 3000)
 const indexerPort = Number(env.INDEXER_PORT ?? 9101)
 env.PORT = String(apiPort)
 env.INDEXER_PORT = String(indexerPort)
+// The local services listen on loopback only, and so does what runs on them: a development machine
+// should not serve its API (and the indexer's metrics) to the network by default. The services'
+// own defaults stay 0.0.0.0, which is what a container needs.
+env.HOST ||= '127.0.0.1'
+env.INDEXER_HOST ||= env.HOST
+const producerCounted =
+  Boolean(env.PRODUCER_COUNT) || producerArgs.some((arg) => arg === '--count' || arg.startsWith('--count='))
 if (!env.JWT_SECRET) {
   env.JWT_SECRET = randomBytes(32).toString('base64url')
   say('JWT_SECRET is not set: generated a random one for this run (tokens stop working when it restarts)')
@@ -115,10 +123,24 @@ function formatLine(line: string): string {
   }
 }
 
+// Loaded into every child: it stops the child when this script is gone, even after a SIGKILL.
+const exitWithParent = fileURLToPath(new URL('./exit-with-parent.ts', import.meta.url))
+
 function start(name: string, prefixColor: number, packageDir: string, args: string[] = []): Child {
   const child = spawn(
     process.execPath,
-    ['--conditions=development', '--import', 'tsx', `packages/${packageDir}/src/main.ts`, ...args],
+    [
+      // kafkajs 2.2.4 sets timers with negative delays, and Node 24 prints a plain-text warning for
+      // each; only that warning type is disabled, every other one still prints.
+      '--disable-warning=TimeoutNegativeWarning',
+      '--conditions=development',
+      '--import',
+      'tsx',
+      '--import',
+      exitWithParent,
+      `packages/${packageDir}/src/main.ts`,
+      ...args,
+    ],
     // Own process group: a terminal Ctrl-C reaches only this script, which then stops the children
     // in order instead of all at once.
     { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
@@ -137,7 +159,11 @@ function start(name: string, prefixColor: number, packageDir: string, args: stri
   void entry.exited.then((code) => {
     if (entry.stopping || shuttingDown) return
     if (name === 'producer' && code === 0) {
-      say('the producer finished (PRODUCER_COUNT reached); the indexer and API keep running')
+      say(
+        producerCounted
+          ? 'the producer finished (it sent its PRODUCER_COUNT / --count); the indexer and API keep running'
+          : 'the producer stopped (signalled from outside); the indexer and API keep running',
+      )
       return
     }
     say(paint(31, `${name} exited unexpectedly (code ${code}); stopping the others`))
@@ -170,18 +196,24 @@ async function shutdown(code: number): Promise<never> {
     say('stopping the local services (--down)…')
     execFileSync('bash', [servicesScript, 'down'], { stdio: ['ignore', 'inherit', 'inherit'] })
   } else {
-    say('the local services are still running for the next start; `pnpm services:down` stops them')
+    say('the local services are still running for the next start; `npm run services:down` stops them')
   }
   process.exit(code)
 }
 
+// A terminal's Ctrl-C reaches this script twice: from the terminal (same process group) and forwarded
+// by npm, which passes SIGINT and SIGTERM on to the script it runs. Only a signal that comes later
+// than that echo counts as the user's second one.
+let firstSignalAt = 0
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (shuttingDown) {
+      if (Date.now() - firstSignalAt < 1_000) return
       say('second signal: killing the children now')
       for (const child of children) child.process.kill('SIGKILL')
       process.exit(130)
     }
+    firstSignalAt = Date.now()
     void shutdown(0)
   })
 }

@@ -1,4 +1,4 @@
-// The whole system as the README runs it: `pnpm pipeline` (scripts/pipeline.ts) starts the indexer,
+// The whole system as `npm start` runs it (scripts/pipeline.ts): it starts the indexer,
 // the API and the producer as real processes from source. A user then signs up, logs in, watches the
 // detections page and the stats grow, and follows /alerts with a real EventSource client, which must
 // receive the SUV alerts — each one a stored detection, none twice. Everything runs on free ports with

@@ -68,6 +68,10 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     trustProxy: config.TRUST_PROXY,
     bodyLimit: 64 * 1024,
+    // A `__proto__` or `constructor.prototype` key in a JSON body is dropped when parsed (never
+    // reaching an object's prototype) rather than rejecting an otherwise valid body as malformed.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
     routerOptions: { maxParamLength: 200 },
   }).withTypeProvider<ZodTypeProvider>()
 

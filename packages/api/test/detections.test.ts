@@ -175,6 +175,7 @@ describe.each(BACKENDS)('GET /detections and GET /stats (%s)', (backend) => {
     ['from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'to'],
     ['from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', 'to'],
     ['make=', 'make'],
+    ['model=a%00b', 'model'],
     ['cursor=abc&skip=10', 'cursor'],
   ]
   it.each(bad)('answers 400 naming the parameter for %s', async (query, parameter) => {

@@ -49,6 +49,29 @@ describe('health, readiness, metrics, errors', () => {
     expect(t.logs.text()).toContain(problem.requestId)
   })
 
+  it('answers a known path asked with an undeclared method with 405 and the methods it allows', async () => {
+    for (const [method, url, allow] of [
+      ['TRACE', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/detections?limit=1', 'GET, HEAD'],
+      ['PUT', '/users', 'POST'],
+      ['PATCH', '/auth/token', 'POST'],
+      // Fastify parses a QUERY body before it finds no route: still the method that is wrong.
+      ['QUERY', '/stats', 'GET, HEAD'],
+    ] as const) {
+      const response = await t.inject({ method, url })
+      expect(response.statusCode, `${method} ${url}`).toBe(405)
+      expect(response.headers.allow).toBe(allow)
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(response.json()).toMatchObject({
+        status: 405,
+        code: 'METHOD_NOT_ALLOWED',
+        title: 'Method Not Allowed',
+      })
+    }
+    // An unknown path stays a 404, whatever the method.
+    expect((await t.inject({ method: 'DELETE', url: '/nope' })).statusCode).toBe(404)
+  })
+
   it('keeps a safe caller-supplied request id and replaces an unsafe one', async () => {
     const kept = await t.inject({ method: 'GET', url: '/nope', headers: { 'x-request-id': 'trace-123.abc' } })
     expect(kept.headers['x-request-id']).toBe('trace-123.abc')

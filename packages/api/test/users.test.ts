@@ -73,6 +73,19 @@ describe('POST /users', () => {
     expect(error.message).toMatch(message)
   })
 
+  it('drops a __proto__ key from a JSON body instead of rejecting the body', async () => {
+    const username = `proto_${Date.now()}`
+    const response = await t.inject({
+      method: 'POST',
+      url: '/users',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"username":"${username}","password":"password123","__proto__":{"admin":true}}`,
+    })
+    expect(response.statusCode).toBe(201)
+    expect(response.json()).not.toHaveProperty('admin')
+    expect(({} as { admin?: boolean }).admin).toBeUndefined()
+  })
+
   it('accepts a password of exactly 72 bytes', async () => {
     const response = await t.inject({
       method: 'POST',

@@ -1,4 +1,4 @@
-// Issue 3's "broker restart → reconnect": the indexer (a real child process) loses its broker
+// Broker restart → reconnect: the indexer (a real child process) loses its broker
 // mid-stream to a crash (SIGKILL), stays up while it is gone, and once it is back finishes the
 // stream with no detection lost or stored twice and no alert lost or duplicated. On a private
 // broker: the shared one must never be stopped.

@@ -1,3 +1,4 @@
+import { alertSchema } from '@intellisite/detections-store'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
@@ -10,6 +11,14 @@ import { decodeResumeToken } from './resume-token.js'
 import { parseSince } from './since.js'
 import type { SseBroadcaster } from './sse-broadcaster.js'
 
+/** A comma-separated list with at least one non-blank item: `make=` alone is rejected, as on /detections. */
+const filterList = (what: string) =>
+  z
+    .string()
+    .max(500)
+    .regex(/[^\s,]/, `must name at least one ${what}`)
+    .optional()
+
 const querystring = z.object({
   access_token: z
     .string()
@@ -17,20 +26,69 @@ const querystring = z.object({
     .describe('JWT, for clients that cannot send an Authorization header (browser EventSource)'),
   lastEventId: z
     .string()
+    .regex(/^[A-Za-z0-9_-]{1,4096}$/, 'must be an event id from this stream')
     .optional()
     .describe('Resume token (an event `id`) for clients that cannot send the Last-Event-ID header'),
   since: z
-    .string()
+    .union([z.string().regex(/^\d{1,15}$/), z.iso.datetime({ offset: true })], {
+      error: 'must be epoch milliseconds or an ISO-8601 date-time',
+    })
     .refine((value) => parseSince(value) !== null, 'must be epoch milliseconds or an ISO-8601 date-time')
     .optional()
-    .describe('Start from alerts published at or after this time (ignored when resuming)'),
-  make: z.string().max(500).optional().describe('Comma-separated makes, case-insensitive'),
-  category: z
-    .string()
-    .max(500)
-    .optional()
-    .describe('Comma-separated categories; matches any token of the alert category, case-insensitive'),
+    .describe(
+      'Start from alerts published at or after this time: epoch milliseconds or an ISO-8601 date-time with a zone (ignored when resuming)',
+    ),
+  make: filterList('make').describe('Comma-separated makes, case-insensitive; blank items are ignored'),
+  category: filterList('category').describe(
+    'Comma-separated categories; matches any token of the alert category, case-insensitive; blank items are ignored',
+  ),
 })
+
+const alertJsonSchema = z.toJSONSchema(alertSchema, { target: 'draft-2020-12' })
+delete (alertJsonSchema as { $schema?: string }).$schema
+
+/**
+ * One event of the stream, as an SSE parser hands it over (`event`, `data`, `id`, `retry`), so
+ * that tools can check each event against the document. `retry:` frames and `:` heartbeats carry
+ * no data and are not events.
+ */
+const alertEventSchema = z
+  .union([
+    z.object({
+      event: z.literal('alert'),
+      id: z.string().describe('Resume token: the Kafka position after this alert'),
+      data: z
+        .string()
+        .meta({ contentMediaType: 'application/json', contentSchema: alertJsonSchema })
+        .describe('One Alert as JSON'),
+    }),
+    z.object({
+      event: z.literal('reset'),
+      id: z.string().describe('Resume token of the restart point'),
+      data: z
+        .string()
+        .meta({ contentMediaType: 'application/json' })
+        .describe('`{"reason":"position-not-retained","restartFrom":<resume token>}`'),
+    }),
+    z.object({
+      event: z.literal('token-expired'),
+      id: z.string().optional(),
+      data: z.string().describe('`{}`; the stream ends after it'),
+    }),
+  ])
+  .meta({
+    id: 'AlertEvent',
+    description:
+      'One event of the `text/event-stream`: `event: alert` (`id:` resume token, `data:` one Alert as JSON), ' +
+      '`event: reset` or `event: token-expired`. The stream also carries a `retry:` line and `:` heartbeat comments.',
+    example: {
+      event: 'alert',
+      id: 'AQOwCRk4',
+      data:
+        '{"id":"q0P3b0kM5iQ2yB3Q5zN2Xg","detectedAt":"2024-05-01T12:00:00.000Z","year":2011,"make":"Toyota",' +
+        '"model":"Land Cruiser","category":"SUV","reason":"category matches SUV"}',
+    },
+  })
 
 const jwtPayload = z.object({ sub: z.string().min(1), username: z.string(), exp: z.number().optional() })
 
@@ -77,17 +135,13 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
           security: SECURED,
           querystring,
           response: {
-            // A registered id, so the app's OpenAPI post-processing can label it text/event-stream.
-            200: z.string().meta({
-              id: 'AlertEventStream',
-              description:
-                'An endless `text/event-stream`: `retry:`, then `event: alert` frames (`id:` resume token, ' +
-                '`data:` one Alert as JSON), `event: reset`, `event: token-expired`, `:` heartbeats',
-              example:
-                'retry: 2000\n\nid: AQOwCRk4\nevent: alert\ndata: {"id":"…","detectedAt":"2024-05-01T12:00:00.000Z",' +
-                '"year":2011,"make":"Toyota","model":"Land Cruiser","category":"SUV","reason":"category matches SUV"}\n\n',
-            }),
-            400: problem.describe('Malformed Last-Event-ID, since or filter'),
+            // A registered id, so the app's OpenAPI post-processing can label it text/event-stream;
+            // before OpenAPI 3.2 (itemSchema) the schema of an event stream describes one event.
+            200: alertEventSchema,
+            400: problem.describe(
+              'Malformed `since` or filter, or a Last-Event-ID / `lastEventId` that is not a resume token of this ' +
+                'stream (the token is opaque: only ids this stream sent are accepted)',
+            ),
             401: problem.describe('Missing, invalid or expired token'),
             429: problem.describe('Too many open streams for this user'),
             503: problem.describe('The alerts consumer is not running (starting or shutting down)'),

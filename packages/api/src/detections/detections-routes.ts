@@ -4,7 +4,7 @@ import {
   MAX_TIMESERIES_BUCKETS,
 } from '@intellisite/detections-store'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { problemResponses } from '../http/problem.js'
+import { problemResponses, problemSchema } from '../http/problem.js'
 import { SECURED } from '../plugins/swagger.js'
 import {
   detectionsPageSchema,
@@ -37,7 +37,16 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
           'same at any depth and never repeats or skips a detection while new ones arrive. Filters combine with AND.',
         security: SECURED,
         querystring: listDetectionsQuerySchema,
-        response: { 200: detectionsPageSchema, ...problemResponses(400, 401, 500) },
+        response: {
+          200: detectionsPageSchema,
+          ...problemResponses(401, 500),
+          // Rules between parameters, which OpenAPI cannot state per parameter: a request that
+          // passes every parameter's schema can still get this 400.
+          400: problemSchema.describe(
+            'Invalid parameter, or parameters that do not go together: `cursor` with `skip`; `from` not earlier ' +
+              'than `to`; a `cursor` that is not a `nextCursor` this API returned (cursors are opaque)',
+          ),
+        },
       },
     },
     async (request) => {
@@ -88,7 +97,14 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
           'groups by total over the range with one count per point.',
         security: SECURED,
         querystring: timeseriesQuerySchema,
-        response: { 200: timeseriesSchema, ...problemResponses(400, 401, 500) },
+        response: {
+          200: timeseriesSchema,
+          ...problemResponses(401, 500),
+          400: problemSchema.describe(
+            `Invalid parameter, or parameters that do not go together: \`from\` not earlier than \`to\`; more than ` +
+              `${MAX_TIMESERIES_BUCKETS} buckets between them`,
+          ),
+        },
       },
     },
     async (request) => {

@@ -20,7 +20,15 @@ const instant = z
   })
   .transform((value) => new Date(value))
 
-const filterText = z.string().trim().min(1, 'must not be empty').max(200)
+// NUL cannot be stored (BSON keys, PostgreSQL text), so no detection can match it: rejected here
+// rather than failing in the store.
+const filterText = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the character being rejected
+  .regex(/^[^\u0000]*$/, 'must not contain NUL characters')
 
 export const listDetectionsQuerySchema = z
   .object({

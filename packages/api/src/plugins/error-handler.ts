@@ -15,6 +15,8 @@ const FASTIFY_CODES: Record<string, string> = {
   INVALID_CURSOR: 'INVALID_CURSOR',
 }
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
 interface ValidationIssue {
   instancePath?: string
   message?: string
@@ -60,12 +62,53 @@ export function sendProblem(
  */
 export const errorHandlerPlugin = fp(
   async (app) => {
+    // Which methods each route path answers, so that a known path asked with another method gets
+    // 405 and the methods it does allow (RFC 9110), not a 404 that says the resource is missing.
+    const routes: { pattern: RegExp; methods: Set<string> }[] = []
+    app.addHook('onRoute', (route) => {
+      const pattern = new RegExp(
+        `^${route.url
+          .split(/(:[^/]+|\*)/)
+          .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : escapeRegExp(part)))
+          .join('')}$`,
+      )
+      let entry = routes.find((r) => r.pattern.source === pattern.source)
+      if (!entry) {
+        entry = { pattern, methods: new Set() }
+        routes.push(entry)
+      }
+      for (const method of [route.method].flat()) entry.methods.add(method.toUpperCase())
+    })
+
+    /** 405 for a known path asked with another method; undefined when the path is unknown. */
+    const methodNotAllowed = (request: FastifyRequest, reply: FastifyReply) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = [
+        ...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods])),
+      ].sort()
+      if (allowed.length === 0) return undefined
+      reply.header('allow', allowed.join(', '))
+      return sendProblem(
+        request,
+        reply,
+        405,
+        'METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+      )
+    }
+
     app.setErrorHandler(
       (
         err: FastifyError & { errors?: ProblemFieldError[]; headers?: Record<string, string> },
         request,
         reply,
       ) => {
+        // A body-carrying method (QUERY, PUT…) on no route fails body parsing before the not-found
+        // handler runs; the method is still what is wrong.
+        if ((request as { is404?: boolean }).is404) {
+          const answered = methodNotAllowed(request, reply)
+          if (answered) return answered
+        }
         if (err.validation) {
           const errors = fieldErrors(err)
           const summary = errors.map((e) => `${e.in}${e.path}: ${e.message}`).join('; ')
@@ -98,14 +141,16 @@ export const errorHandlerPlugin = fp(
       },
     )
 
-    app.setNotFoundHandler((request, reply) =>
-      sendProblem(
-        request,
-        reply,
-        404,
-        'NOT_FOUND',
-        `No route for ${request.method} ${request.url.split('?')[0]}`,
-      ),
+    app.setNotFoundHandler(
+      (request, reply) =>
+        methodNotAllowed(request, reply) ??
+        sendProblem(
+          request,
+          reply,
+          404,
+          'NOT_FOUND',
+          `No route for ${request.method} ${request.url.split('?')[0]}`,
+        ),
     )
   },
   { name: 'error-handler' },

@@ -20,7 +20,7 @@ type Operation = {
  */
 const MEDIA_TYPES: Record<string, string> = {
   Problem: 'application/problem+json',
-  AlertEventStream: 'text/event-stream',
+  AlertEvent: 'text/event-stream',
 }
 
 function relabelResponses(document: { paths?: Record<string, Record<string, Operation>> }): void {

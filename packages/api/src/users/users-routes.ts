@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { problemResponses } from '../http/problem.js'
-import type { PasswordHasher } from './password-hasher.js'
+import { problemResponses, problemSchema } from '../http/problem.js'
+import { MAX_PASSWORD_BYTES, type PasswordHasher } from './password-hasher.js'
 import type { UsersRepository } from './users-repository.js'
 import { createUserBodySchema, userSchema } from './users-schemas.js'
 
@@ -27,7 +27,15 @@ export const usersRoutes: FastifyPluginAsyncZod<UsersRoutesOptions> = async (
           'Registers an account. Usernames are unique case-insensitively; the password is stored as a bcrypt hash ' +
           'and never returned.',
         body: createUserBodySchema,
-        response: { 201: userSchema, ...problemResponses(400, 409, 413, 415, 429, 500) },
+        response: {
+          201: userSchema,
+          ...problemResponses(409, 413, 415, 429, 500),
+          // JSON Schema counts characters, bcrypt bytes: a password of at most 72 characters can
+          // still be too long, which only this 400 can say.
+          400: problemSchema.describe(
+            `Invalid username or password, including a password of more than ${MAX_PASSWORD_BYTES} bytes in UTF-8`,
+          ),
+        },
       },
     },
     async (request, reply) => {

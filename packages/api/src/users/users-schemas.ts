@@ -14,6 +14,11 @@ export const usernameSchema = z
 export const passwordSchema = z
   .string({ error: 'password is required and must be a string' })
   .min(8, 'password must be at least 8 characters')
+  // Characters, for the document: every character is at least one byte.
+  .max(
+    MAX_PASSWORD_BYTES,
+    `password must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt ignores anything longer)`,
+  )
   .refine(
     (password) => Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES,
     `password must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt ignores anything longer)`,

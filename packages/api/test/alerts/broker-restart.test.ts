@@ -1,4 +1,4 @@
-// Issue 5 through a broker crash: the API's one in-process alerts consumer loses its broker
+// Alerts through a broker crash: the API's one in-process alerts consumer loses its broker
 // (SIGKILL), the SSE client stays connected (or EventSource resumes with Last-Event-ID), and once
 // the broker is back every alert reaches the client exactly once, in partition order. On a
 // private broker: the shared one must never be stopped.

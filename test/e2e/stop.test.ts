@@ -1,0 +1,253 @@
+// Stopping `npm start` the way a supervisor does: a signal to the npm process itself, not to a
+// terminal's process group. Whatever stops it, no process of the stack may outlive it: npm's script
+// chain (npm -> bash scripts/run.sh -> the pipeline), the indexer, the API and the producer.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { readdirSync, readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { Kafka, logLevel } from 'kafkajs'
+import { MongoClient } from 'mongodb'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../support/ports.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const id = `stop${randomUUID().replaceAll('-', '').slice(0, 12)}`
+const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
+
+function requireEnv(name: string): string {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
+  return value
+}
+
+const withDatabase = (url: string, database: string) => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+/** Parent pid and command line of every live process (Linux /proc). */
+function processTable(): Map<number, { ppid: number; args: string }> {
+  const table = new Map<number, { ppid: number; args: string }>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // The command name may hold spaces and parentheses: fields resume after the last ')'.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (fields[0] === 'Z') continue
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()
+      table.set(Number(entry), { ppid: Number(fields[1]), args })
+    } catch {
+      // exited while we looked
+    }
+  }
+  return table
+}
+
+function descendants(pid: number): Map<number, string> {
+  const table = processTable()
+  const found = new Map<number, string>()
+  const queue = [pid]
+  while (queue.length > 0) {
+    const parent = queue.shift()
+    for (const [child, info] of table) {
+      if (info.ppid === parent && !found.has(child)) {
+        found.set(child, info.args)
+        queue.push(child)
+      }
+    }
+  }
+  return found
+}
+
+const alive = (pids: Iterable<number>) => {
+  const table = processTable()
+  return [...pids].filter((pid) => table.has(pid))
+}
+
+/** Local addresses (hex, as the kernel lists them) of the sockets listening on a TCP port. */
+function listeners(port: number): string[] {
+  const addresses: string[] = []
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const [local, , state] = line.trim().split(/\s+/).slice(1)
+      const [address, hexPort] = (local ?? '').split(':')
+      if (state === '0A' && hexPort !== undefined && Number.parseInt(hexPort, 16) === port)
+        addresses.push(address ?? '')
+    }
+  }
+  return addresses
+}
+
+interface Run {
+  npm: ChildProcess
+  exited: Promise<unknown>
+  output: () => string
+  /** The pipeline, the indexer, the API and the producer, by role, once all four run. */
+  stack: Record<'pipeline' | 'indexer' | 'api' | 'producer', number>
+  all: Map<number, string>
+}
+
+const started: ChildProcess[] = []
+let ports: number[] = []
+
+async function startStack(producerEnv: Record<string, string>): Promise<Run> {
+  const [apiPort, indexerPort] = ports
+  const npm = spawn('npm', ['start', '--silent'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own group, only so that a failing test can still clean up everything it started.
+    detached: true,
+    env: {
+      ...process.env,
+      PORT: String(apiPort),
+      INDEXER_PORT: String(indexerPort),
+      DETECTIONS_TOPIC: topics.detections,
+      ALERTS_TOPIC: topics.alerts,
+      DLQ_TOPIC: topics.dlq,
+      INDEXER_GROUP_ID: id,
+      ALERTS_GROUP_PREFIX: id,
+      MONGO_URL: withDatabase(requireEnv('MONGO_URL'), id),
+      DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
+      BCRYPT_COST: '4',
+      JWT_SECRET: randomUUID() + randomUUID(),
+      NO_COLOR: '1',
+      PRODUCER_RATE: '5',
+      ...producerEnv,
+    },
+  })
+  started.push(npm)
+  let output = ''
+  npm.stdout?.on('data', (chunk) => {
+    output += chunk
+  })
+  npm.stderr?.on('data', (chunk) => {
+    output += chunk
+  })
+  const exited = once(npm, 'exit')
+  const deadline = Date.now() + 150_000
+  while (!(output.includes('[pipeline] ready.') && /\[producer\].*producing detections/.test(output))) {
+    if (npm.exitCode !== null) throw new Error(`npm start exited (${npm.exitCode}):\n${output}`)
+    if (Date.now() > deadline) throw new Error(`npm start not ready in 150 s:\n${output}`)
+    await sleep(200)
+  }
+  const all = descendants(npm.pid ?? -1)
+  const find = (pattern: RegExp) => {
+    const pid = [...all].find(([, args]) => pattern.test(args))?.[0]
+    if (pid === undefined) throw new Error(`no ${pattern} among ${JSON.stringify([...all])}`)
+    return pid
+  }
+  return {
+    npm,
+    exited,
+    output: () => output,
+    all,
+    stack: {
+      pipeline: find(/scripts\/pipeline\.ts/),
+      indexer: find(/packages\/indexer\/src\/main\.ts/),
+      api: find(/packages\/api\/src\/main\.ts/),
+      producer: find(/packages\/producer\/src\/main\.ts/),
+    },
+  }
+}
+
+async function expectAllGone(pids: Map<number, string>, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs
+  let left = alive(pids.keys())
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(200)
+    left = alive(pids.keys())
+  }
+  expect(
+    left.map((pid) => `${pid} ${pids.get(pid)}`),
+    'processes of the stack still running',
+  ).toEqual([])
+}
+
+beforeAll(async () => {
+  const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${id}`)
+  await admin.end()
+  ports = [await freePort(), await freePort()]
+})
+
+afterAll(async () => {
+  for (const npm of started) {
+    try {
+      if (npm.pid) process.kill(-npm.pid, 'SIGKILL')
+    } catch {
+      // already gone, as it should be
+    }
+  }
+  const kafka = new Kafka({
+    clientId: id,
+    brokers: requireEnv('KAFKA_BROKERS').split(','),
+    logLevel: logLevel.NOTHING,
+  })
+  const admin = kafka.admin()
+  await admin.connect()
+  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
+  await admin.deleteGroups(groups).catch(() => {})
+  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
+  await admin.disconnect()
+  const mongo = new MongoClient(requireEnv('MONGO_URL'))
+  await mongo.connect()
+  await mongo.db(id).dropDatabase()
+  await mongo.close()
+  const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
+  await postgres.connect()
+  await postgres.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`)
+  await postgres.end()
+}, 90_000)
+
+describe.skipIf(process.platform !== 'linux')('stopping npm start', () => {
+  it('SIGTERM to the npm pid stops the stack, producer first, and leaves no process', async () => {
+    const run = await startStack({ PRODUCER_COUNT: '100000' })
+    // Loopback by default: the API and the indexer listen on 127.0.0.1 only.
+    expect(listeners(ports[0] ?? -1)).toEqual(['0100007F'])
+    expect(listeners(ports[1] ?? -1)).toEqual(['0100007F'])
+
+    process.kill(run.npm.pid ?? -1, 'SIGTERM')
+    await Promise.race([run.exited, sleep(60_000)])
+    expect(run.npm.exitCode, run.output()).not.toBeNull()
+    await expectAllGone(run.all, 5_000)
+
+    const output = run.output()
+    expect(output).toContain('stopping: producer first')
+    const producerDone = output.search(/\[producer\].*done/)
+    expect(producerDone, output).toBeGreaterThan(-1)
+    expect(output.search(/\[indexer\].*shutting down/)).toBeGreaterThan(producerDone)
+    expect(output.search(/\[api\].*shutting down/)).toBeGreaterThan(producerDone)
+    expect(output).toMatch(/\[indexer\].*indexer stopped/)
+  }, 240_000)
+
+  it('SIGINT to the npm pid does the same; a producer stopped from outside is reported as such', async () => {
+    const run = await startStack({})
+    process.kill(run.stack.producer, 'SIGTERM')
+    const deadline = Date.now() + 20_000
+    while (!run.output().includes('the producer stopped') && Date.now() < deadline) await sleep(200)
+    expect(run.output()).toContain('the producer stopped (signalled from outside)')
+    expect(run.output()).not.toContain('PRODUCER_COUNT')
+
+    process.kill(run.npm.pid ?? -1, 'SIGINT')
+    await Promise.race([run.exited, sleep(60_000)])
+    expect(run.npm.exitCode, run.output()).not.toBeNull()
+    await expectAllGone(run.all, 5_000)
+    expect(run.output()).toMatch(/\[indexer\].*indexer stopped/)
+    expect(run.output()).not.toMatch(/killing/)
+  }, 240_000)
+
+  it('when the pipeline itself is killed, the indexer, the API and the producer stop by themselves', async () => {
+    const run = await startStack({ PRODUCER_COUNT: '100000' })
+    process.kill(run.stack.pipeline, 'SIGKILL')
+    await expectAllGone(run.all, 60_000)
+    // npm saw its script die and exits as well.
+    await Promise.race([run.exited, sleep(10_000)])
+    expect(run.npm.exitCode ?? run.npm.signalCode).not.toBeNull()
+  }, 240_000)
+})

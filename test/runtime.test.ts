@@ -1,0 +1,70 @@
+// The runtime the suite runs on is the one the images ship, and the one warning we silence on it
+// (kafkajs's TimeoutNegativeWarning) is the only one: every other warning still reaches stderr.
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8')
+const pinned = read('.node-version').trim()
+const FLAG = '--disable-warning=TimeoutNegativeWarning'
+
+function requireEnv(name: string): string {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
+  return value
+}
+
+/** A kafkajs admin round trip on the real broker, then a warning of another kind. */
+const script = `
+import { createRequire } from 'node:module'
+const { Kafka, logLevel } = createRequire(${JSON.stringify(`${root}package.json`)})('kafkajs')
+const admin = new Kafka({ clientId: 'warnings', brokers: process.env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin()
+await admin.connect()
+await admin.listTopics()
+await admin.disconnect()
+process.emitWarning('this one must stay visible', 'CanaryWarning')
+`
+
+function runNode(flags: string[]): string {
+  const { NODE_OPTIONS: _inherited, ...env } = process.env
+  const result = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script], {
+    cwd: root,
+    env: { ...env, KAFKA_BROKERS: requireEnv('KAFKA_BROKERS') },
+    encoding: 'utf8',
+    timeout: 30_000,
+  })
+  expect(result.status, result.stderr).toBe(0)
+  return result.stderr
+}
+
+describe('runtime', () => {
+  it(`is Node.js ${pinned.split('.')[0]}, the major of .node-version that the images run`, () => {
+    expect(process.versions.node.split('.')[0]).toBe(pinned.split('.')[0])
+    expect(JSON.parse(read('package.json')).engines.node).toMatch(
+      new RegExp(`^\\^${pinned.split('.')[0]}\\.`),
+    )
+  })
+
+  it('kafkajs prints TimeoutNegativeWarning on this runtime without the flag', () => {
+    expect(runNode([])).toMatch(/TimeoutNegativeWarning/)
+  })
+
+  it('with the flag that warning is gone and other warnings still print', () => {
+    const stderr = runNode([FLAG])
+    expect(stderr).not.toMatch(/TimeoutNegativeWarning/)
+    expect(stderr).toMatch(/CanaryWarning: this one must stay visible/)
+  })
+
+  it('every way a service starts passes that flag', () => {
+    expect(read('scripts/run.sh')).toContain(FLAG)
+    expect(read('scripts/pipeline.ts')).toContain(FLAG)
+    for (const service of ['api', 'indexer', 'producer']) {
+      expect(read(`docker/${service}.Dockerfile`)).toContain(`"node", "${FLAG}", "dist/main.js"`)
+      const scripts = JSON.parse(read(`packages/${service}/package.json`)).scripts as Record<string, string>
+      expect(scripts.start).toBe(`node ${FLAG} dist/main.js`)
+      expect(scripts.dev).toContain(FLAG)
+    }
+  })
+})
