@@ -4,8 +4,10 @@ import {
   committedCount,
   createPipeline,
   createTopics,
+  detections,
   expectExactlyOnce,
-  produceBacklog,
+  type Produced,
+  produce,
   startIndexer,
   waitFor,
 } from './helpers.js'
@@ -15,17 +17,36 @@ describe.each(BACKENDS)('rebalance (%s detections store)', (backend) => {
     const pipeline = await createPipeline({ backend })
     await createTopics(pipeline)
     const total = 2400
-    const { fixtures, produced } = await produceBacklog(pipeline, total)
+    const fixtures = detections(total)
+    const produced: Produced[] = []
+    // The backlog arrives in thirds, each while a membership change is under way, so every member
+    // has records to take over however fast the store drains them.
+    const produceThird = async (third: number) => {
+      const slice = fixtures.slice((third * total) / 3, ((third + 1) * total) / 3)
+      produced.push(
+        ...(await produce(
+          pipeline.kafka,
+          pipeline.topics.detections,
+          slice.map((d) => JSON.stringify(d)),
+          { perSend: 30 },
+        )),
+      )
+    }
     const stored = () => pipeline.store.storedCount()
     const small = { maxBytesPerPartition: 3072 }
 
+    await produceThird(0)
     const first = await startIndexer(pipeline, small)
-    await waitFor(async () => (await stored()) >= total * 0.2, { intervalMs: 10, what: '20% stored' })
+    await waitFor(async () => (await stored()) >= total * 0.1, { intervalMs: 10, what: '10% stored' })
     // A second member joins: partitions move while batches are in flight.
-    const second = await startIndexer(pipeline, small)
-    await waitFor(async () => (await stored()) >= total * 0.6, { intervalMs: 10, what: '60% stored' })
-    // The first leaves gracefully: its partitions move again.
-    await first.stop()
+    const joining = startIndexer(pipeline, small)
+    await produceThird(1)
+    const second = await joining
+    await waitFor(async () => (await stored()) >= total * 0.5, { intervalMs: 10, what: '50% stored' })
+    // The first leaves gracefully while the last third arrives: its partitions move again.
+    const leaving = first.stop()
+    await produceThird(2)
+    await leaving
     await waitFor(async () => (await committedCount(pipeline)) === total, { what: 'every offset committed' })
 
     await expectExactlyOnce(pipeline, fixtures, produced)
