@@ -1,42 +1,20 @@
 import { fileURLToPath } from 'node:url'
-import { retry } from '@intellisite/common'
+import { type AppliedMigration, migrateUnderLock, retry } from '@intellisite/common'
 import type { Pool } from 'pg'
-import Postgrator from 'postgrator'
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations/*.sql', import.meta.url))
 /** Any constant works: it only has to be the same for every API replica. */
 const MIGRATION_LOCK = 0x1e7e11
 
-export interface AppliedMigration {
-  version: number
-  name: string
-}
+export type { AppliedMigration }
 
-/**
- * Brings the schema to the newest version. Several replicas may start at once: a session-level
- * advisory lock serialises them, so the second one finds the work done instead of failing halfway.
- */
-export async function runMigrations(pool: Pool): Promise<AppliedMigration[]> {
-  const client = await pool.connect()
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
-    try {
-      const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db')
-      const postgrator = new Postgrator({
-        migrationPattern: MIGRATIONS,
-        driver: 'pg',
-        database: rows[0]?.db ?? '',
-        schemaTable: 'schema_version',
-        execQuery: (query) => client.query(query),
-      })
-      const applied = await postgrator.migrate()
-      return applied.map((m) => ({ version: m.version, name: m.name }))
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
-    }
-  } finally {
-    client.release()
-  }
+/** Brings the users schema to the newest version; replicas may run it at once. */
+export function runMigrations(pool: Pool): Promise<AppliedMigration[]> {
+  return migrateUnderLock(pool, {
+    migrationPattern: MIGRATIONS,
+    schemaTable: 'schema_version',
+    lock: MIGRATION_LOCK,
+  })
 }
 
 /** Errors of a server that is not up yet (refused, reset, or still starting), worth waiting for. */
