@@ -1,5 +1,6 @@
 import { type Alert, alertSchema, categoryTokens, normalizeKey } from '@intellisite/detections-store'
 import { encodeResumeToken, type Position } from './resume-token.js'
+import { sseEvent } from './sse-frames.js'
 
 /** One alert as the broadcaster holds it: parsed once, framed once, shared by every client. */
 export interface AlertEntry {
@@ -25,12 +26,8 @@ export function parseAlert(value: Buffer | null): Alert | null {
   }
 }
 
-/**
- * `data:` must not contain a line break; JSON.stringify escapes \n and \r inside strings, and
- * U+2028/U+2029 are not SSE line terminators, so one JSON line is always one `data:` line.
- */
 export function alertFrame(token: string, alert: Alert): string {
-  return `id: ${token}\nevent: alert\ndata: ${JSON.stringify(alert)}\n\n`
+  return sseEvent('alert', JSON.stringify(alert), token)
 }
 
 export function createAlertEntry(

@@ -2,11 +2,11 @@ import { alertSchema } from '@intellisite/detections-store'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { problemSchema as problem } from '../http/problem.js'
+import { HttpError, problemSchema as problem } from '../http/problem.js'
+import { bearerToken } from '../plugins/auth.js'
 import { SECURED } from '../plugins/swagger.js'
 import { createAlertFilter } from './alert-entry.js'
 import type { StreamRequest } from './alerts-stream.js'
-import { AlertsHttpError, unauthorized } from './errors.js'
 import { decodeResumeToken } from './resume-token.js'
 import { parseSince } from './since.js'
 import type { SseBroadcaster } from './sse-broadcaster.js'
@@ -90,18 +90,10 @@ const alertEventSchema = z
     },
   })
 
-const jwtPayload = z.object({ sub: z.string().min(1), username: z.string(), exp: z.number().optional() })
-
 export interface AlertsRouteDeps {
   broadcaster: SseBroadcaster
   accepting(): boolean
   open(socket: FastifyRequest['raw']['socket'], request: StreamRequest): void
-}
-
-function bearer(header: string | undefined): string | undefined {
-  if (!header) return undefined
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-  return match?.[1]
 }
 
 function forwardedHeaders(headers: Record<string, unknown>): Record<string, string> {
@@ -149,17 +141,9 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const token = bearer(request.headers.authorization) ?? request.query.access_token
-        if (!token) throw unauthorized('missing')
-        let verified: unknown
-        try {
-          verified = app.jwt.verify(token)
-        } catch (err) {
-          throw unauthorized((err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
-        }
-        const parsed = jwtPayload.safeParse(verified)
-        if (!parsed.success) throw unauthorized('invalid')
-        const claims = parsed.data
+        // EventSource cannot send headers: a browser passes the token as `access_token`.
+        const token = (bearerToken(request.headers.authorization) || undefined) ?? request.query.access_token
+        const claims = app.verifyAccessToken(token || undefined, { queryParameter: 'access_token' })
         const header = request.headers['last-event-id']
         const lastEventId =
           (typeof header === 'string' && header !== '' ? header : undefined) ?? request.query.lastEventId
@@ -169,10 +153,10 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
           !resume && request.query.since ? (parseSince(request.query.since) ?? undefined) : undefined
         const { filter, key } = createAlertFilter(request.query)
         if (!deps.accepting()) {
-          throw new AlertsHttpError(503, 'ALERTS_UNAVAILABLE', 'The alerts stream is not available right now')
+          throw new HttpError(503, 'ALERTS_UNAVAILABLE', 'The alerts stream is not available right now')
         }
         if (!deps.broadcaster.acquire(claims.sub)) {
-          throw new AlertsHttpError(429, 'TOO_MANY_STREAMS', 'Too many open alert streams for this user')
+          throw new HttpError(429, 'TOO_MANY_STREAMS', 'Too many open alert streams for this user')
         }
         reply.hijack()
         try {

@@ -11,7 +11,8 @@ import type { AlertsConfig } from './config.js'
 import { encodeResumeToken, type Position } from './resume-token.js'
 import { createSemaphore } from './semaphore.js'
 import type { SseBroadcaster } from './sse-broadcaster.js'
-import { httpChunk, type SseClient } from './sse-client.js'
+import type { SseClient } from './sse-client.js'
+import { httpChunk, sseEvent, sseRetry, TOKEN_EXPIRED_CHUNK } from './sse-frames.js'
 
 export interface StreamRequest {
   user: string
@@ -36,8 +37,6 @@ export interface StreamDeps {
   logger: Logger
 }
 
-const TOKEN_EXPIRED = httpChunk('event: token-expired\ndata: {}\n\n')
-
 /**
  * Opens one SSE stream on a hijacked socket (the caller already authenticated the request and
  * reserved a connection slot). The client is registered for live alerts first and only then
@@ -59,7 +58,7 @@ export function createStreamOpener(deps: StreamDeps) {
     ]
     for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`)
     socket.write(`${lines.join('\r\n')}\r\n\r\n`)
-    socket.write(httpChunk(`retry: ${config.SSE_RETRY_MS}\n\n`))
+    socket.write(httpChunk(sseRetry(config.SSE_RETRY_MS)))
   }
 
   function scheduleEnd(client: SseClient, exp: number | undefined): void {
@@ -68,7 +67,7 @@ export function createStreamOpener(deps: StreamDeps) {
     const expiresAt = exp === undefined ? Number.POSITIVE_INFINITY : exp * 1000
     // Expired tokens are not renewed in-band: the stream ends at `exp` with `event: token-expired`;
     // a reconnect with the old token gets 401, so the client must fetch a new token.
-    if (expiresAt <= lifetimeAt) client.closeAt(expiresAt, 'token-expired', TOKEN_EXPIRED)
+    if (expiresAt <= lifetimeAt) client.closeAt(expiresAt, 'token-expired', TOKEN_EXPIRED_CHUNK)
     else client.closeAt(lifetimeAt, 'lifetime')
   }
 
@@ -132,7 +131,7 @@ export function createStreamOpener(deps: StreamDeps) {
     if (reset) {
       const token = encodeResumeToken(start)
       const data = JSON.stringify({ reason: 'position-not-retained', restartFrom: token })
-      client.write(httpChunk(`id: ${token}\nevent: reset\ndata: ${data}\n\n`), 1)
+      client.write(httpChunk(sseEvent('reset', data, token)), 1)
     }
     const position = [...start]
     const needsKafka = live.some((end, p) => (position[p] ?? 0) < end)

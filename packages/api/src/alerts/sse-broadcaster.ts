@@ -3,7 +3,8 @@ import type { Logger } from 'pino'
 import { type AlertEntry, type AlertFilter, alertFrame, samePosition } from './alert-entry.js'
 import type { AlertsMetrics } from './alerts-metrics.js'
 import { encodeResumeToken, type Position } from './resume-token.js'
-import { type CloseReason, httpChunk, SseClient } from './sse-client.js'
+import { type CloseReason, SseClient } from './sse-client.js'
+import { httpChunk } from './sse-frames.js'
 
 export interface BroadcasterOptions {
   heartbeatMs: number

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import type { AlertEntry, AlertFilter } from './alert-entry.js'
+import { HEARTBEAT_CHUNK, LAST_CHUNK } from './sse-frames.js'
 
 export type CloseReason =
   | 'client-closed'
@@ -18,16 +19,6 @@ export interface SseClientOptions {
   maxQueueBytes: number
   onClose(client: SseClient, reason: CloseReason): void
 }
-
-/** Wraps SSE bytes in one HTTP/1.1 chunk; done once per shared buffer, never per client. */
-export function httpChunk(payload: Buffer | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload) : payload
-  return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, CRLF])
-}
-
-const CRLF = Buffer.from('\r\n')
-const HEARTBEAT = httpChunk(':\n\n')
-const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 
 /**
  * One SSE connection on a hijacked socket. Writes go straight to the socket while it accepts
@@ -131,7 +122,7 @@ export class SseClient {
       return
     }
     if (this.state !== 'closed' && this.queue.length === 0 && !this.socket.writableNeedDrain) {
-      this.socket.write(HEARTBEAT)
+      this.socket.write(HEARTBEAT_CHUNK)
     }
   }
 

@@ -1,3 +1,4 @@
+import { IntellisiteError } from '@intellisite/common'
 import { z } from 'zod'
 
 /** RFC 9457 problem details, plus a stable `code` and the request id for support. */
@@ -44,10 +45,13 @@ export function problemType(code: string): string {
   return `urn:intellisite:problem:${code.toLowerCase().replaceAll('_', '-')}`
 }
 
-/** An error the API answers with on purpose: its status, stable code and message are public. */
-export class HttpError extends Error {
+/**
+ * An error the API answers with on purpose: its status, stable code and message are public. The
+ * one error class of the HTTP layer (REST routes and the alerts stream alike), rendered as
+ * problem+json by the error handler.
+ */
+export class HttpError extends IntellisiteError {
   readonly statusCode: number
-  readonly code: string
   readonly errors: ProblemFieldError[] | undefined
   readonly headers: Record<string, string> | undefined
   constructor(
@@ -56,10 +60,8 @@ export class HttpError extends Error {
     message: string,
     options: { cause?: unknown; errors?: ProblemFieldError[]; headers?: Record<string, string> } = {},
   ) {
-    super(message, { cause: options.cause })
-    this.name = 'HttpError'
+    super(code, message, { cause: options.cause, retriable: statusCode === 429 || statusCode === 503 })
     this.statusCode = statusCode
-    this.code = code
     this.errors = options.errors
     this.headers = options.headers
   }

@@ -20,7 +20,17 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler that requires `Authorization: Bearer <jwt>` and sets `request.user`. */
     authenticate: (request: FastifyRequest) => Promise<void>
+    /**
+     * Verifies an access token however it came (header, or the `access_token` query parameter of
+     * a browser EventSource); throws the same 401 problems as `authenticate`.
+     */
+    verifyAccessToken: (token: string | undefined, options?: { queryParameter?: string }) => AccessClaims
   }
+}
+
+export interface AccessClaims extends TokenClaims {
+  /** Expiry, epoch seconds. */
+  exp?: number
 }
 
 export interface AuthOptions {
@@ -31,10 +41,14 @@ export interface AuthOptions {
 const CHALLENGE = 'Bearer realm="intellisite"'
 
 /** Expired tokens get their own code so clients know to log in again rather than debug. */
-export function unauthorized(reason: 'missing' | 'invalid' | 'expired'): HttpError {
+export function unauthorized(
+  reason: 'missing' | 'invalid' | 'expired',
+  { queryParameter }: { queryParameter?: string } = {},
+): HttpError {
   const detail = {
-    missing:
-      'An access token is required: send `Authorization: Bearer <token>` (get one from POST /auth/token).',
+    missing: queryParameter
+      ? `An access token is required: \`Authorization: Bearer <token>\` or the \`${queryParameter}\` parameter (get one from POST /auth/token).`
+      : 'An access token is required: send `Authorization: Bearer <token>` (get one from POST /auth/token).',
     invalid: 'The access token is invalid.',
     expired: 'The access token has expired: request a new one from POST /auth/token.',
   }[reason]
@@ -43,9 +57,20 @@ export function unauthorized(reason: 'missing' | 'invalid' | 'expired'): HttpErr
   return new HttpError(401, code, detail, { headers: { 'www-authenticate': header } })
 }
 
-function isClaims(value: unknown): value is TokenClaims {
-  const claims = value as Partial<TokenClaims> | null
-  return typeof claims?.sub === 'string' && typeof claims.username === 'string'
+function isClaims(value: unknown): value is AccessClaims {
+  const claims = value as Partial<AccessClaims> | null
+  return (
+    typeof claims?.sub === 'string' &&
+    claims.sub !== '' &&
+    typeof claims.username === 'string' &&
+    (claims.exp === undefined || typeof claims.exp === 'number')
+  )
+}
+
+/** The token of an `Authorization: Bearer <token>` header; '' when the header is malformed. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.trim() === '') return undefined
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? ''
 }
 
 /**
@@ -61,19 +86,22 @@ export const authPlugin = fp<AuthOptions>(
       verify: { algorithms: ['HS256'] },
     })
 
-    app.decorate('authenticate', async (request: FastifyRequest) => {
-      const header = request.headers.authorization
-      if (header === undefined || header.trim() === '') throw unauthorized('missing')
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-      if (!match?.[1]) throw unauthorized('invalid')
+    app.decorate('verifyAccessToken', (token: string | undefined, verifyOptions = {}) => {
+      if (token === undefined) throw unauthorized('missing', verifyOptions)
+      if (token === '') throw unauthorized('invalid')
       let claims: unknown
       try {
-        claims = app.jwt.verify(match[1])
+        claims = app.jwt.verify(token)
       } catch (err) {
         const code = (err as { code?: string }).code
         throw unauthorized(code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
       }
       if (!isClaims(claims)) throw unauthorized('invalid')
+      return claims
+    })
+
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const claims = app.verifyAccessToken(bearerToken(request.headers.authorization))
       request.user = { sub: claims.sub, username: claims.username }
     })
   },

@@ -4,13 +4,14 @@
 // POST /bench/raw-sweep times bare write loops over the open streams (the floor of any fan-out).
 import type { Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import fastifyJwt from '@fastify/jwt'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { Kafka, logLevel } from 'kafkajs'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { alertsConfigSchema, createAlertsFeature } from '../../src/alerts/index.js'
+import { authPlugin } from '../../src/plugins/auth.js'
+import { errorHandlerPlugin } from '../../src/plugins/error-handler.js'
 
 const secret = 'bench-secret-bench-secret-bench-secret-42'
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' })
@@ -27,7 +28,8 @@ await feature.start()
 const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
 app.setValidatorCompiler(validatorCompiler)
 app.setSerializerCompiler(serializerCompiler)
-await app.register(fastifyJwt, { secret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } })
+await app.register(errorHandlerPlugin)
+await app.register(authPlugin, { secret, expiresInSeconds: 3600 })
 await app.register(feature.plugin)
 // The floor next to which the fan-out is measured: the same sockets, a bare loop of one write each.
 const streams = new Set<Socket>()

@@ -2,7 +2,6 @@
 // handler) with the alerts feature on a unique topic, listening on a real port; plus a
 // transactional producer like the indexer's. Everything registers its own cleanup.
 import { randomUUID } from 'node:crypto'
-import fastifyJwt from '@fastify/jwt'
 import type { Alert } from '@intellisite/detections-store'
 import { EventSource } from 'eventsource'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
@@ -17,6 +16,8 @@ import {
   alertsConfigSchema,
   createAlertsFeature,
 } from '../../src/alerts/index.js'
+import { authPlugin } from '../../src/plugins/auth.js'
+import { errorHandlerPlugin } from '../../src/plugins/error-handler.js'
 
 export const SECRET = 'test-secret-test-secret-test-secret-0123'
 export const PARTITIONS = 3
@@ -61,25 +62,9 @@ export async function startServer(
   const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  await app.register(fastifyJwt, {
-    secret: SECRET,
-    sign: { algorithm: 'HS256', expiresIn: 3600 },
-    verify: { algorithms: ['HS256'] },
-  })
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-    const status = err.statusCode ?? 500
-    reply
-      .code(status)
-      .type('application/problem+json')
-      .send({
-        type: 'about:blank',
-        title: err.message,
-        status,
-        instance: request.url,
-        code: err.code ?? 'ERROR',
-        requestId: String(request.id),
-      })
-  })
+  // The app's own error handler and auth plugin: the stream authenticates and fails as the app does.
+  await app.register(errorHandlerPlugin)
+  await app.register(authPlugin, { secret: SECRET, expiresInSeconds: 3600 })
   await app.register(feature.plugin)
   app.addHook('onClose', async () => feature.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
