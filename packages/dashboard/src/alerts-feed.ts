@@ -31,6 +31,7 @@ export function createAlertsFeed(options: AlertsFeedOptions) {
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let attempt = 0
   let running = false
+  let duplicates = 0
 
   function render(alert: Alert): void {
     const item = document.createElement('li')
@@ -76,6 +77,10 @@ export function createAlertsFeed(options: AlertsFeedOptions) {
       if (state.add(alert, message.lastEventId || null)) {
         render(alert)
         options.onAlert?.(alert)
+      } else {
+        // Dropped here, but counted where tests and curious operators can see it: the API promises none.
+        duplicates += 1
+        list.dataset.duplicates = String(duplicates)
       }
     })
     current.addEventListener('reset', (event) => {
