@@ -40,10 +40,11 @@ export function createStatsPanel(api: ApiClient) {
     const max = Math.max(1, ...shown.map((item) => item.count))
     const rows = shown.map((item) => row(item.value, item.count, max))
     if (rest.length > 0) {
+      // The tail's sum can dwarf every shown bar: it gets a number, not a bar.
       const others = row(
         `${rest.length} others`,
         rest.reduce((sum, item) => sum + item.count, 0),
-        max,
+        0,
       )
       others.classList.add('others')
       rows.push(others)
@@ -56,7 +57,8 @@ export function createStatsPanel(api: ApiClient) {
     const bar = document.createElement('span')
     bar.className = 'bar'
     // CSSOM, not a style attribute: allowed by the page's `style-src 'self'`.
-    bar.style.width = `${Math.min(100, (count / max) * 100).toFixed(1)}%`
+    bar.style.width = max > 0 ? `${Math.min(100, (count / max) * 100).toFixed(1)}%` : '0'
+    bar.hidden = max === 0
     const barCell = cell('td', '', 'bar-cell')
     barCell.setAttribute('aria-hidden', 'true')
     barCell.append(bar)
