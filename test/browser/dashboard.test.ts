@@ -294,6 +294,7 @@ describe('dashboard in chromium', () => {
     await page.fill('#sign-up-password', password)
     await page.click('#sign-up-form button[type=submit]')
     await page.locator('#dashboard-view').waitFor({ state: 'visible' })
+    expect(await page.isVisible('#auth-view')).toBe(false)
     await waitForText(page, '#conn-state', 'live')
     await waitForText(page, '#user-name', username)
     const token = await sessionToken(page)
@@ -430,6 +431,12 @@ describe('dashboard in chromium', () => {
     await waitForText(page, '#auth-message', 'expired')
     await waitForText(page, '#conn-state', 'signed out')
     expect(await page.evaluate(() => sessionStorage.getItem('intellisite.session'))).toBeNull()
+    // Nothing of the session stays on screen or in the page.
+    expect(await page.isVisible('#dashboard-view')).toBe(false)
+    expect(await page.isVisible('#sign-out')).toBe(false)
+    expect(await page.locator('#feed-list li').count()).toBe(0)
+    expect(await page.locator('#stats-table tbody tr').count()).toBe(0)
+    expect(await page.locator('#det-table tbody tr').count()).toBe(0)
     await page.screenshot({ path: join(screenshots, 'dashboard-expired.png') })
 
     expect(pageErrors, 'no CSP violation or script error').toEqual([])

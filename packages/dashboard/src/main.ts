@@ -73,6 +73,7 @@ function signOut(message: string | null): void {
   clearSession()
   clearInterval(timer)
   feed.reset()
+  stats.reset()
   timeseries.reset()
   detections.reset()
   setConnection('signed-out')

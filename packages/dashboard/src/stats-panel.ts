@@ -67,5 +67,11 @@ export function createStatsPanel(api: ApiClient) {
   }
 
   select.addEventListener('change', () => void refresh())
-  return { refresh }
+  return {
+    refresh,
+    reset(): void {
+      body.replaceChildren()
+      total.textContent = '0'
+    },
+  }
 }
