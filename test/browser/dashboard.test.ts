@@ -310,6 +310,18 @@ describe('dashboard in chromium', () => {
     await expect(newest.textContent()).resolves.toContain(probe)
     await expect(newest.textContent()).resolves.toContain('SUV')
 
+    // Feed filters reopen the stream with them: one make, then none again.
+    await page.waitForFunction((n) => document.querySelectorAll('#feed-list li').length === n, suspiciousSent)
+    await page.fill('#feed-filters input[name=make]', probe.toUpperCase())
+    await page.click('#feed-filters button[type=submit]')
+    await waitForText(page, '#conn-state', 'live')
+    await page.locator('#feed-list li', { hasText: probe }).waitFor()
+    await sleep(500)
+    expect(await page.locator('#feed-list li').count()).toBe(1)
+    await page.fill('#feed-filters input[name=make]', '')
+    await page.click('#feed-filters button[type=submit]')
+    await page.waitForFunction((n) => document.querySelectorAll('#feed-list li').length === n, suspiciousSent)
+
     // The bar chart's numbers are GET /stats's, for make and then category.
     const statsRows = () =>
       page.$$eval('#stats-table tbody tr:not(.others)', (rows) =>
