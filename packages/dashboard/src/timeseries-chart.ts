@@ -22,6 +22,8 @@ export function createTimeseriesChart(api: ApiClient) {
   let chart: uPlot | null = null
   let data: [number[], number[], number[]] = [[], [], []]
   let inFlight = false
+  /** Alerts detected before this were already in the last answer (the feed's backfill replays some). */
+  let countedUntil = Number.POSITIVE_INFINITY
 
   function ensureChart(): uPlot {
     if (chart) return chart
@@ -85,7 +87,9 @@ export function createTimeseriesChart(api: ApiClient) {
     if (inFlight) return
     inFlight = true
     try {
+      const asked = Date.now()
       const series = await api.get<Timeseries>('/stats/timeseries', { bucket: 'minute' })
+      countedUntil = asked
       data = [
         series.points.map((p) => Date.parse(p.start) / 1000),
         series.points.map((p) => p.total),
@@ -110,7 +114,7 @@ export function createTimeseriesChart(api: ApiClient) {
     if (last < 0) return
     const at = Date.parse(alert.detectedAt)
     const start = data[0][last]! * 1000
-    if (at < start || at >= start + BUCKET_MS) return
+    if (at < countedUntil || at < start || at >= start + BUCKET_MS) return
     data[1][last]! += 1
     data[2][last]! += 1
     render()
@@ -121,6 +125,7 @@ export function createTimeseriesChart(api: ApiClient) {
     bump,
     reset(): void {
       data = [[], [], []]
+      countedUntil = Number.POSITIVE_INFINITY
       chart?.setData(data)
       tableBody.replaceChildren()
     },
