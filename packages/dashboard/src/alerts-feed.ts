@@ -17,6 +17,12 @@ export interface AlertsFeedOptions {
   onAlert?(alert: Alert): void
 }
 
+/**
+ * A screen reader hears a summary at most this often, not every alert: at a few alerts a second a
+ * live list would talk without pause.
+ */
+const ANNOUNCE_EVERY_MS = 10_000
+
 /** On first open, show what happened in the last few minutes rather than an empty list. */
 const BACKFILL_MS = 10 * 60_000
 
@@ -24,6 +30,9 @@ export function createAlertsFeed(options: AlertsFeedOptions) {
   const list = byId<HTMLOListElement>('feed-list')
   const count = byId('feed-count')
   const notice = byId('feed-notice')
+  const announcer = byId('feed-announcer')
+  let unannounced: Alert[] = []
+  let announceTimer: ReturnType<typeof setTimeout> | undefined
   const form = byId<HTMLFormElement>('feed-filters')
   const state = createFeedState()
   let filters: FeedFilters = { make: '', category: '' }
@@ -49,6 +58,18 @@ export function createAlertsFeed(options: AlertsFeedOptions) {
     list.prepend(item)
     while (list.children.length > state.alerts.length) list.lastElementChild?.remove()
     count.textContent = String(state.alerts.length)
+    unannounced.push(alert)
+    announceTimer ??= setTimeout(announce, ANNOUNCE_EVERY_MS)
+  }
+
+  function announce(): void {
+    announceTimer = undefined
+    const latest = unannounced.at(-1)
+    if (latest) {
+      const many = unannounced.length === 1 ? '1 new alert' : `${unannounced.length} new alerts`
+      announcer.textContent = `${many}; latest ${latest.make} ${latest.model}, ${latest.category}`
+    }
+    unannounced = []
   }
 
   function open(): void {
@@ -119,6 +140,9 @@ export function createAlertsFeed(options: AlertsFeedOptions) {
   function stop(): void {
     running = false
     clearTimeout(retryTimer)
+    clearTimeout(announceTimer)
+    announceTimer = undefined
+    unannounced = []
     source?.close()
     source = null
     options.onState('signed-out')
