@@ -132,6 +132,8 @@ beforeAll(async () => {
   const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
   await admin.connect()
   await admin.query(`CREATE DATABASE ${id}`)
+  // Made here rather than on first use: the indexer and the API starting together would both try.
+  await admin.query(`CREATE DATABASE ${id}_detections`)
   await admin.end()
 
   const [apiPort, indexerPort] = [await freePort(), await freePort()]
@@ -141,7 +143,7 @@ beforeAll(async () => {
     DETECTIONS_TOPIC: topics.detections,
     ALERTS_TOPIC: topics.alerts,
     DLQ_TOPIC: topics.dlq,
-    // Detections in PostgreSQL (what `npm start` uses), in a database the store creates on first use.
+    // Detections in PostgreSQL, as `npm start` keeps them.
     DETECTIONS_STORE_URL: withDatabase(requireEnv('DATABASE_URL'), `${id}_detections`),
     DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
     SUSPICIOUS_VEHICLE: 'SUV',
@@ -434,6 +436,8 @@ describe('dashboard in chromium', () => {
     expect(afterRestart.slice(whileDown.length)).toEqual(beforeRestart)
     const feedText = (await page.locator('#feed-list').textContent()) ?? ''
     for (const make of whileDown) expect(feedText).toContain(make)
+    // Screen readers get a summary of new alerts, not each one.
+    await waitForText(page, '#feed-announcer', 'new alert', 12_000)
 
     // The restarted API issues short tokens: sign in again and wait for the session to end by itself.
     await page.click('#sign-out')
