@@ -132,8 +132,6 @@ beforeAll(async () => {
   const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
   await admin.connect()
   await admin.query(`CREATE DATABASE ${id}`)
-  // Made here rather than on first use: the indexer and the API starting together would both try.
-  await admin.query(`CREATE DATABASE ${id}_detections`)
   await admin.end()
 
   const [apiPort, indexerPort] = [await freePort(), await freePort()]
@@ -143,7 +141,8 @@ beforeAll(async () => {
     DETECTIONS_TOPIC: topics.detections,
     ALERTS_TOPIC: topics.alerts,
     DLQ_TOPIC: topics.dlq,
-    // Detections in PostgreSQL, as `npm start` keeps them.
+    // Detections in PostgreSQL, as `npm start` keeps them, in a database the indexer and the API
+    // both create on first use as they start together.
     DETECTIONS_STORE_URL: withDatabase(requireEnv('DATABASE_URL'), `${id}_detections`),
     DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
     SUSPICIOUS_VEHICLE: 'SUV',
