@@ -20,15 +20,19 @@ COPY package.json tsconfig.base.json ./
 COPY packages/common packages/common
 COPY packages/detections-store packages/detections-store
 COPY packages/api packages/api
+COPY packages/dashboard packages/dashboard
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
-    pnpm install --offline --frozen-lockfile --store-dir /pnpm/store --filter "@intellisite/api..."
+    pnpm install --offline --frozen-lockfile --store-dir /pnpm/store \
+      --filter "@intellisite/api..." --filter @intellisite/dashboard
 # The workspace libraries (common, detections-store) are consumed through their `default` export
-# condition, i.e. their dist/: build them too.
-RUN pnpm --filter "@intellisite/api..." build
+# condition, i.e. their dist/: build them too. The dashboard is static files: built here, served by
+# the API, no Node dependency at run time.
+RUN pnpm --filter "@intellisite/api..." --filter @intellisite/dashboard build
 # A self-contained copy of the service with production dependencies only (workspace packages are
 # copied, not linked; --legacy because the workspace does not inject its packages).
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm --filter @intellisite/api deploy --legacy --prod --store-dir /pnpm/store /out
+RUN cp -R packages/dashboard/dist /out/dashboard
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
@@ -37,6 +41,8 @@ COPY --from=build /out/package.json ./package.json
 COPY --from=build /out/node_modules ./node_modules
 COPY --from=build /out/dist ./dist
 COPY --from=build /out/migrations ./migrations
+COPY --from=build /out/dashboard ./dashboard
+ENV DASHBOARD_DIR=/app/dashboard
 # The image's unprivileged `node` user, by uid so runtimes can verify it is not root; the app
 # writes nothing to disk.
 USER 1000:1000

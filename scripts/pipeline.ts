@@ -12,6 +12,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -240,7 +241,27 @@ async function waitReady(name: string, url: string, timeoutMs: number): Promise<
   return shutdown(1)
 }
 
+// -------------------------------------------------------------------------------------- dashboard
+/**
+ * The API serves the dashboard's built files; a fresh clone has none yet. Built once here (a few
+ * seconds); `pnpm --filter @intellisite/dashboard build` refreshes them after editing the page.
+ */
+function ensureDashboardBuilt(): void {
+  const dir = env.DASHBOARD_DIR ?? `${root}packages/dashboard/dist`
+  if (existsSync(`${dir}/index.html`)) return
+  say('building the dashboard (first start)…')
+  try {
+    execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], {
+      cwd: `${root}packages/dashboard`,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+  } catch {
+    say(paint(33, 'the dashboard did not build; the API starts anyway and /dashboard/ says so'))
+  }
+}
+
 // -------------------------------------------------------------------------------------------- run
+ensureDashboardBuilt()
 say(`starting the indexer (:${indexerPort}) and the API (:${apiPort}) from source…`)
 start('indexer', 36, 'indexer')
 start('api', 35, 'api')
@@ -258,6 +279,7 @@ const credentials = `'{"username":"demo","password":"demo-password"}'`
 say(
   [
     paint(32, 'ready.'),
+    `  dashboard        ${base}/dashboard/   (create an account on the page)`,
     `  Swagger UI       ${base}/docs   (Authorize with a username/password created below)`,
     `  OpenAPI          ${base}/docs/json`,
     `  alert stream     ${base}/alerts (SSE, bearer token or ?access_token=)`,

@@ -64,7 +64,7 @@ describe('build stage dry run', () => {
             const command = instruction.args
               .replace(/--mount=\S+/g, '')
               .replaceAll('/pnpm/store', store)
-              .replace(/ \/out$/, ` ${out}`)
+              .replace(/ \/out(?=\/|$)/g, ` ${out}`)
             const result = await run('bash', ['-c', command], {
               cwd: repo,
               env: { ...process.env, CI: 'true' },
@@ -79,11 +79,22 @@ describe('build stage dry run', () => {
         }
         // …holds no development tooling…
         const installed = readdirSync(join(out, 'node_modules/.pnpm'))
-        for (const dev of ['typescript@', 'vitest@', 'tsx@', '@biomejs']) {
+        for (const dev of ['typescript@', 'vitest@', 'tsx@', '@biomejs', 'vite@', 'playwright-core@']) {
           expect(
             installed.filter((name) => name.startsWith(dev)),
             dev,
           ).toEqual([])
+        }
+        // …with the dashboard's built page (hashed assets, no source) for the API…
+        if (service === 'api') {
+          const dashboard = join(out, 'dashboard')
+          expect(existsSync(join(dashboard, 'index.html'))).toBe(true)
+          const assets = readdirSync(join(dashboard, 'assets'))
+          expect(
+            assets.some((name) => /^index-[\w-]{8,}\.js$/.test(name)),
+            assets.join(),
+          ).toBe(true)
+          expect(existsSync(join(dashboard, 'src'))).toBe(false)
         }
         // …and starts: ESM links every import before running, so reaching the configuration check
         // proves all dependencies resolve (detections-store through its `default` condition).

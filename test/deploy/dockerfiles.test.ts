@@ -91,6 +91,22 @@ describe.each(SERVICES)('docker/%s.Dockerfile', (service) => {
   })
 })
 
+describe('docker/api.Dockerfile: the dashboard', () => {
+  const dockerfile = readDockerfile('docker/api.Dockerfile')
+  const build = dockerfile.stages[0]!
+  const runtime = dockerfile.stages.at(-1)!
+
+  it('builds the dashboard and points DASHBOARD_DIR at the copy the runtime stage holds', () => {
+    const runs = build.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args)
+    expect(runs.some((run) => /pnpm .*--filter @intellisite\/dashboard build/.test(run))).toBe(true)
+    const copy = runtime.instructions.find((i) => i.keyword === 'COPY' && i.args.includes('/out/dashboard'))
+    expect(copy?.args).toBe(`--from=${build.name} /out/dashboard ./dashboard`)
+    const env = runtime.instructions.filter((i) => i.keyword === 'ENV').map((i) => i.args)
+    expect(env).toContain('DASHBOARD_DIR=/app/dashboard')
+    expect(runtime.instructions.find((i) => i.keyword === 'WORKDIR')?.args).toBe('/app')
+  })
+})
+
 describe('.dockerignore', () => {
   it('keeps dependencies, build output, git and secrets out of the build context', () => {
     const ignored = read('.dockerignore')

@@ -21,6 +21,7 @@ import { detectionsRoutes } from './detections/detections-routes.js'
 import { healthRoutes } from './health/health-routes.js'
 import { HttpError } from './http/problem.js'
 import { authPlugin } from './plugins/auth.js'
+import { dashboardPlugin } from './plugins/dashboard.js'
 import { errorHandlerPlugin } from './plugins/error-handler.js'
 import { metricsPlugin } from './plugins/metrics.js'
 import { swaggerPlugin } from './plugins/swagger.js'
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
   await app.register(usersRoutes, { users, hasher, rateLimit })
   await app.register(authRoutes, { users, hasher, rateLimit, expiresInSeconds: config.JWT_EXPIRES_IN })
   await app.register(detectionsRoutes, { repository })
+  await app.register(dashboardPlugin, { root: config.DASHBOARD_DIR })
 
   if (alerts !== undefined) {
     await app.register(alerts.plugin)

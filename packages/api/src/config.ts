@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { kafkaBrokersSchema, logLevelSchema, parseEnvironment } from '@intellisite/common'
 import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
@@ -6,6 +7,9 @@ import { alertsConfigSchema } from './alerts/config.js'
 /** PostgreSQL beside the users' database on the local services; created on first use. */
 export const DEFAULT_DETECTIONS_STORE_URL =
   'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite_detections'
+
+// From src/ (development) and dist/ (built) alike: the dashboard package's build output beside this one.
+const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/dist', import.meta.url))
 
 const portSchema = z.coerce.number().int().min(0).max(65_535)
 const positiveInt = z.coerce.number().int().positive()
@@ -52,6 +56,11 @@ const variablesSchema = z.object({
   TRUST_PROXY: booleanSchema,
   AUTH_RATE_LIMIT_MAX: positiveInt.default(10),
   AUTH_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+  DASHBOARD_DIR: z
+    .string()
+    .min(1)
+    .default(DEFAULT_DASHBOARD_DIR)
+    .describe('the built dashboard (index.html, assets/) served at /dashboard/'),
 })
 
 export const configSchema = variablesSchema

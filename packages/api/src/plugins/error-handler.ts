@@ -86,7 +86,9 @@ export const errorHandlerPlugin = fp(
       const allowed = [
         ...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods])),
       ].sort()
-      if (allowed.length === 0) return undefined
+      // The method is allowed and its route itself found nothing (a static file that is not there):
+      // that is a 404.
+      if (allowed.length === 0 || allowed.includes(request.method)) return undefined
       reply.header('allow', allowed.join(', '))
       return sendProblem(
         request,
