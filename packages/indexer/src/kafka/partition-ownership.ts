@@ -39,6 +39,9 @@ export interface PartitionOwnershipOptions {
   seek: (partition: number, offset: bigint) => void
 }
 
+const SETTLE_MS = 250
+const SETTLE_READS = 20
+
 /** What the broker holds after a transaction whose outcome we did not see. */
 export type CommitOutcome = 'none' | 'all' | 'part'
 
@@ -62,6 +65,25 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
     return BigInt(offsets[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1')
   }
 
+  /**
+   * The committed offset once it has settled. Fencing waits for the previous owner's transaction
+   * to complete, but the group coordinator applies that transaction's offset commit a moment
+   * later, and kafkajs's OffsetFetch (before v7) cannot ask for stable offsets (KIP-447
+   * `require_stable`): a read right after fencing can return the offset from before that commit,
+   * and the batch it covered would be published twice. So the offset is read until two reads
+   * SETTLE_MS apart agree.
+   */
+  async function settledCommittedOffset(partition: number): Promise<bigint> {
+    let previous = await committedOffset(partition)
+    for (let read = 0; read < SETTLE_READS; read++) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+      const current = await committedOffset(partition)
+      if (current === previous) return current
+      previous = current
+    }
+    return previous
+  }
+
   async function openOwner(partition: number): Promise<OwnerState> {
     const transactionalId = `${groupId}-${topic}-${partition}`
     const producer = kafka.producer({
@@ -78,7 +100,7 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
       // empty transaction fences now, before this owner trusts the committed offset.
       const fence = await producer.transaction()
       await fence.abort()
-      const fencedAt = await committedOffset(partition)
+      const fencedAt = await settledCommittedOffset(partition)
       logger.debug(
         { partition, transactionalId, committed: String(fencedAt) },
         'transactional producer ready',
