@@ -15,7 +15,7 @@
 // The API runs as its own process (this file with --serve), so autocannon does not share its CPU
 // time or heap; its RSS is read from /proc after each size and its peak (VmHWM) before it exits.
 // On PostgreSQL, "pg only" rows run the page queries straight on a `pg` pool (the query floor).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -36,6 +36,7 @@ import {
   openDetectionsStore,
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
+import { startServices } from '../scripts/services/services-env.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -68,10 +69,7 @@ function serviceEnv(): Record<string, string> {
   if (process.env.DATABASE_URL && process.env.MONGO_URL) {
     return { DATABASE_URL: process.env.DATABASE_URL, MONGO_URL: process.env.MONGO_URL }
   }
-  const script = `${root}scripts/services/services.sh`
-  execFileSync('bash', [script, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
-  const out = execFileSync('bash', [script, 'env'], { encoding: 'utf8' })
-  return Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]))
+  return startServices({ log: 'inherit' })
 }
 
 /** The API process: the app as main.ts builds it, plus the floor route; prints its address. */

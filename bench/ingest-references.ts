@@ -13,7 +13,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
 import { type Admin, type ConsumerRunConfig, Kafka, logLevel } from 'kafkajs'
 import { type Db, MongoClient } from 'mongodb'
@@ -23,6 +22,7 @@ import {
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
 import { createDetectionGenerator, encodeDetection } from '../packages/producer/src/detection-generator.js'
+import { freePort } from '../test/support/ports.js'
 
 const root = new URL('..', import.meta.url).pathname
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -142,17 +142,6 @@ export async function naivePerMessage(
       if (++inserted === backlog.count) finish()
     },
   }))
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
 }
 
 /** Peak resident set size (VmHWM) of a live process, in MiB; undefined once it has exited. */

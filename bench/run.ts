@@ -17,6 +17,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
+import { startServices } from '../scripts/services/services-env.js'
 
 const root = new URL('..', import.meta.url).pathname
 
@@ -171,11 +172,7 @@ function runSection(section: Section, args: string[], env: NodeJS.ProcessEnv): P
 function serviceEnv(): NodeJS.ProcessEnv {
   const { KAFKA_BROKERS, MONGO_URL, DATABASE_URL } = process.env
   if (KAFKA_BROKERS && MONGO_URL && DATABASE_URL) return process.env
-  const script = `${root}scripts/services/services.sh`
-  execFileSync('bash', [script, 'up'], { stdio: ['ignore', 2, 'inherit'] })
-  const out = execFileSync('bash', [script, 'env'], { encoding: 'utf8' })
-  const env = Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]))
-  return { ...process.env, ...env }
+  return { ...process.env, ...startServices() }
 }
 
 function header(): string {

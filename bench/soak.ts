@@ -12,13 +12,14 @@
 // Targets: RSS growth under 10 % after the first two minutes, p99 within 1.5x of the first
 // interval's, no client dropped, lag back to 0 within 5 s of each burst (the longest stretch with
 // lag above one second of input is reported). Exits 1 if the pipeline fails, not on a missed target.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { type Admin, Kafka, logLevel } from 'kafkajs'
 import { MongoClient } from 'mongodb'
+import { startServices } from '../scripts/services/services-env.js'
+import { freePort } from '../test/support/ports.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -41,23 +42,7 @@ const log = (message: string) => process.stderr.write(`[soak] ${message}\n`)
 function serviceEnv(): Record<string, string> {
   const { KAFKA_BROKERS, MONGO_URL, DATABASE_URL } = process.env
   if (KAFKA_BROKERS && MONGO_URL && DATABASE_URL) return { KAFKA_BROKERS, MONGO_URL, DATABASE_URL }
-  const script = `${root}scripts/services/services.sh`
-  execFileSync('bash', [script, 'up'], { stdio: ['ignore', 2, 'inherit'] })
-  const out = execFileSync('bash', [script, 'env'], { encoding: 'utf8' })
-  return Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]))
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
+  return startServices()
 }
 
 const children: ChildProcess[] = []

@@ -17,9 +17,9 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { parseExports, SERVICES_SCRIPT } from './services/services-env.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const servicesScript = fileURLToPath(new URL('./services/services.sh', import.meta.url))
 
 const { values: flags, positionals: producerArgs } = parseArgs({
   options: {
@@ -50,16 +50,12 @@ const say = (text: string) => console.log(`${paint(1, '[pipeline]')} ${text}`)
 // ------------------------------------------------------------------------------------ environment
 say('starting the local services (Kafka, MongoDB-protocol server, PostgreSQL)…')
 try {
-  execFileSync('bash', [servicesScript, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  execFileSync('bash', [SERVICES_SCRIPT, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
 } catch {
   say(paint(31, 'the local services did not start (their log tail is above); nothing else was started'))
   process.exit(1)
 }
-const servicesEnv: Record<string, string> = {}
-for (const line of execFileSync('bash', [servicesScript, 'env'], { encoding: 'utf8' }).split('\n')) {
-  const match = /^export (\w+)=(.*)$/.exec(line)
-  if (match?.[1] && match[2] !== undefined) servicesEnv[match[1]] = match[2]
-}
+const servicesEnv = parseExports(execFileSync('bash', [SERVICES_SCRIPT, 'env'], { encoding: 'utf8' }))
 
 const env: NodeJS.ProcessEnv = { ...servicesEnv, ...process.env }
 // Detections go to PostgreSQL (database intellisite_detections, created on first use, beside the
@@ -195,7 +191,7 @@ async function shutdown(code: number): Promise<never> {
   await Promise.all(children.filter((c) => c.name !== 'producer').map((c) => stop(c, 35_000)))
   if (flags.down) {
     say('stopping the local services (--down)…')
-    execFileSync('bash', [servicesScript, 'down'], { stdio: ['ignore', 'inherit', 'inherit'] })
+    execFileSync('bash', [SERVICES_SCRIPT, 'down'], { stdio: ['ignore', 'inherit', 'inherit'] })
   } else {
     say('the local services are still running for the next start; `npm run services:down` stops them')
   }

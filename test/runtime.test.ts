@@ -4,17 +4,12 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { requireEnv } from './support/env.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8')
 const pinned = read('.node-version').trim()
 const FLAG = '--disable-warning=TimeoutNegativeWarning'
-
-function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
-  return value
-}
 
 /** A kafkajs admin round trip on the real broker, then a warning of another kind. */
 const script = `

@@ -5,12 +5,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
-
-function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup should have started the services`)
-  return value
-}
+import { requireEnv } from './support/env.js'
 
 describe('local services', () => {
   it('Kafka produces and consumes through a consumer group', async () => {

@@ -19,6 +19,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs'
 import pg from 'pg'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireEnv } from '../support/env.js'
 import { freePort } from '../support/ports.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -38,12 +39,6 @@ const CHROMIUM_ARGS = [
 ]
 /** The restarted API issues tokens this short, so the expiry step needs no third start. */
 const SHORT_TOKEN_SECONDS = 5
-
-function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
-  return value
-}
 
 const withDatabase = (url: string, database: string) => {
   const parsed = new URL(url)

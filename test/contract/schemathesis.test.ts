@@ -15,18 +15,13 @@ import { Kafka, logLevel } from 'kafkajs'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireEnv } from '../support/env.js'
 import { freePort } from '../support/ports.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const here = fileURLToPath(new URL('.', import.meta.url))
 const id = `contract${randomUUID().replaceAll('-', '').slice(0, 12)}`
 const topics = { detections: `${id}.detections`, alerts: `${id}.alerts` }
-
-function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
-  return value
-}
 
 const withDatabase = (url: string, database: string) => {
   const parsed = new URL(url)

@@ -15,15 +15,10 @@ import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BACKENDS } from '../support/detections-stores.js'
+import { requireEnv } from '../support/env.js'
 import { freePort } from '../support/ports.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup starts the services`)
-  return value
-}
-
 /** The API of the pipeline under test (one per backend, one at a time). */
 let api = ''
 

@@ -10,14 +10,9 @@ import {
   type DetectionsRepository,
   openDetectionsStore,
 } from '../../packages/detections-store/src/index.js'
+import { requireEnv } from './env.js'
 
 export const BACKENDS: readonly DetectionsBackend[] = ['postgres', 'mongodb']
-
-function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup should have started the services`)
-  return value
-}
 
 export interface TestStore {
   backend: DetectionsBackend

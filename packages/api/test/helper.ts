@@ -8,18 +8,13 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import { afterAll, beforeAll } from 'vitest'
 import { createTestStore, type TestStore } from '../../../test/support/detections-stores.js'
+import { requireEnv } from '../../../test/support/env.js'
 import type { AlertsFeature } from '../src/alerts-feature.js'
 import { type App, buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config.js'
 import { createLogger } from '../src/logger.js'
 import { runMigrations } from '../src/users/migrate.js'
 import { createSpecValidator, type SpecValidator } from './support/openapi-validator.js'
-
-function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup should have started the services`)
-  return value
-}
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({

@@ -10,23 +10,24 @@ import {
   type DetectionsRepository,
   detectionId,
 } from '@intellisite/detections-store'
-import { type IHeaders, Kafka, logLevel, Partitioners } from 'kafkajs'
+import { type IHeaders, type Kafka, Partitioners } from 'kafkajs'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { expect, onTestFinished } from 'vitest'
 import { createTestStore, type TestStore } from '../../../test/support/detections-stores.js'
+import { requireEnv } from '../../../test/support/env.js'
+import { testKafka } from '../../../test/support/kafka.js'
+import { waitFor } from '../../../test/support/wait.js'
 import type { IndexerSettings } from '../src/indexer.js'
 import { createIndexer, type Indexer } from '../src/indexer.js'
 import { createIndexerMetrics, type IndexerMetrics } from '../src/metrics.js'
 
+export { requireEnv } from '../../../test/support/env.js'
+export { testKafka } from '../../../test/support/kafka.js'
+export { waitFor } from '../../../test/support/wait.js'
+
 export const PARTITIONS = 3
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-
-export function requireEnv(name: string): string {
-  const value = process.env[name]
-  if (!value) throw new Error(`${name} is not set: the global setup should have started the services`)
-  return value
-}
 
 export interface Pipeline {
   /** The broker list this pipeline (and an indexer given `indexerEnv`) talks to. */
@@ -39,16 +40,6 @@ export interface Pipeline {
   repository: DetectionsRepository
   /** DETECTIONS_STORE_URL for this test's store, optionally through another host:port (a proxy). */
   storeUrl(via?: { host: string; port: number }): string
-}
-
-/** `brokers` defaults to the shared broker (KAFKA_BROKERS); a test may pass its private one. */
-export function testKafka(clientId = 'indexer-test', brokers = requireEnv('KAFKA_BROKERS')): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: brokers.split(','),
-    logLevel: process.env.TEST_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING,
-    retry: { initialRetryTime: 100, retries: 8 },
-  })
 }
 
 /**
@@ -224,25 +215,6 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
   }
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-}
-
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  {
-    timeoutMs = 30_000,
-    intervalMs = 50,
-    what = 'condition',
-  }: { timeoutMs?: number; intervalMs?: number; what?: string | (() => string) } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`,
-      )
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
 }
 
 export interface Produced {

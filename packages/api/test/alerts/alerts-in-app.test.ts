@@ -9,9 +9,9 @@ import {
   alertsConfig,
   createAlertsProducer,
   deleteTopicLater,
-  kafkaClient,
   makeAlert,
   subscribe,
+  testKafka,
 } from './helpers.js'
 
 describe('GET /alerts in the real app', () => {
@@ -19,7 +19,7 @@ describe('GET /alerts in the real app', () => {
     const topic = `alerts-test-${randomUUID()}`
     await deleteTopicLater(topic)
     const feature = createAlertsFeature({
-      kafka: kafkaClient(),
+      kafka: testKafka(),
       config: alertsConfig(topic),
       logger: pino({ level: 'silent' }),
     })

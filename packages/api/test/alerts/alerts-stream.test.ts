@@ -5,12 +5,12 @@ import {
   alertsConfig,
   createAlertsProducer,
   deleteTopicLater,
-  kafkaClient,
   makeAlert,
   metricValue,
   startServer,
   subscribe,
-  waitUntil,
+  testKafka,
+  waitFor,
 } from './helpers.js'
 
 async function setup(overrides: Record<string, string> = {}) {
@@ -25,7 +25,7 @@ async function setup(overrides: Record<string, string> = {}) {
 const batch = (from: number, count: number) => Array.from({ length: count }, (_, i) => makeAlert(from + i))
 
 async function opened(received: { source: EventSource | { readyState: number } }) {
-  await waitUntil(() => received.source.readyState === 1)
+  await waitFor(() => received.source.readyState === 1)
 }
 
 describe('GET /alerts', () => {
@@ -171,7 +171,7 @@ describe('GET /alerts', () => {
     first.close()
     await producer.send(sent.slice(6, 30))
     // Retention: drop everything before the last 3 records of every partition.
-    const admin = kafkaClient().admin()
+    const admin = testKafka().admin()
     await admin.connect()
     const offsets = await admin.fetchTopicOffsets(topic)
     await admin.deleteTopicRecords({
@@ -183,7 +183,7 @@ describe('GET /alerts', () => {
     await server.close()
     const restarted = await startServer(server.config)
     const resumed = subscribe(`${restarted.url}/alerts`, restarted.token(), { 'last-event-id': oldId })
-    await waitUntil(() => resumed.events.some((e) => e.type === 'reset'))
+    await waitFor(() => resumed.events.some((e) => e.type === 'reset'))
     const reset = resumed.events.find((e) => e.type === 'reset')!
     expect(JSON.parse(reset.data)).toMatchObject({ reason: 'position-not-retained', restartFrom: reset.id })
     // Each partition's last 3 alerts (the 4th-last offset is the transaction marker) follow.
@@ -227,7 +227,7 @@ describe('GET /alerts', () => {
   it('gives a fresh client the alerts of a transaction open when it connected, once committed', async () => {
     const topic = `alerts-test-${randomUUID()}`
     await deleteTopicLater(topic)
-    const producer = kafkaClient().producer({
+    const producer = testKafka().producer({
       transactionalId: `alerts-test-${randomUUID()}`,
       idempotent: true,
       maxInFlightRequests: 1,
@@ -235,7 +235,7 @@ describe('GET /alerts', () => {
     await producer.connect()
     try {
       // The API starts while a transaction is open (its high watermark includes uncommitted alerts).
-      const admin = kafkaClient().admin()
+      const admin = testKafka().admin()
       await admin.connect()
       await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] })
       await admin.disconnect()
@@ -276,7 +276,7 @@ describe('GET /alerts', () => {
     await new Promise((resolve) => stuck.once('connect', resolve))
     stuck.write(`GET /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`)
     stuck.pause()
-    await waitUntil(async () => (await metricValue(server.registry, 'alerts_sse_clients_connected')) === 2)
+    await waitFor(async () => (await metricValue(server.registry, 'alerts_sse_clients_connected')) === 2)
 
     // ~24 MB of alerts: far more than the socket buffers on both sides can absorb.
     const big = 'x'.repeat(8_000)
@@ -287,7 +287,7 @@ describe('GET /alerts', () => {
     await healthy.waitFor(sent.length, 30_000)
     const healthyDone = Date.now()
     expect(new Set(healthy.alerts.map((x) => x.id)).size).toBe(sent.length)
-    await waitUntil(
+    await waitFor(
       async () =>
         (await metricValue(server.registry, 'alerts_sse_clients_closed_total', { reason: 'slow-client' })) ===
         1,
@@ -360,7 +360,7 @@ describe('GET /alerts', () => {
     expect(text).toContain('event: token-expired\n')
     expect(elapsed).toBeGreaterThan(500)
     expect(elapsed).toBeLessThan(4_000)
-    await waitUntil(
+    await waitFor(
       async () =>
         (await metricValue(server.registry, 'alerts_sse_clients_closed_total', {
           reason: 'token-expired',
@@ -397,7 +397,7 @@ describe('GET /alerts', () => {
     expect(other.status).toBe(200)
     await other.body?.cancel()
     one.close()
-    await waitUntil(async () => (await metricValue(server.registry, 'alerts_sse_clients_connected')) <= 1)
+    await waitFor(async () => (await metricValue(server.registry, 'alerts_sse_clients_connected')) <= 1)
     const again = await fetch(`${server.url}/alerts`, { headers })
     expect(again.status).toBe(200)
     await again.body?.cancel()

@@ -13,7 +13,7 @@ import {
   PARTITIONS,
   startServer,
   subscribe,
-  waitUntil,
+  waitFor,
 } from './helpers.js'
 
 /**
@@ -49,7 +49,7 @@ describe('alerts through a broker restart', () => {
     const client = subscribe(`${server.url}/alerts`, server.token())
     const opens: number[] = []
     client.source.addEventListener('open', () => opens.push(Date.now() - started))
-    await waitUntil(() => client.source.readyState === 1)
+    await waitFor(() => client.source.readyState === 1)
 
     // partition = send order % 3 = seq % 3 (sends are multiples of 3, one producer).
     const producer = await createAlertsProducer(topic, { brokers })
@@ -60,7 +60,7 @@ describe('alerts through a broker restart', () => {
     const { downAt, upAt } = await broker.restart({ hard: true, downMs: DOWN_MS })
     for (let i = 90; i < sent.length; i += 15) await producer.send(sent.slice(i, i + 15))
     await client.waitFor(sent.length, 30_000)
-    await waitUntil(() => server.feature.ready(), 30_000)
+    await waitFor(() => server.feature.ready(), { what: 'the alerts consumer ready again' })
     // Nothing more arrives: a duplicate would show up here.
     await new Promise((resolve) => setTimeout(resolve, 1_000))
 

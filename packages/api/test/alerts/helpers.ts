@@ -6,10 +6,11 @@ import type { Alert } from '@intellisite/detections-store'
 import { EventSource } from 'eventsource'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
-import { Kafka, logLevel, type Producer } from 'kafkajs'
+import type { Producer } from 'kafkajs'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { onTestFinished } from 'vitest'
+import { testKafka } from '../../../../test/support/kafka.js'
 import {
   type AlertsConfig,
   type AlertsFeature,
@@ -19,18 +20,11 @@ import {
 import { authPlugin } from '../../src/plugins/auth.js'
 import { errorHandlerPlugin } from '../../src/plugins/error-handler.js'
 
+export { testKafka } from '../../../../test/support/kafka.js'
+export { waitFor } from '../../../../test/support/wait.js'
+
 export const SECRET = 'test-secret-test-secret-test-secret-0123'
 export const PARTITIONS = 3
-
-/** The shared broker (KAFKA_BROKERS) unless `brokers` names another one (a test's private broker). */
-export function kafkaClient(brokers = process.env.KAFKA_BROKERS): Kafka {
-  if (!brokers) throw new Error('KAFKA_BROKERS is not set: the global setup should have started the services')
-  return new Kafka({
-    clientId: `alerts-test-${randomUUID()}`,
-    brokers: brokers.split(','),
-    logLevel: process.env.TEST_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING,
-  })
-}
 
 export function alertsConfig(topic: string, overrides: Record<string, string> = {}): AlertsConfig {
   return alertsConfigSchema.parse({
@@ -57,7 +51,12 @@ export async function startServer(
 ): Promise<TestServer> {
   const registry = new Registry()
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
-  const feature = createAlertsFeature({ kafka: kafkaClient(brokers), config, logger, registry })
+  const feature = createAlertsFeature({
+    kafka: testKafka(`alerts-test-${randomUUID()}`, brokers),
+    config,
+    logger,
+    registry,
+  })
   await feature.start()
   const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
   app.setValidatorCompiler(validatorCompiler)
@@ -66,7 +65,6 @@ export async function startServer(
   await app.register(errorHandlerPlugin)
   await app.register(authPlugin, { secret: SECRET, expiresInSeconds: 3600 })
   await app.register(feature.plugin)
-  app.addHook('onClose', async () => feature.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (!address || typeof address === 'string') throw new Error('no port')
@@ -91,7 +89,7 @@ export async function startServer(
 
 export async function deleteTopicLater(topic: string, brokers?: string): Promise<void> {
   onTestFinished(async () => {
-    const admin = kafkaClient(brokers).admin()
+    const admin = testKafka(`alerts-test-${randomUUID()}`, brokers).admin()
     await admin.connect()
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
     await admin.disconnect()
@@ -116,7 +114,7 @@ export async function createAlertsProducer(
   topic: string,
   { brokers }: { brokers?: string } = {},
 ): Promise<{ send(alerts: Alert[]): Promise<void> }> {
-  const producer: Producer = kafkaClient(brokers).producer({
+  const producer: Producer = testKafka(`alerts-test-${randomUUID()}`, brokers).producer({
     transactionalId: `alerts-test-${randomUUID()}`,
     idempotent: true,
     maxInFlightRequests: 1,
@@ -193,14 +191,6 @@ export function subscribe(url: string, token: string, headers: Record<string, st
   }
   onTestFinished(() => source.close())
   return received
-}
-
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now()
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}) {
