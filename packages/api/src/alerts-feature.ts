@@ -4,7 +4,8 @@ import type { FastifyPluginAsync } from 'fastify'
  * The seam between the REST app and the live alerts stream (`src/alerts/`). `buildApp` works
  * without it; when given, the plugin is registered after JWT, the error handler and Swagger, so it
  * can use `app.authenticate` / `app.jwt.verify`, throw errors that become problem+json, and have
- * its routes documented. `close()` runs when the app closes (after the HTTP server stops).
+ * its routes documented. The plugin starts the consumer when the app gets ready and stops it when
+ * the app closes; `close()` is the same stop, for callers without an app.
  */
 export interface AlertsFeature {
   plugin: FastifyPluginAsync

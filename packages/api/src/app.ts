@@ -126,11 +126,8 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
   await app.register(dashboardPlugin, { root: config.DASHBOARD_DIR })
 
   if (alerts !== undefined) {
+    // Starts with the app and stops with it (see the plugin's hooks).
     await app.register(alerts.plugin)
-    // onClose runs after the server stopped accepting requests: the stream's consumer goes last.
-    app.addHook('onClose', async () => {
-      await alerts.close()
-    })
   }
 
   return app

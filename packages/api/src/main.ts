@@ -62,8 +62,8 @@ async function main(): Promise<void> {
     await Promise.allSettled([pool.end(), store.close()])
   })
 
-  // This process's one alerts consumer starts before traffic; /readyz reports it as `kafka`.
-  await alerts.start()
+  // listen() readies the app first, which starts this process's one alerts consumer before any
+  // traffic; /readyz reports it as `kafka`.
   await app.listen({ host: config.HOST, port: config.PORT })
 }
 

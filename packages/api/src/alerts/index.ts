@@ -18,7 +18,10 @@ export { decodeResumeToken, encodeResumeToken, type Position } from './resume-to
 export interface AlertsFeature {
   /** Declares GET /alerts; register it after @fastify/jwt and the error handler. */
   plugin: FastifyPluginAsync
-  /** Creates the alerts topic if missing and starts the process's single consumer. */
+  /**
+   * Creates the alerts topic if missing and starts the process's single consumer. The plugin does
+   * it when the app gets ready; calling it earlier (a test without an app) is the same start.
+   */
   start(): Promise<void>
   /** The consumer is running and joined (for /readyz). */
   ready(): boolean
@@ -75,31 +78,46 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     accepting: () => !closing && consumer.started(),
     open,
   })
+  let started: Promise<void> | undefined
+  const start = () => {
+    started ??= consumer.start()
+    return started
+  }
+  /**
+   * The feature's whole life in the app's: the consumer starts (and reads back its replay window)
+   * when the app gets ready, before it listens; streams end before the server closes (open streams
+   * would keep server.close() waiting for ever); the consumer stops when the app has closed.
+   */
   const plugin: FastifyPluginAsync = async (app) => {
-    // Open streams would keep server.close() waiting forever: end them first.
+    app.addHook('onReady', start)
     app.addHook('preClose', async () => {
       closing = true
-      const started = Date.now()
+      const ended = Date.now()
       await streams.close()
-      logger.debug({ ms: Date.now() - started }, 'alerts streams ended before server close')
+      logger.debug({ ms: Date.now() - ended }, 'alerts streams ended before server close')
+    })
+    app.addHook('onClose', async () => {
+      await close()
     })
     await app.register(route)
   }
 
+  function close(): Promise<void> {
+    closing = true
+    closed ??= (async () => {
+      const began = Date.now()
+      await streams.close()
+      const streamsMs = Date.now() - began
+      await consumer.close()
+      logger.info({ streamsMs, totalMs: Date.now() - began }, 'alerts stream closed')
+    })()
+    return closed
+  }
+
   return {
     plugin,
-    start: () => consumer.start(),
+    start,
     ready: () => !closing && consumer.ready(),
-    close() {
-      closing = true
-      closed ??= (async () => {
-        const started = Date.now()
-        await streams.close()
-        const streamsMs = Date.now() - started
-        await consumer.close()
-        logger.info({ streamsMs, totalMs: Date.now() - started }, 'alerts stream closed')
-      })()
-      return closed
-    },
+    close,
   }
 }

@@ -73,7 +73,6 @@ app.get('/bench/stats', async () => {
     flush: metrics.find((m) => m.name === 'alerts_sse_flush_seconds')?.values,
   }
 })
-app.addHook('onClose', async () => feature.close())
 await app.listen({ host: '127.0.0.1', port: 0 })
 const address = app.server.address()
 const port = typeof address === 'object' && address ? address.port : 0
