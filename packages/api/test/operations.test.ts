@@ -142,7 +142,6 @@ describe('CORS', () => {
 
 describe('alerts feature seam', () => {
   let ready = false
-  let closed = 0
   const plugin: FastifyPluginAsync = async (app) => {
     app.get(
       '/alerts',
@@ -166,9 +165,7 @@ describe('alerts feature seam', () => {
   const alerts: AlertsFeature = {
     plugin,
     ready: () => ready,
-    close: async () => {
-      closed++
-    },
+    close: async () => {},
   }
   const t = useTestApp({ alerts })
 
@@ -194,12 +191,5 @@ describe('alerts feature seam', () => {
     expect(refused.statusCode).toBe(401)
     expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/)
     expect(Object.keys(t.app.swagger().paths ?? {})).toContain('/alerts')
-  })
-
-  it('closes the feature with the app', async () => {
-    const other = await createTestApp({ alerts })
-    const before = closed
-    await other.close()
-    expect(closed).toBe(before + 1)
   })
 })
