@@ -1,5 +1,31 @@
+import { IntellisiteError } from '@intellisite/common'
 import { type Admin, type Kafka, Partitioners, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
+
+/**
+ * Taking or checking a partition's ownership failed on the way to Kafka (e.g. the group
+ * coordinator is moving after a broker restart, which kafkajs's admin reports as non-retriable).
+ * Retriable on purpose: kafkajs then redelivers the batch and restarts the consumer after its
+ * retries, instead of stopping the consumer for good.
+ */
+export class OwnershipUnavailableError extends IntellisiteError<'OWNERSHIP_UNAVAILABLE'> {
+  constructor(partition: number, cause: unknown) {
+    super(
+      'OWNERSHIP_UNAVAILABLE',
+      `partition ${partition}: ownership not confirmed: ${(cause as Error)?.message ?? String(cause)}`,
+      { cause, retriable: true },
+    )
+  }
+}
+
+/** Runs an ownership step; any failure becomes an {@link OwnershipUnavailableError}. */
+async function unavailableOnError<T>(partition: number, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step()
+  } catch (err) {
+    throw err instanceof OwnershipUnavailableError ? err : new OwnershipUnavailableError(partition, err)
+  }
+}
 
 /** What a batch handler needs of the records it was given (a kafkajs `Batch` fits). */
 export interface OwnedBatch<R extends { offset: string }> {
@@ -239,10 +265,13 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
   }
 
   return {
-    acquire: (partition: number): Promise<PartitionOwner> => state(partition),
-    claim,
+    acquire: (partition: number): Promise<PartitionOwner> =>
+      unavailableOnError(partition, () => state(partition)),
+    claim: <R extends { offset: string }>(owner: PartitionOwner, batch: OwnedBatch<R>) =>
+      unavailableOnError(batch.partition, () => claim(owner, batch)),
     committed,
-    reacquire,
+    reacquire: (...args: Parameters<typeof reacquire>) =>
+      unavailableOnError(args[0], () => reacquire(...args)),
     release,
     retain,
     closeAll,
