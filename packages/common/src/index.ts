@@ -11,4 +11,13 @@ export { isKafkaError, kafkaErrorType } from './kafka/errors.js'
 export { createKafkaLogCreator } from './kafka/log-bridge.js'
 export { type EnsuredTopic, ensureTopics, type TopicSpec, waitForLeaders } from './kafka/topics.js'
 export { type AppliedMigration, type MigrationSet, migrateUnderLock } from './postgres/migrate.js'
+export {
+  type CheckStatus,
+  checkReadiness,
+  type DetectionsCheck,
+  READINESS_TIMEOUT_MS,
+  type Readiness,
+  type ReadinessCheck,
+  runCheck,
+} from './readiness.js'
 export { backoffDelay, growingDelay, type RetryOptions, retry, sleep } from './retry.js'

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   ConfigError,
+  checkReadiness,
   errorCode,
   growingDelay,
   IntellisiteError,
@@ -118,5 +119,42 @@ describe('retry delays', () => {
     const started = Date.now()
     await expect(retry(failing, { initialMs: 20, maxMs: 40, withinMs: 100 })).rejects.toThrow(/failure/)
     expect(Date.now() - started).toBeLessThan(150)
+  })
+})
+
+describe('readiness', () => {
+  it('is ready only when no check is down, and names the detections backend', async () => {
+    const never = () => new Promise(() => {})
+    const readiness = await checkReadiness(
+      {
+        joined: () => true,
+        answering: async () => {},
+        optional: () => 'disabled' as const,
+        refused: () => false,
+        throws: () => {
+          throw new Error('refused')
+        },
+        rejects: () => Promise.reject(new Error('gone')),
+        hangs: never,
+      },
+      { detections: { backend: 'postgres', check: async () => {} }, timeoutMs: 50 },
+    )
+    expect(readiness).toEqual({
+      status: 'unavailable',
+      checks: {
+        joined: 'up',
+        answering: 'up',
+        optional: 'disabled',
+        refused: 'down',
+        throws: 'down',
+        rejects: 'down',
+        hangs: 'down',
+        detections: { backend: 'postgres', status: 'up' },
+      },
+    })
+    expect(await checkReadiness({ joined: () => true, optional: () => 'disabled' })).toEqual({
+      status: 'ready',
+      checks: { joined: 'up', optional: 'disabled' },
+    })
   })
 })

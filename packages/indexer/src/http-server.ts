@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http'
+import { checkReadiness } from '@intellisite/common'
 import type { Registry } from 'prom-client'
 import type { StalledPartition } from './partition-health.js'
 
@@ -6,25 +7,9 @@ export interface HealthChecks {
   /** Consumer joined its group. */
   kafka: () => boolean
   /** The detections store: its backend, and a ping that resolves when it answers. */
-  detections: { backend: string; ping: () => Promise<void> }
+  detections: { backend: 'postgres' | 'mongodb'; ping: () => Promise<void> }
   /** Owned partitions that make no progress; any makes the indexer unready. */
   stalled: () => StalledPartition[]
-}
-
-const PING_TIMEOUT_MS = 2_000
-
-async function check(probe: () => boolean | Promise<void>): Promise<'up' | 'down'> {
-  try {
-    const result = await Promise.race<boolean | undefined>([
-      (async () => (await probe()) ?? undefined)(),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('timeout')), PING_TIMEOUT_MS).unref(),
-      ),
-    ])
-    return result === false ? 'down' : 'up'
-  } catch {
-    return 'down'
-  }
 }
 
 /** `/healthz` (process alive), `/readyz` (Kafka consumer joined, store answering, no stalled partition), `/metrics`. */
@@ -32,25 +17,25 @@ export function createHealthServer(options: { registry: Registry; checks: Health
   const { registry, checks } = options
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]
-    const json = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
       response.end(JSON.stringify(body))
     }
     if (request.method !== 'GET' && request.method !== 'HEAD')
-      return json(405, { error: 'method not allowed' })
+      return json(405, { error: 'method not allowed' }, { allow: 'GET, HEAD' })
     if (path === '/healthz') return json(200, { status: 'ok' })
     if (path === '/readyz') {
-      Promise.all([check(checks.kafka), check(checks.detections.ping)]).then(([kafka, store]) => {
-        const stalled = checks.stalled()
-        const partitions = stalled.length === 0 ? 'ok' : 'stalled'
-        const ready = kafka === 'up' && store === 'up' && partitions === 'ok'
-        json(ready ? 200 : 503, {
-          status: ready ? 'ready' : 'not ready',
-          // Shaped like the API's: the store's check names the backend it runs on.
-          checks: { kafka, detections: { backend: checks.detections.backend, status: store }, partitions },
+      // The API's shape and words: a stalled partition is a `partitions` check that is down.
+      const stalled = checks.stalled()
+      checkReadiness(
+        { kafka: checks.kafka, partitions: () => stalled.length === 0 },
+        { detections: { backend: checks.detections.backend, check: checks.detections.ping } },
+      ).then((readiness) =>
+        json(readiness.status === 'ready' ? 200 : 503, {
+          ...readiness,
           ...(stalled.length > 0 && { stalled }),
-        })
-      })
+        }),
+      )
       return
     }
     if (path === '/metrics') {

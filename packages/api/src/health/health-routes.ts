@@ -1,14 +1,19 @@
+import {
+  type CheckStatus,
+  checkReadiness,
+  type DetectionsCheck,
+  type ReadinessCheck,
+} from '@intellisite/common'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 
-export type CheckStatus = 'up' | 'down' | 'disabled'
-export type ReadinessCheck = () => Promise<CheckStatus> | CheckStatus
+export type { CheckStatus, ReadinessCheck }
 
 export interface HealthRoutesOptions {
   /** Named dependency checks; any `down` makes the API not ready. */
   checks: Record<string, ReadinessCheck>
   /** The detections store, reported as `checks.detections` with the backend it runs on. */
-  detections?: { backend: 'postgres' | 'mongodb'; check: ReadinessCheck }
+  detections?: DetectionsCheck
   timeoutMs?: number
 }
 
@@ -35,25 +40,10 @@ const readinessSchema = z
     ],
   })
 
-async function run(check: ReadinessCheck, timeoutMs: number): Promise<CheckStatus> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<CheckStatus>((resolve) => {
-    timer = setTimeout(() => resolve('down'), timeoutMs)
-  })
-  try {
-    return await Promise.race([Promise.resolve().then(check), timeout])
-  } catch {
-    return 'down'
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (
   app,
-  { checks: namedChecks, detections, timeoutMs = 2000 },
+  { checks, detections, timeoutMs },
 ) => {
-  const checks = detections ? { ...namedChecks, detections: detections.check } : namedChecks
   app.get(
     '/healthz',
     {
@@ -82,15 +72,8 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (
       },
     },
     async (_request, reply) => {
-      const names = Object.keys(checks)
-      const results = await Promise.all(names.map((name) => run(checks[name]!, timeoutMs)))
-      const statuses: Record<string, CheckStatus | { backend: 'postgres' | 'mongodb'; status: CheckStatus }> =
-        Object.fromEntries(names.map((name, i) => [name, results[i]!]))
-      if (detections && statuses.detections !== undefined) {
-        statuses.detections = { backend: detections.backend, status: statuses.detections as CheckStatus }
-      }
-      const ready = results.every((status) => status !== 'down')
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: statuses })
+      const readiness = await checkReadiness(checks, { detections, timeoutMs })
+      return reply.code(readiness.status === 'ready' ? 200 : 503).send(readiness)
     },
   )
 
