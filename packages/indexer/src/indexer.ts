@@ -1,18 +1,15 @@
-import { backoffDelay, ensureTopics, isKafkaError, sleep } from '@intellisite/common'
-import {
-  createSuspiciousRule,
-  type DetectionDocument,
-  type DetectionsRepository,
-  type InsertResult,
-} from '@intellisite/detections-store'
+import { ensureTopics, isKafkaError } from '@intellisite/common'
+import { createSuspiciousRule, type DetectionsRepository } from '@intellisite/detections-store'
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import { classifyRecords } from './classify-records.js'
 import type { IndexerConfig } from './config.js'
 import { type BatchDelivery, createBatchDelivery, IndexerStoppingError } from './kafka/batch-delivery.js'
+import { watchGroupMembership } from './kafka/group-membership.js'
 import { createPartitionOwnership, type PartitionOwnership } from './kafka/partition-ownership.js'
 import type { IndexerMetrics } from './metrics.js'
 import { createPartitionHealth } from './partition-health.js'
+import { createStoreWriter } from './store-writer.js'
 
 export { IndexerStoppingError, TransactionFailedError } from './kafka/batch-delivery.js'
 
@@ -79,14 +76,15 @@ export function createIndexer(deps: IndexerDeps) {
     logger,
   })
   metrics.observeStalls(health.stalled)
+  const storeWriter = createStoreWriter({
+    repository,
+    retry: config.storeRetry,
+    metrics,
+    logger,
+    stopSignal: stopSignal.signal,
+  })
   let stallTimer: NodeJS.Timeout | undefined
-  let joined = false
-  /**
-   * When the broker last answered the consumer (a heartbeat or a fetch, empty ones included). A
-   * lost broker makes kafkajs retry for a long time before it crashes the consumer; readiness
-   * must not wait for that.
-   */
-  let lastContact = 0
+  let membership: ReturnType<typeof watchGroupMembership> | undefined
   let stopping = false
 
   async function start(): Promise<void> {
@@ -109,18 +107,7 @@ export function createIndexer(deps: IndexerDeps) {
     // A stall by time must be logged even when nobody asks for readiness.
     stallTimer = setInterval(health.stalled, 1_000)
     stallTimer.unref()
-    // The store may still be starting (or down): wait for it rather than crash-loop.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await repository.ensureIndexes()
-        break
-      } catch (err) {
-        if (stopping) throw err
-        const delay = backoffDelay(attempt, config.storeRetry.initialMs, config.storeRetry.maxMs)
-        logger.warn({ err, attempt, delay }, 'cannot create store indexes yet, retrying')
-        await sleep(delay, stopSignal.signal)
-      }
-    }
+    await storeWriter.ensureSchema()
 
     ownership = createPartitionOwnership({
       kafka,
@@ -152,31 +139,19 @@ export function createIndexer(deps: IndexerDeps) {
       // Only committed records of transactional producers; detections are plain records anyway.
       readUncommitted: false,
     })
-    const { GROUP_JOIN, CRASH, STOP, DISCONNECT, HEARTBEAT, FETCH } = consumer.events
-    const contact = () => {
-      lastContact = Date.now()
-    }
-    consumer.on(HEARTBEAT, contact)
-    consumer.on(FETCH, contact)
-    consumer.on(GROUP_JOIN, ({ payload }) => {
-      joined = true
-      contact()
-      const assigned = new Set(payload.memberAssignment[topics.detections] ?? [])
-      logger.info({ partitions: [...assigned] }, 'joined the consumer group')
-      ownership?.retain(assigned).catch((err: unknown) => logger.warn({ err }, 'releasing producers'))
-      metrics.retainPartitions(topics.detections, assigned)
-      health.retain(assigned)
-    })
-    consumer.on(CRASH, ({ payload }) => {
-      joined = false
-      logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed')
-      if (!payload.restart && !stopping) deps.onFatalError?.(payload.error)
-    })
-    consumer.on(STOP, () => {
-      joined = false
-    })
-    consumer.on(DISCONNECT, () => {
-      joined = false
+    membership = watchGroupMembership({
+      consumer,
+      topic: topics.detections,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      logger,
+      onAssigned: (assigned) => {
+        ownership?.retain(assigned).catch((err: unknown) => logger.warn({ err }, 'releasing producers'))
+        metrics.retainPartitions(topics.detections, assigned)
+        health.retain(assigned)
+      },
+      onFatalError: (err) => {
+        if (!stopping) deps.onFatalError?.(err)
+      },
     })
 
     await consumer.connect()
@@ -235,7 +210,7 @@ export function createIndexer(deps: IndexerDeps) {
     }
     const keepAlive = setInterval(session.heartbeat, config.heartbeatIntervalMs)
     try {
-      const result = await storeWithRetry(classified.documents, partition, payload)
+      const result = await storeWriter.write(classified.documents, partition, payload)
       deps.faults?.afterStore?.()
       const plan = await delivery.deliver(owner, classified, records, batch, session)
       deps.faults?.afterCommit?.()
@@ -270,30 +245,6 @@ export function createIndexer(deps: IndexerDeps) {
     if (!isRunning()) logger.info({ partition, lastOffset: batch.lastOffset() }, 'in-flight batch committed')
   }
 
-  /** Writes until the store accepts the batch: a store outage pauses the partition, it never skips it. */
-  async function storeWithRetry(
-    documents: readonly DetectionDocument[],
-    partition: number,
-    { heartbeat, isRunning }: EachBatchPayload,
-  ): Promise<InsertResult> {
-    for (let attempt = 1; ; attempt++) {
-      const endTimer = metrics.bulkWriteSeconds.startTimer()
-      try {
-        const result = await repository.insertBatch(documents)
-        endTimer()
-        if (attempt > 1) logger.info({ partition, attempt }, 'store write succeeded after retries')
-        return result
-      } catch (err) {
-        if (stopping || !isRunning()) throw new IndexerStoppingError()
-        metrics.storeRetries.inc()
-        const delay = backoffDelay(attempt, config.storeRetry.initialMs, config.storeRetry.maxMs)
-        logger.warn({ err, partition, attempt, delay }, 'store write failed, retrying')
-        await heartbeat().catch(() => {})
-        await sleep(delay, stopSignal.signal)
-      }
-    }
-  }
-
   async function stop(): Promise<void> {
     if (stopping) return
     stopping = true
@@ -304,15 +255,12 @@ export function createIndexer(deps: IndexerDeps) {
     await consumer?.disconnect()
     await ownership?.closeAll()
     await admin?.disconnect()
-    joined = false
+    membership?.left()
   }
 
-  /**
-   * Joined the consumer group, heard from the broker within a session timeout (past it the group
-   * would have dropped us anyway), and not stopping.
-   */
+  /** In the consumer group, heard from the broker lately, and not stopping. */
   function ready(): boolean {
-    return joined && !stopping && Date.now() - lastContact <= config.sessionTimeoutMs
+    return !stopping && (membership?.inGroup() ?? false)
   }
 
   return { start, stop, ready, stalled: health.stalled }
