@@ -15,16 +15,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { Kafka, logLevel, type Producer } from 'kafkajs'
-import pg from 'pg'
+import type { Kafka, Producer } from 'kafkajs'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireEnv } from '../support/env.js'
+import { testKafka } from '../support/kafka.js'
 import { freePort } from '../support/ports.js'
+import { createStackScope } from '../support/stack-scope.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const id = `ui${randomUUID().replaceAll('-', '').slice(0, 12)}`
-const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
+const scope = createStackScope('ui')
+const { id, topics } = scope
 const screenshots =
   process.env.DASHBOARD_SCREENSHOTS_DIR ?? join(tmpdir(), 'intellisite-dashboard-screenshots')
 const CHROMIUM_ARGS = [
@@ -39,12 +39,6 @@ const CHROMIUM_ARGS = [
 ]
 /** The restarted API issues tokens this short, so the expiry step needs no third start. */
 const SHORT_TOKEN_SECONDS = 5
-
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
 
 interface Service {
   process: ChildProcess
@@ -124,22 +118,17 @@ beforeAll(async () => {
     { cwd: join(root, 'packages/dashboard'), stdio: ['ignore', 'ignore', 'inherit'] },
   )
 
-  const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${id}`)
-  await admin.end()
+  await scope.createDatabase()
 
   const [apiPort, indexerPort] = [await freePort(), await freePort()]
   base = `http://127.0.0.1:${apiPort}`
   const shared = {
     ...process.env,
-    DETECTIONS_TOPIC: topics.detections,
-    ALERTS_TOPIC: topics.alerts,
-    DLQ_TOPIC: topics.dlq,
+    ...scope.env,
     // Detections in PostgreSQL, as `npm start` keeps them, in a database the indexer and the API
     // both create on first use as they start together.
-    DETECTIONS_STORE_URL: withDatabase(requireEnv('DATABASE_URL'), `${id}_detections`),
-    DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
+    DETECTIONS_STORE_URL: scope.databaseUrl('DATABASE_URL', '_detections'),
+    DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
     SUSPICIOUS_VEHICLE: 'SUV',
     LOG_LEVEL: 'warn',
     NO_COLOR: '1',
@@ -147,7 +136,6 @@ beforeAll(async () => {
   indexer = startService('indexer', {
     ...shared,
     INDEXER_PORT: String(indexerPort),
-    INDEXER_GROUP_ID: id,
     INDEXER_SESSION_TIMEOUT_MS: '6000',
     INDEXER_HEARTBEAT_INTERVAL_MS: '1000',
   })
@@ -158,16 +146,11 @@ beforeAll(async () => {
     JWT_SECRET: randomUUID() + randomUUID(),
     BCRYPT_COST: '4',
     AUTH_RATE_LIMIT_MAX: '1000',
-    ALERTS_GROUP_PREFIX: id,
     SSE_RETRY_MS: '500',
     DASHBOARD_DIR: distDir,
   }
   apiServer = startService('api', apiEnv)
-  kafka = new Kafka({
-    clientId: id,
-    brokers: requireEnv('KAFKA_BROKERS').split(','),
-    logLevel: logLevel.NOTHING,
-  })
+  kafka = testKafka(id)
   producer = kafka.producer()
   userDataDir = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'))
   const launched = chromium.launchPersistentContext(userDataDir, {
@@ -188,19 +171,7 @@ afterAll(async () => {
   await context?.close().catch(() => {})
   await producer?.disconnect().catch(() => {})
   await Promise.all([apiServer?.stop(), indexer?.stop()])
-  if (kafka) {
-    const admin = kafka.admin()
-    await admin.connect()
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
-    await admin.deleteGroups(groups).catch(() => {})
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
-    await admin.disconnect()
-  }
-  const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await postgres.connect()
-  for (const database of [id, `${id}_detections`])
-    await postgres.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-  await postgres.end()
+  await scope.cleanup()
   for (const dir of [userDataDir, distDir]) if (dir) rmSync(dir, { recursive: true, force: true })
 }, 90_000)
 

@@ -5,32 +5,21 @@
 // and with a few alerts on its topic so the event stream has events to check.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { Kafka, logLevel } from 'kafkajs'
-import { MongoClient } from 'mongodb'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireEnv } from '../support/env.js'
+import { testKafka } from '../support/kafka.js'
 import { freePort } from '../support/ports.js'
+import { createStackScope, stopChild } from '../support/stack-scope.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const here = fileURLToPath(new URL('.', import.meta.url))
-const id = `contract${randomUUID().replaceAll('-', '').slice(0, 12)}`
-const topics = { detections: `${id}.detections`, alerts: `${id}.alerts` }
-
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
-
-const kafka = () =>
-  new Kafka({ clientId: id, brokers: requireEnv('KAFKA_BROKERS').split(','), logLevel: logLevel.NOTHING })
+const scope = createStackScope('contract')
+const { id, topics } = scope
+const kafka = () => testKafka(id)
 
 let api: ChildProcess | undefined
 let apiOutput = ''
@@ -39,10 +28,7 @@ let token = ''
 let work = ''
 
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${id}`)
-  await admin.end()
+  await scope.createDatabase()
 
   const producer = kafka().producer()
   await producer.connect()
@@ -91,8 +77,8 @@ beforeAll(async () => {
         DETECTIONS_TOPIC: topics.detections,
         ALERTS_TOPIC: topics.alerts,
         ALERTS_GROUP_PREFIX: id,
-        MONGO_URL: withDatabase(requireEnv('MONGO_URL'), id),
-        DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
+        MONGO_URL: scope.databaseUrl('MONGO_URL'),
+        DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
         JWT_SECRET: randomUUID() + randomUUID(),
         BCRYPT_COST: '4',
         // Sign-up and log-in are tried hundreds of times; the production limit would answer 429
@@ -125,26 +111,9 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  if (api && api.exitCode === null) {
-    api.kill('SIGTERM')
-    await Promise.race([once(api, 'exit'), sleep(15_000)])
-    if (api.exitCode === null) api.kill('SIGKILL')
-  }
+  await stopChild(api, 15_000)
   if (work) rmSync(work, { recursive: true, force: true })
-  const admin = kafka().admin()
-  await admin.connect()
-  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
-  await admin.deleteGroups(groups).catch(() => {})
-  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
-  await admin.disconnect()
-  const mongo = new MongoClient(requireEnv('MONGO_URL'))
-  await mongo.connect()
-  await mongo.db(id).dropDatabase()
-  await mongo.close()
-  const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await postgres.connect()
-  await postgres.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`)
-  await postgres.end()
+  await scope.cleanup()
 }, 60_000)
 
 describe('the API contract', () => {

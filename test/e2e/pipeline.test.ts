@@ -10,23 +10,14 @@ import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { EventSource } from 'eventsource'
-import { Kafka, logLevel } from 'kafkajs'
-import { MongoClient } from 'mongodb'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BACKENDS } from '../support/detections-stores.js'
-import { requireEnv } from '../support/env.js'
 import { freePort } from '../support/ports.js'
+import { createStackScope, stopChild } from '../support/stack-scope.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 /** The API of the pipeline under test (one per backend, one at a time). */
 let api = ''
-
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
 
 /** The alert contract (detections-store `alertSchema`), restated so this test sees what a client sees. */
 interface Alert {
@@ -63,18 +54,15 @@ async function call<T>(
 }
 
 describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexer -> API', (backend) => {
-  const id = `e2e${randomUUID().replaceAll('-', '').slice(0, 12)}`
-  const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
+  const scope = createStackScope('e2e')
+  const { id } = scope
 
   let pipeline: ChildProcess | undefined
   let output = ''
   let pipelineExit: Promise<number | null> | undefined
 
   beforeAll(async () => {
-    const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-    await admin.connect()
-    await admin.query(`CREATE DATABASE ${id}`)
-    await admin.end()
+    await scope.createDatabase()
 
     const [apiPort, indexerPort] = [await freePort(), await freePort()]
     api = `http://127.0.0.1:${apiPort}`
@@ -98,16 +86,12 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
           ...process.env,
           PORT: String(apiPort),
           INDEXER_PORT: String(indexerPort),
-          DETECTIONS_TOPIC: topics.detections,
-          ALERTS_TOPIC: topics.alerts,
-          DLQ_TOPIC: topics.dlq,
-          INDEXER_GROUP_ID: id,
-          ALERTS_GROUP_PREFIX: id,
-          MONGO_URL: withDatabase(requireEnv('MONGO_URL'), id),
+          ...scope.env,
+          MONGO_URL: scope.databaseUrl('MONGO_URL'),
           // PostgreSQL: a database of its own, which the store creates on first use.
           DETECTIONS_STORE_URL:
-            backend === 'postgres' ? withDatabase(requireEnv('DATABASE_URL'), `${id}_detections`) : '',
-          DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
+            backend === 'postgres' ? scope.databaseUrl('DATABASE_URL', '_detections') : '',
+          DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
           SUSPICIOUS_VEHICLE: 'SUV',
           BCRYPT_COST: '4',
           JWT_SECRET: randomUUID() + randomUUID(),
@@ -131,34 +115,8 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
   }, 150_000)
 
   afterAll(async () => {
-    if (pipeline && pipeline.exitCode === null) {
-      pipeline.kill('SIGTERM')
-      await Promise.race([pipelineExit, sleep(40_000)])
-      if (pipeline.exitCode === null) pipeline.kill('SIGKILL')
-    }
-    const kafka = new Kafka({
-      clientId: id,
-      brokers: requireEnv('KAFKA_BROKERS').split(','),
-      logLevel: logLevel.NOTHING,
-    })
-    const admin = kafka.admin()
-    await admin.connect()
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
-    await admin.deleteGroups(groups).catch(() => {})
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
-    await admin.disconnect()
-    const mongo = new MongoClient(requireEnv('MONGO_URL'))
-    await mongo.connect()
-    await mongo
-      .db(id)
-      .dropDatabase()
-      .catch(() => {})
-    await mongo.close()
-    const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-    await postgres.connect()
-    await postgres.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`)
-    await postgres.query(`DROP DATABASE IF EXISTS ${id}_detections WITH (FORCE)`)
-    await postgres.end()
+    await stopChild(pipeline, 40_000)
+    await scope.cleanup()
   }, 90_000)
 
   it('lets a new user log in, page detections and stats as they grow, and receive the SUV alerts live', async () => {

@@ -7,22 +7,12 @@ import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { Kafka, logLevel } from 'kafkajs'
-import { MongoClient } from 'mongodb'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireEnv } from '../support/env.js'
 import { freePort } from '../support/ports.js'
+import { createStackScope } from '../support/stack-scope.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const id = `stop${randomUUID().replaceAll('-', '').slice(0, 12)}`
-const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
-
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
+const scope = createStackScope('stop')
 
 /** Parent pid and command line of every live process (Linux /proc). */
 function processTable(): Map<number, { ppid: number; args: string }> {
@@ -101,13 +91,9 @@ async function startStack(producerEnv: Record<string, string>): Promise<Run> {
       ...process.env,
       PORT: String(apiPort),
       INDEXER_PORT: String(indexerPort),
-      DETECTIONS_TOPIC: topics.detections,
-      ALERTS_TOPIC: topics.alerts,
-      DLQ_TOPIC: topics.dlq,
-      INDEXER_GROUP_ID: id,
-      ALERTS_GROUP_PREFIX: id,
-      MONGO_URL: withDatabase(requireEnv('MONGO_URL'), id),
-      DATABASE_URL: withDatabase(requireEnv('DATABASE_URL'), id),
+      ...scope.env,
+      MONGO_URL: scope.databaseUrl('MONGO_URL'),
+      DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
       BCRYPT_COST: '4',
       JWT_SECRET: randomUUID() + randomUUID(),
       NO_COLOR: '1',
@@ -164,10 +150,7 @@ async function expectAllGone(pids: Map<number, string>, withinMs: number): Promi
 }
 
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${id}`)
-  await admin.end()
+  await scope.createDatabase()
   ports = [await freePort(), await freePort()]
 })
 
@@ -179,25 +162,7 @@ afterAll(async () => {
       // already gone, as it should be
     }
   }
-  const kafka = new Kafka({
-    clientId: id,
-    brokers: requireEnv('KAFKA_BROKERS').split(','),
-    logLevel: logLevel.NOTHING,
-  })
-  const admin = kafka.admin()
-  await admin.connect()
-  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(id))
-  await admin.deleteGroups(groups).catch(() => {})
-  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
-  await admin.disconnect()
-  const mongo = new MongoClient(requireEnv('MONGO_URL'))
-  await mongo.connect()
-  await mongo.db(id).dropDatabase()
-  await mongo.close()
-  const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-  await postgres.connect()
-  await postgres.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`)
-  await postgres.end()
+  await scope.cleanup()
 }, 90_000)
 
 describe.skipIf(process.platform !== 'linux')('stopping npm start', () => {

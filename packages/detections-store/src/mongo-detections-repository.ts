@@ -1,19 +1,18 @@
 import type { Collection, Db, Filter, MongoBulkWriteError } from 'mongodb'
-import { decodeCursor, encodeCursor } from './cursor.js'
+import { cursorPosition, pageOf } from './cursor.js'
 import { type DetectionDocument, normalizeKey, toDetection } from './detection.js'
 import { createStatsCounters } from './mongo-stats-counters.js'
 import { createTimeseriesCounters } from './mongo-timeseries-counters.js'
-import {
-  type DetectionFilters,
-  type DetectionsRepository,
-  type InsertResult,
-  InvalidCursorError,
-  type ListQuery,
-  type ListResult,
-  type StatsDimension,
-  type StatsResult,
-  type TimeseriesQuery,
-  type TimeseriesResult,
+import type {
+  DetectionFilters,
+  DetectionsRepository,
+  InsertResult,
+  ListQuery,
+  ListResult,
+  StatsDimension,
+  StatsResult,
+  TimeseriesQuery,
+  TimeseriesResult,
 } from './repository.js'
 
 const NEWEST_FIRST = { detectedAt: -1, _id: -1 } as const
@@ -94,12 +93,7 @@ export function createMongoDetectionsRepository(
     const filter = toFilter(query.filters)
     let skip = query.skip ?? 0
     if (query.cursor !== undefined) {
-      let position: { detectedAt: Date; id: string }
-      try {
-        position = decodeCursor(query.cursor)
-      } catch (err) {
-        throw new InvalidCursorError(err)
-      }
+      const position = cursorPosition(query.cursor)
       const after: Filter<DetectionDocument> = {
         $or: [
           { detectedAt: { $lt: position.detectedAt } },
@@ -116,12 +110,7 @@ export function createMongoDetectionsRepository(
       .skip(skip) // MongoDB cursor offset for skip/limit paging (not a skipped test)
       .limit(query.limit + 1)
       .toArray()
-    const page = rows.slice(0, query.limit)
-    const last = page.at(-1)
-    return {
-      items: page.map(toDetection),
-      nextCursor: rows.length > query.limit && last ? encodeCursor(last.detectedAt, last._id) : null,
-    }
+    return pageOf(rows, query.limit, toDetection, (row) => ({ detectedAt: row.detectedAt, id: row._id }))
   }
 
   /**

@@ -1,18 +1,17 @@
 import type { Pool } from 'pg'
-import { decodeCursor, encodeCursor } from './cursor.js'
+import { cursorPosition, pageOf } from './cursor.js'
 import { type Detection, type DetectionDocument, normalizeKey } from './detection.js'
 import { migrateDetectionsSchema } from './postgres-migrate.js'
-import {
-  type DetectionFilters,
-  type DetectionsRepository,
-  type InsertResult,
-  InvalidCursorError,
-  type ListQuery,
-  type ListResult,
-  type StatsDimension,
-  type StatsResult,
-  type TimeseriesQuery,
-  type TimeseriesResult,
+import type {
+  DetectionFilters,
+  DetectionsRepository,
+  InsertResult,
+  ListQuery,
+  ListResult,
+  StatsDimension,
+  StatsResult,
+  TimeseriesQuery,
+  TimeseriesResult,
 } from './repository.js'
 import { assembleTimeseries, checkedTimeseriesRange, DEFAULT_TIMESERIES_TOP } from './timeseries.js'
 
@@ -180,12 +179,7 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
     const { from, where, order, param } = selection(query.filters ?? {}, params)
     let offset = ''
     if (query.cursor !== undefined) {
-      let position: { detectedAt: Date; id: string }
-      try {
-        position = decodeCursor(query.cursor)
-      } catch (err) {
-        throw new InvalidCursorError(err)
-      }
+      const position = cursorPosition(query.cursor)
       where.push(
         `(${order}.detected_at, ${order}.id) < (${param(position.detectedAt)}, ${param(position.id)})`,
       )
@@ -199,12 +193,7 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
        ORDER BY ${order}.detected_at DESC, ${order}.id DESC LIMIT ${limit}${offset}`,
       params,
     )
-    const page = rows.slice(0, query.limit)
-    const last = page.at(-1)
-    return {
-      items: page.map(toDetection),
-      nextCursor: rows.length > query.limit && last ? encodeCursor(last.detected_at, last.id) : null,
-    }
+    return pageOf(rows, query.limit, toDetection, (row) => ({ detectedAt: row.detected_at, id: row.id }))
   }
 
   /** Unfiltered and single make/model/category-token/year counts are one counter row. */
