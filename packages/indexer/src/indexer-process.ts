@@ -54,7 +54,11 @@ export async function runIndexer({
     brokers: config.kafka.brokers,
     logLevel: logLevel.WARN,
     logCreator: createKafkaLogCreator(logger),
-    retry: { initialRetryTime: config.kafka.retryInitialMs, retries: config.kafka.retries },
+    retry: {
+      initialRetryTime: config.kafka.retryInitialMs,
+      maxRetryTime: config.kafka.retryMaxMs,
+      retries: config.kafka.retries,
+    },
   })
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
