@@ -40,7 +40,7 @@ interface PartitionState {
 function isConnectionError(err: unknown): boolean {
   let e = err as { name?: unknown; cause?: unknown } | undefined
   for (let depth = 0; e && depth < 10; depth++) {
-    if (e.name === 'KafkaJSConnectionError') return true
+    if (e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSConnectionClosedError') return true
     e = e.cause as typeof e
   }
   return false

@@ -160,9 +160,12 @@ describe('partition health', () => {
         type: 'GROUP_COORDINATOR_NOT_AVAILABLE',
       }),
     )
-    const [lost, coordinator] = health.stalled()
+    health.waiting(2)
+    health.failed(2, Object.assign(new Error('Closed connection'), { name: 'KafkaJSConnectionClosedError' }))
+    const [lost, coordinator, closed] = health.stalled()
     expect(lost?.code).toBeUndefined()
     expect(lost?.hint).toContain('a broker does not answer')
+    expect(closed?.hint).toContain('a broker does not answer')
     expect(coordinator?.code).toBe('GROUP_COORDINATOR_NOT_AVAILABLE')
     expect(coordinator?.hint).toContain('bring the lost brokers back')
   })
