@@ -112,6 +112,8 @@ interface Row {
   apiRss: number
   indexerHeap: number
   apiHeap: number
+  indexerExternal: number
+  apiExternal: number
   apiWindow: number
   indexerLoopP99: number
   apiLoopP99: number
@@ -227,6 +229,7 @@ async function main(): Promise<void> {
     const metricNames = [
       'process_resident_memory_bytes',
       'nodejs_heap_size_used_bytes',
+      'nodejs_external_memory_bytes',
       'nodejs_eventloop_lag_p99_seconds',
       'alerts_replay_window_entries',
     ]
@@ -258,6 +261,8 @@ async function main(): Promise<void> {
         apiRss: (am.process_resident_memory_bytes ?? Number.NaN) / 2 ** 20,
         indexerHeap: (im.nodejs_heap_size_used_bytes ?? Number.NaN) / 2 ** 20,
         apiHeap: (am.nodejs_heap_size_used_bytes ?? Number.NaN) / 2 ** 20,
+        indexerExternal: (im.nodejs_external_memory_bytes ?? Number.NaN) / 2 ** 20,
+        apiExternal: (am.nodejs_external_memory_bytes ?? Number.NaN) / 2 ** 20,
         apiWindow: am.alerts_replay_window_entries ?? Number.NaN,
         indexerLoopP99: (im.nodejs_eventloop_lag_p99_seconds ?? Number.NaN) * 1000,
         apiLoopP99: (am.nodejs_eventloop_lag_p99_seconds ?? Number.NaN) * 1000,
@@ -273,7 +278,9 @@ async function main(): Promise<void> {
       const r = rows.at(-1)!
       log(
         `${r.minute}: RSS indexer ${r.indexerRss.toFixed(0)} / API ${r.apiRss.toFixed(0)} MiB, ` +
-          `heap ${r.indexerHeap.toFixed(0)} / ${r.apiHeap.toFixed(0)} MiB, window ${r.apiWindow}, lag max ${r.lagMax}, ` +
+          `heap ${r.indexerHeap.toFixed(0)} / ${r.apiHeap.toFixed(0)} MiB, ` +
+          `external ${r.indexerExternal.toFixed(0)} / ${r.apiExternal.toFixed(0)} MiB, ` +
+          `window ${r.apiWindow}, lag max ${r.lagMax}, ` +
           `alerts p50/p99 ${r.p50}/${r.p99} ms (${r.alerts} sampled), open ${r.open}, dropped ${r.dropped}`,
       )
     }
@@ -305,12 +312,12 @@ async function main(): Promise<void> {
   )
   console.log('')
   console.log(
-    '| interval (m:ss) | indexer RSS MiB | API RSS MiB | indexer heap MiB | API heap MiB | API replay window | indexer loop p99 ms | API loop p99 ms | lag max | longest lag > 1 s of input (s) | alerts sampled | alert p50 ms | alert p99 ms | clients open | dropped |',
+    '| interval (m:ss) | indexer RSS MiB | API RSS MiB | indexer heap MiB | API heap MiB | indexer external MiB | API external MiB | API replay window | indexer loop p99 ms | API loop p99 ms | lag max | longest lag > 1 s of input (s) | alerts sampled | alert p50 ms | alert p99 ms | clients open | dropped |',
   )
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of rows) {
     console.log(
-      `| ${r.minute} | ${f(r.indexerRss)} | ${f(r.apiRss)} | ${f(r.indexerHeap)} | ${f(r.apiHeap)} | ${r.apiWindow} | ${f(r.indexerLoopP99)} | ${f(r.apiLoopP99)} | ${r.lagMax} | ${r.lagLongestS} | ${r.alerts} | ${r.p50} | ${r.p99} | ${r.open} | ${r.dropped} |`,
+      `| ${r.minute} | ${f(r.indexerRss)} | ${f(r.apiRss)} | ${f(r.indexerHeap)} | ${f(r.apiHeap)} | ${f(r.indexerExternal)} | ${f(r.apiExternal)} | ${r.apiWindow} | ${f(r.indexerLoopP99)} | ${f(r.apiLoopP99)} | ${r.lagMax} | ${r.lagLongestS} | ${r.alerts} | ${r.p50} | ${r.p99} | ${r.open} | ${r.dropped} |`,
     )
   }
   if (rows.length > 0) {
