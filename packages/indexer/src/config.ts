@@ -59,12 +59,12 @@ export const configSchema = z
     MONGO_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
     KAFKA_RETRY_INITIAL_MS: positiveInt.default(300),
     /**
-     * The longest wait between two of the Kafka client's retries. kafkajs doubles its wait up to
-     * 30 s by default: after a lost broker is fenced (9 s), the next try could come 10 to 20 s later.
+     * The longest wait between two retries of the transactional producers. kafkajs doubles its
+     * wait up to 30 s by default: after a lost broker is fenced (9 s), a batch's next try could
+     * come 10 to 20 s later.
      */
     KAFKA_RETRY_MAX_MS: positiveInt.default(2_000),
-    /** With the 2 s cap, 15 retries wait about 25 s in all before an operation fails. */
-    KAFKA_RETRIES: z.coerce.number().int().min(0).default(15),
+    KAFKA_RETRIES: z.coerce.number().int().min(0).default(8),
   })
   .refine((env) => env.INDEXER_HEARTBEAT_INTERVAL_MS * 3 <= env.INDEXER_SESSION_TIMEOUT_MS, {
     path: ['INDEXER_HEARTBEAT_INTERVAL_MS'],

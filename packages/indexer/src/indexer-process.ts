@@ -49,11 +49,22 @@ export async function runIndexer({
     connectTimeoutMs: config.storeConnectTimeoutMs,
   })
   const { repository } = store
-  const kafka = new Kafka({
+  const client = {
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
     logLevel: logLevel.WARN,
     logCreator: createKafkaLogCreator(logger),
+  }
+  const kafka = new Kafka({
+    ...client,
+    retry: { initialRetryTime: config.kafka.retryInitialMs, retries: config.kafka.retries },
+  })
+  // The transactional producers wait at most KAFKA_RETRY_MAX_MS between retries, so a batch
+  // follows a moved leader within that long of the move. The consumer keeps kafkajs's own backoff:
+  // retrying it more often buys nothing (it follows leaders through its group) and meets more of
+  // kafkajs's non-retriable coordinator lookups while a broker is down.
+  const producerKafka = new Kafka({
+    ...client,
     retry: {
       initialRetryTime: config.kafka.retryInitialMs,
       maxRetryTime: config.kafka.retryMaxMs,
@@ -67,6 +78,7 @@ export async function runIndexer({
   let fatal = false
   const indexer = createIndexer({
     kafka,
+    producerKafka,
     repository,
     config,
     logger,

@@ -35,6 +35,11 @@ export type IndexerSettings = Pick<
 
 export interface IndexerDeps {
   kafka: Kafka
+  /**
+   * The client of the transactional producers, if they retry differently from the consumer and
+   * the admin (default: `kafka`).
+   */
+  producerKafka?: Kafka
   repository: DetectionsRepository
   config: IndexerSettings
   logger: Logger
@@ -123,7 +128,7 @@ export function createIndexer(deps: IndexerDeps) {
     }
 
     ownership = createPartitionOwnership({
-      kafka,
+      kafka: deps.producerKafka ?? kafka,
       admin,
       groupId: config.groupId,
       topic: topics.detections,
