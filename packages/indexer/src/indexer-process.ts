@@ -60,9 +60,10 @@ export async function runIndexer({
     retry: { initialRetryTime: config.kafka.retryInitialMs, retries: config.kafka.retries },
   })
   // The transactional producers wait at most KAFKA_RETRY_MAX_MS between retries, so a batch
-  // follows a moved leader within that long of the move. The consumer keeps kafkajs's own backoff:
-  // retrying it more often buys nothing (it follows leaders through its group) and meets more of
-  // kafkajs's non-retriable coordinator lookups while a broker is down.
+  // follows a moved leader within that long of the move (kafkajs's own backoff reaches 30 s). The
+  // consumer and the admin keep kafkajs's backoff: capping them too gave no shorter pause in the
+  // cluster test, and each of their retries while a broker is down may hit kafkajs's
+  // non-retriable group coordinator lookup.
   const producerKafka = new Kafka({
     ...client,
     retry: {
