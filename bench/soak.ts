@@ -110,6 +110,11 @@ interface Row {
   minute: string
   indexerRss: number
   apiRss: number
+  indexerHeap: number
+  apiHeap: number
+  indexerExternal: number
+  apiExternal: number
+  apiWindow: number
   indexerLoopP99: number
   apiLoopP99: number
   lagMax: number
@@ -221,7 +226,13 @@ async function main(): Promise<void> {
         await sleep(Math.max(0, 1_000 - (Date.now() - t)))
       }
     })()
-    const metricNames = ['process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds']
+    const metricNames = [
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_external_memory_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'alerts_replay_window_entries',
+    ]
     for (let n = 1; n * INTERVAL_S <= DURATION_S; n++) {
       await sleep(Math.max(0, started + n * INTERVAL_S * 1_000 - Date.now()))
       for (const [name, child] of [
@@ -248,6 +259,11 @@ async function main(): Promise<void> {
         minute: `${clock((n - 1) * INTERVAL_S)}-${clock(n * INTERVAL_S)}`,
         indexerRss: (im.process_resident_memory_bytes ?? Number.NaN) / 2 ** 20,
         apiRss: (am.process_resident_memory_bytes ?? Number.NaN) / 2 ** 20,
+        indexerHeap: (im.nodejs_heap_size_used_bytes ?? Number.NaN) / 2 ** 20,
+        apiHeap: (am.nodejs_heap_size_used_bytes ?? Number.NaN) / 2 ** 20,
+        indexerExternal: (im.nodejs_external_memory_bytes ?? Number.NaN) / 2 ** 20,
+        apiExternal: (am.nodejs_external_memory_bytes ?? Number.NaN) / 2 ** 20,
+        apiWindow: am.alerts_replay_window_entries ?? Number.NaN,
         indexerLoopP99: (im.nodejs_eventloop_lag_p99_seconds ?? Number.NaN) * 1000,
         apiLoopP99: (am.nodejs_eventloop_lag_p99_seconds ?? Number.NaN) * 1000,
         lagMax: Math.max(0, ...lags),
@@ -261,7 +277,10 @@ async function main(): Promise<void> {
       longest = stretch
       const r = rows.at(-1)!
       log(
-        `${r.minute}: RSS indexer ${r.indexerRss.toFixed(0)} / API ${r.apiRss.toFixed(0)} MiB, lag max ${r.lagMax}, ` +
+        `${r.minute}: RSS indexer ${r.indexerRss.toFixed(0)} / API ${r.apiRss.toFixed(0)} MiB, ` +
+          `heap ${r.indexerHeap.toFixed(0)} / ${r.apiHeap.toFixed(0)} MiB, ` +
+          `external ${r.indexerExternal.toFixed(0)} / ${r.apiExternal.toFixed(0)} MiB, ` +
+          `window ${r.apiWindow}, lag max ${r.lagMax}, ` +
           `alerts p50/p99 ${r.p50}/${r.p99} ms (${r.alerts} sampled), open ${r.open}, dropped ${r.dropped}`,
       )
     }
@@ -293,12 +312,12 @@ async function main(): Promise<void> {
   )
   console.log('')
   console.log(
-    '| interval (m:ss) | indexer RSS MiB | API RSS MiB | indexer loop p99 ms | API loop p99 ms | lag max | longest lag > 1 s of input (s) | alerts sampled | alert p50 ms | alert p99 ms | clients open | dropped |',
+    '| interval (m:ss) | indexer RSS MiB | API RSS MiB | indexer heap MiB | API heap MiB | indexer external MiB | API external MiB | API replay window | indexer loop p99 ms | API loop p99 ms | lag max | longest lag > 1 s of input (s) | alerts sampled | alert p50 ms | alert p99 ms | clients open | dropped |',
   )
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of rows) {
     console.log(
-      `| ${r.minute} | ${f(r.indexerRss)} | ${f(r.apiRss)} | ${f(r.indexerLoopP99)} | ${f(r.apiLoopP99)} | ${r.lagMax} | ${r.lagLongestS} | ${r.alerts} | ${r.p50} | ${r.p99} | ${r.open} | ${r.dropped} |`,
+      `| ${r.minute} | ${f(r.indexerRss)} | ${f(r.apiRss)} | ${f(r.indexerHeap)} | ${f(r.apiHeap)} | ${f(r.indexerExternal)} | ${f(r.apiExternal)} | ${r.apiWindow} | ${f(r.indexerLoopP99)} | ${f(r.apiLoopP99)} | ${r.lagMax} | ${r.lagLongestS} | ${r.alerts} | ${r.p50} | ${r.p99} | ${r.open} | ${r.dropped} |`,
     )
   }
   if (rows.length > 0) {

@@ -6,8 +6,11 @@
 #
 # KAFKA_BROKER_COUNT=3 starts a Kafka cluster instead of the one broker: three combined
 # broker+controller KRaft nodes on ports 29092/29094/29096 (controllers 29093/29095/29097), with
-# replication factor 3 and min.insync.replicas 2 for every topic, internal ones included. `up`
-# records the count in the run folder, so `env`, `status` and `down` need not repeat it.
+# replication factor 3 and min.insync.replicas 2 for every topic, internal ones included. With
+# KAFKA_CONTROLLER_COUNT=3 (or 1) as well, the brokers are broker-only nodes and the KRaft quorum
+# runs on that many controller-only nodes of their own (ports 29093/29095/29097), so losing
+# brokers never costs the quorum. `up` records both counts in the run folder, so `env`, `status`
+# and `down` need not repeat them.
 #
 # A service whose connection variable is already set (KAFKA_BROKERS, MONGO_URL, DATABASE_URL) is
 # treated as external: it is neither started nor stopped, and `env` prints the given value.
@@ -34,6 +37,16 @@ if [ -n "${KAFKA_BROKER_COUNT:-}" ]; then KAFKA_NODES=$KAFKA_BROKER_COUNT
 elif [ -f "$RUN/kafka-cluster" ]; then KAFKA_NODES=$(cat "$RUN/kafka-cluster")
 else KAFKA_NODES=1; fi
 [[ "$KAFKA_NODES" =~ ^[1-9]$ ]] || { echo "[services] error: KAFKA_BROKER_COUNT must be 1-9" >&2; exit 1; }
+# Controller-only nodes: ids KAFKA_NODES+1 .. KAFKA_NODES+KAFKA_CONTROLLERS (none: every broker is
+# also a controller).
+if [ -n "${KAFKA_BROKER_COUNT:-}" ]; then KAFKA_CONTROLLERS=${KAFKA_CONTROLLER_COUNT:-0}
+elif [ -f "$RUN/kafka-controllers" ]; then KAFKA_CONTROLLERS=$(cat "$RUN/kafka-controllers")
+else KAFKA_CONTROLLERS=0; fi
+[[ "$KAFKA_CONTROLLERS" =~ ^[0-9]$ ]] || { echo "[services] error: KAFKA_CONTROLLER_COUNT must be 0-9" >&2; exit 1; }
+if [ "$KAFKA_CONTROLLERS" -gt 0 ] && [ "$KAFKA_NODES" -lt 2 ]; then
+  echo "[services] error: KAFKA_CONTROLLER_COUNT needs KAFKA_BROKER_COUNT of 2 or more" >&2; exit 1
+fi
+KAFKA_TOTAL=$((KAFKA_NODES + KAFKA_CONTROLLERS))
 MONGO_PORT=${INTELLISITE_MONGO_PORT:-27018}
 PG_PORT=${INTELLISITE_PG_PORT:-25432}
 PG_ROLE=intellisite
@@ -107,19 +120,30 @@ install_kafka() {
 }
 
 # node_port N / node_controller_port N: node N's listener ports (node 1 of a single broker: the
-# historical KAFKA_PORT and KAFKA_CONTROLLER_PORT).
+# historical KAFKA_PORT and KAFKA_CONTROLLER_PORT). With controller-only nodes, broker N has only
+# node_port N, and controller k (node id KAFKA_NODES+k) only the controller port a combined node k
+# would have (the k-th of INTELLISITE_KAFKA_CONTROLLER_PORTS).
+is_controller_only() { [ "$1" -gt "$KAFKA_NODES" ]; }
 node_port() {
   if [ -n "${INTELLISITE_KAFKA_PORTS:-}" ]; then echo "$INTELLISITE_KAFKA_PORTS" | cut -d, -f"$1"
   else echo $((KAFKA_PORT + 2 * ($1 - 1))); fi
 }
 node_controller_port() {
-  if [ -n "${INTELLISITE_KAFKA_CONTROLLER_PORTS:-}" ]; then echo "$INTELLISITE_KAFKA_CONTROLLER_PORTS" | cut -d, -f"$1"
+  local k=$1
+  [ "$KAFKA_CONTROLLERS" -gt 0 ] && k=$(($1 - KAFKA_NODES))
+  if [ -n "${INTELLISITE_KAFKA_CONTROLLER_PORTS:-}" ]; then echo "$INTELLISITE_KAFKA_CONTROLLER_PORTS" | cut -d, -f"$k"
   elif [ "$KAFKA_NODES" = 1 ]; then echo "$KAFKA_CONTROLLER_PORT"
-  else echo $((KAFKA_PORT + 2 * ($1 - 1) + 1)); fi
+  else echo $((KAFKA_PORT + 2 * (k - 1) + 1)); fi
+}
+# The port a node serves once started: a controller-only node has no broker listener.
+node_serving_port() { if is_controller_only "$1"; then node_controller_port "$1"; else node_port "$1"; fi; }
+# The quorum's members: every node, or only the controller-only ones.
+controller_ids() {
+  if [ "$KAFKA_CONTROLLERS" -gt 0 ]; then seq $((KAFKA_NODES + 1)) "$KAFKA_TOTAL"; else seq 1 "$KAFKA_NODES"; fi
 }
 # The single broker keeps its historical names (kafka/, kafka.pid, kafka.log); cluster nodes are
 # kafka-N.
-node_name() { if [ "$KAFKA_NODES" = 1 ]; then echo kafka; else echo "kafka-$1"; fi; }
+node_name() { if [ "$KAFKA_TOTAL" = 1 ]; then echo kafka; else echo "kafka-$1"; fi; }
 
 kafka_ready() { port_open "$1" && grep -q 'Kafka Server started' "$2"; }
 
@@ -129,19 +153,44 @@ kafka_ready() { port_open "$1" && grep -q 'Kafka Server started' "$2"; }
 # transactional producer would stop with its coordinator.
 node_properties() {
   local n=$1 dir=$2 voters="" i
-  for i in $(seq 1 "$KAFKA_NODES"); do voters+="${voters:+,}$i@127.0.0.1:$(node_controller_port "$i")"; done
-  local port cport rf=1 isr=1
-  port=$(node_port "$n"); cport=$(node_controller_port "$n")
+  for i in $(controller_ids); do voters+="${voters:+,}$i@127.0.0.1:$(node_controller_port "$i")"; done
+  local rf=1 isr=1
   if [ "$KAFKA_NODES" -gt 1 ]; then rf=$((KAFKA_NODES < 3 ? KAFKA_NODES : 3)); isr=$((rf > 1 ? rf - 1 : 1)); fi
-  cat <<EOF
-process.roles=broker,controller
+  if is_controller_only "$n"; then
+    cat <<EOF
+process.roles=controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=CONTROLLER://127.0.0.1:$(node_controller_port "$n")
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT
+EOF
+  elif [ "$KAFKA_CONTROLLERS" -gt 0 ]; then
+    cat <<EOF
+process.roles=broker
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$(node_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(node_port "$n")
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+EOF
+  else
+    cat <<EOF
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$(node_port "$n"),CONTROLLER://127.0.0.1:$(node_controller_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(node_port "$n")
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+EOF
+  fi
+  # Storage and topic defaults on every node: a controller applies its own defaults to the topics
+  # it creates.
+  cat <<EOF
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -166,7 +215,7 @@ EOF
 start_kafka_node() {
   local n=$1 name; name=$(node_name "$n")
   local dir=$RUN/$name pidfile=$RUN/$name.pid logfile=$LOGS/$name.log port
-  port=$(node_port "$n")
+  port=$(node_serving_port "$n")
   if pid_alive "$pidfile"; then log "$name already running on 127.0.0.1:$port"; return 0; fi
   port_open "$port" && die "port $port is in use by another process (set INTELLISITE_KAFKA_PORT or KAFKA_BROKERS)"
   mkdir -p "$dir/data"
@@ -182,6 +231,8 @@ EOF
   # Three JVMs share the machine with everything else: a cluster node gets a smaller heap.
   local cp="$KAFKA_HOME/libs/*" heap=(-Xms256m -Xmx1g)
   [ "$KAFKA_NODES" -gt 1 ] && heap=(-Xms128m -Xmx512m)
+  # A controller-only node holds only the cluster's metadata.
+  is_controller_only "$n" && heap=(-Xms64m -Xmx256m)
   local jopts=("${heap[@]}" -Dlog4j.configuration="file:$dir/log4j.properties")
   if [ ! -f "$dir/data/meta.properties" ]; then
     local id
@@ -201,17 +252,18 @@ EOF
 
 start_kafka() {
   install_kafka
-  if [ "$KAFKA_NODES" = 1 ]; then
+  if [ "$KAFKA_TOTAL" = 1 ]; then
     start_kafka_node 1
     return 0
   fi
   [ -f "$RUN/kafka.pid" ] && pid_alive "$RUN/kafka.pid" && die "a single broker runs from $RUN; stop it first or use another INTELLISITE_RUN_DIR"
   [ -f "$RUN/kafka-cluster-id" ] || java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$RUN/kafka-cluster-id"
   echo "$KAFKA_NODES" >"$RUN/kafka-cluster"
+  echo "$KAFKA_CONTROLLERS" >"$RUN/kafka-controllers"
   # All at once: a node's broker waits for a controller quorum, which needs a majority of nodes.
   # INTELLISITE_KAFKA_ONLY_NODES (e.g. "2") restarts just those, to bring back one of two lost nodes.
   local pids=() n failed=0
-  for n in $(seq 1 "$KAFKA_NODES"); do
+  for n in $(seq 1 "$KAFKA_TOTAL"); do
     [ -z "${INTELLISITE_KAFKA_ONLY_NODES:-}" ] || [[ ",$INTELLISITE_KAFKA_ONLY_NODES," == *",$n,"* ]] || continue
     start_kafka_node "$n" & pids+=($!)
   done
@@ -334,9 +386,10 @@ cmd_down() {
   stop_pidfile kafka "$RUN/kafka.pid"
   local n
   if [ -f "$RUN/kafka-cluster" ]; then
-    for n in $(seq 1 "$(cat "$RUN/kafka-cluster")"); do stop_pidfile "kafka-$n" "$RUN/kafka-$n.pid" & done
+    local total=$(($(cat "$RUN/kafka-cluster") + $(cat "$RUN/kafka-controllers" 2>/dev/null || echo 0)))
+    for n in $(seq 1 "$total"); do stop_pidfile "kafka-$n" "$RUN/kafka-$n.pid" & done
     wait
-    rm -f "$RUN/kafka-cluster"
+    rm -f "$RUN/kafka-cluster" "$RUN/kafka-controllers"
   fi
   stop_pidfile ferretdb "$RUN/ferretdb.pid"
   stop_pidfile postgres "$RUN/postgres.pid"
@@ -358,6 +411,9 @@ cmd_status() {
     local n
     for n in $(seq 1 "$KAFKA_NODES"); do
       status_line "kafka-$n" KAFKA_BROKERS "$RUN/kafka-$n.pid" "127.0.0.1:$(node_port "$n")" || rc=3
+    done
+    for n in $(seq $((KAFKA_NODES + 1)) "$KAFKA_TOTAL"); do
+      status_line "kafka-$n" KAFKA_BROKERS "$RUN/kafka-$n.pid" "controller 127.0.0.1:$(node_controller_port "$n")" || rc=3
     done
   fi
   status_line mongo MONGO_URL "$RUN/ferretdb.pid" "$(mongo_url)" || rc=3

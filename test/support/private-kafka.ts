@@ -196,13 +196,17 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
 export interface PrivateKafkaNode {
   /** KRaft node id (1..n), also the broker id kafkajs reports in metadata. */
   readonly id: number
+  /** The broker's port; for a controller-only node, its controller port. */
   readonly port: number
 }
 
 export interface PrivateKafkaCluster {
-  /** Every node's `127.0.0.1:<port>`, comma-separated (KAFKA_BROKERS). */
+  /** Every broker's `127.0.0.1:<port>`, comma-separated (KAFKA_BROKERS). */
   readonly brokers: string
+  /** The brokers (also the controllers unless `controllers` lists nodes of their own). */
   readonly nodes: readonly PrivateKafkaNode[]
+  /** Controller-only nodes (ids after the brokers'); empty when the brokers form the quorum. */
+  readonly controllers: readonly PrivateKafkaNode[]
   readonly runDir: string
   readonly logDir: string
   /** Node `id`'s pid while it runs. */
@@ -219,19 +223,30 @@ export interface PrivateKafkaCluster {
 }
 
 /**
- * A private cluster of `size` combined broker+controller nodes (services.sh with
- * KAFKA_BROKER_COUNT), replication factor 3 and min.insync.replicas 2, on free ports. About 15 s
- * to start; a killed node's restart takes about as long.
+ * A private cluster of `size` brokers (services.sh with KAFKA_BROKER_COUNT), replication factor 3
+ * and min.insync.replicas 2, on free ports. By default every broker is also a controller; with
+ * `controllers` (KAFKA_CONTROLLER_COUNT), the quorum runs on that many controller-only nodes
+ * instead, so it survives the loss of brokers. About 15 s to start; a killed node's restart takes
+ * about as long.
  */
-export async function startPrivateKafkaCluster(size = 3): Promise<PrivateKafkaCluster> {
+export async function startPrivateKafkaCluster(
+  size = 3,
+  { controllers: controllerCount = 0 }: { controllers?: number } = {},
+): Promise<PrivateKafkaCluster> {
   const root = mkdtempSync(join(tmpdir(), 'intellisite-private-cluster-'))
   const runDir = join(root, 'run')
   const logDir = join(root, 'logs')
+  const quorumSize = controllerCount > 0 ? controllerCount : size
   const ports = new Set<number>()
-  while (ports.size < size * 2) ports.add(await freePort())
+  while (ports.size < size + quorumSize) ports.add(await freePort())
   const all = [...ports]
   const nodes = Array.from({ length: size }, (_, i) => ({ id: i + 1, port: all[i]! }))
   const controllerPorts = all.slice(size)
+  const controllers = Array.from({ length: controllerCount }, (_, i) => ({
+    id: size + i + 1,
+    port: controllerPorts[i]!,
+  }))
+  const everyNode = [...nodes, ...controllers]
   const keep = Boolean(process.env.TEST_PRIVATE_KAFKA_KEEP)
 
   const env: NodeJS.ProcessEnv = {
@@ -241,6 +256,7 @@ export async function startPrivateKafkaCluster(size = 3): Promise<PrivateKafkaCl
     INTELLISITE_RUN_DIR: runDir,
     INTELLISITE_LOG_DIR: logDir,
     KAFKA_BROKER_COUNT: String(size),
+    KAFKA_CONTROLLER_COUNT: String(controllerCount),
     INTELLISITE_KAFKA_PORTS: nodes.map((n) => n.port).join(','),
     INTELLISITE_KAFKA_CONTROLLER_PORTS: controllerPorts.join(','),
   }
@@ -274,13 +290,13 @@ export async function startPrivateKafkaCluster(size = 3): Promise<PrivateKafkaCl
     return current !== undefined && brokerAlive(current, runDir)
   }
   const node = (id: number) => {
-    const found = nodes.find((n) => n.id === id)
+    const found = everyNode.find((n) => n.id === id)
     if (!found) throw new Error(`no node ${id} in the private cluster`)
     return found
   }
 
   const killAll = () => {
-    for (const { id } of nodes) {
+    for (const { id } of everyNode) {
       const current = pid(id)
       if (current !== undefined && brokerAlive(current, runDir)) {
         try {
@@ -308,14 +324,14 @@ export async function startPrivateKafkaCluster(size = 3): Promise<PrivateKafkaCl
 
   async function start(ids?: readonly number[]): Promise<void> {
     await run('up', ids)
-    for (const id of ids ?? nodes.map((n) => n.id)) {
+    for (const id of ids ?? everyNode.map((n) => n.id)) {
       if (!alive(id) || !(await portOpen(node(id).port))) throw new Error(`node ${id} not running after up`)
     }
   }
 
   function activeController(): number | undefined {
     let best: { epoch: number; leader: number } | undefined
-    for (const { id } of nodes) {
+    for (const { id } of everyNode) {
       if (!alive(id)) continue
       try {
         const state = JSON.parse(
@@ -333,6 +349,7 @@ export async function startPrivateKafkaCluster(size = 3): Promise<PrivateKafkaCl
   const cluster: PrivateKafkaCluster = {
     brokers: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
     nodes,
+    controllers,
     runDir,
     logDir,
     pid,

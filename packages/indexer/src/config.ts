@@ -58,6 +58,12 @@ export const configSchema = z
     /** How long a store operation waits for a reachable server before it fails and is retried. */
     MONGO_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
     KAFKA_RETRY_INITIAL_MS: positiveInt.default(300),
+    /**
+     * The longest wait between two retries of the transactional producers. kafkajs doubles its
+     * wait up to 30 s by default: after a lost broker is fenced (9 s), a batch's next try could
+     * come 10 to 20 s later.
+     */
+    KAFKA_RETRY_MAX_MS: positiveInt.default(2_000),
     KAFKA_RETRIES: z.coerce.number().int().min(0).default(8),
   })
   .refine((env) => env.INDEXER_HEARTBEAT_INTERVAL_MS * 3 <= env.INDEXER_SESSION_TIMEOUT_MS, {
@@ -68,6 +74,10 @@ export const configSchema = z
     path: ['INDEXER_STORE_RETRY_INITIAL_MS'],
     message: 'must not exceed INDEXER_STORE_RETRY_MAX_MS',
   })
+  .refine((env) => env.KAFKA_RETRY_INITIAL_MS <= env.KAFKA_RETRY_MAX_MS, {
+    path: ['KAFKA_RETRY_INITIAL_MS'],
+    message: 'must not exceed KAFKA_RETRY_MAX_MS',
+  })
   .refine((env) => env.INDEXER_PUBLISH_RETRY_INITIAL_MS <= env.INDEXER_PUBLISH_RETRY_MAX_MS, {
     path: ['INDEXER_PUBLISH_RETRY_INITIAL_MS'],
     message: 'must not exceed INDEXER_PUBLISH_RETRY_MAX_MS',
@@ -76,7 +86,7 @@ export const configSchema = z
 export type Env = z.infer<typeof configSchema>
 
 export interface IndexerConfig {
-  kafka: { brokers: string[]; clientId: string; retryInitialMs: number; retries: number }
+  kafka: { brokers: string[]; clientId: string; retryInitialMs: number; retryMaxMs: number; retries: number }
   /** `postgres://` or `mongodb://`: the scheme picks the detections backend. */
   storeUrl: string
   storeConnectTimeoutMs: number
@@ -104,6 +114,7 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
       brokers: e.KAFKA_BROKERS,
       clientId: e.KAFKA_CLIENT_ID,
       retryInitialMs: e.KAFKA_RETRY_INITIAL_MS,
+      retryMaxMs: e.KAFKA_RETRY_MAX_MS,
       retries: e.KAFKA_RETRIES,
     },
     storeUrl: e.DETECTIONS_STORE_URL ?? e.MONGO_URL ?? DEFAULT_DETECTIONS_STORE_URL,

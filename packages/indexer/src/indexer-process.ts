@@ -49,12 +49,28 @@ export async function runIndexer({
     connectTimeoutMs: config.storeConnectTimeoutMs,
   })
   const { repository } = store
-  const kafka = new Kafka({
+  const client = {
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
     logLevel: logLevel.WARN,
     logCreator: createKafkaLogCreator(logger),
+  }
+  const kafka = new Kafka({
+    ...client,
     retry: { initialRetryTime: config.kafka.retryInitialMs, retries: config.kafka.retries },
+  })
+  // The transactional producers wait at most KAFKA_RETRY_MAX_MS between retries, so a batch
+  // follows a moved leader within that long of the move (kafkajs's own backoff reaches 30 s). The
+  // consumer and the admin keep kafkajs's backoff: capping them too gave no shorter pause in the
+  // cluster test, and each of their retries while a broker is down may hit kafkajs's
+  // non-retriable group coordinator lookup.
+  const producerKafka = new Kafka({
+    ...client,
+    retry: {
+      initialRetryTime: config.kafka.retryInitialMs,
+      maxRetryTime: config.kafka.retryMaxMs,
+      retries: config.kafka.retries,
+    },
   })
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
@@ -63,6 +79,7 @@ export async function runIndexer({
   let fatal = false
   const indexer = createIndexer({
     kafka,
+    producerKafka,
     repository,
     config,
     logger,

@@ -32,6 +32,11 @@ export type IndexerSettings = Pick<
 
 export interface IndexerDeps {
   kafka: Kafka
+  /**
+   * The client of the transactional producers, if they retry differently from the consumer and
+   * the admin (default: `kafka`).
+   */
+  producerKafka?: Kafka
   repository: DetectionsRepository
   config: IndexerSettings
   logger: Logger
@@ -110,7 +115,7 @@ export function createIndexer(deps: IndexerDeps) {
     await storeWriter.ensureSchema()
 
     ownership = createPartitionOwnership({
-      kafka,
+      kafka: deps.producerKafka ?? kafka,
       admin,
       groupId: config.groupId,
       topic: topics.detections,

@@ -12,6 +12,8 @@ export interface StalledPartition {
   waitingSince: string
   /** The last error, if any. */
   error?: string
+  /** Its Kafka error code, if it is one (e.g. NOT_ENOUGH_REPLICAS). */
+  code?: string
   /** What to change, in one sentence. */
   hint: string
 }
@@ -34,7 +36,19 @@ interface PartitionState {
   reported: boolean
 }
 
+/** A broker that does not answer at all (kafkajs wraps the socket error, perhaps in a retry error). */
+function isConnectionError(err: unknown): boolean {
+  let e = err as { name?: unknown; cause?: unknown } | undefined
+  for (let depth = 0; e && depth < 10; depth++) {
+    if (e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSConnectionClosedError') return true
+    e = e.cause as typeof e
+  }
+  return false
+}
+
 function hintFor(err: unknown, topic: string): string {
+  if (kafkaErrorType(err) === undefined && isConnectionError(err))
+    return 'a broker does not answer: once the cluster has moved its partitions elsewhere (about 10 s) the indexer goes on; if it lasts, bring the brokers back'
   switch (kafkaErrorType(err)) {
     case 'MESSAGE_TOO_LARGE':
     case 'RECORD_LIST_TOO_LARGE':
@@ -44,6 +58,13 @@ function hintFor(err: unknown, topic: string): string {
     case 'NOT_ENOUGH_REPLICAS':
     case 'NOT_ENOUGH_REPLICAS_AFTER_APPEND':
       return 'fewer replicas are in sync than min.insync.replicas: bring the lost brokers back'
+    // Kafka answers this, not NOT_ENOUGH_REPLICAS, when the consumer offsets or the transaction
+    // log cannot take a write.
+    case 'COORDINATOR_NOT_AVAILABLE':
+    case 'GROUP_COORDINATOR_NOT_AVAILABLE':
+    case 'NOT_COORDINATOR':
+    case 'COORDINATOR_LOAD_IN_PROGRESS':
+      return 'the group or transaction coordinator cannot take the commit: after a broker loss it moves within seconds; if it lasts, the offsets or transaction log topic has fewer replicas in sync than its minimum: bring the lost brokers back'
     case 'TOPIC_AUTHORIZATION_FAILED':
     case 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED':
     case 'GROUP_AUTHORIZATION_FAILED':
@@ -68,6 +89,7 @@ export function createPartitionHealth(options: PartitionHealthOptions) {
   function describe(partition: number, state: PartitionState, at: number): StalledPartition | undefined {
     const failing = state.failures >= failureThreshold
     if (!failing && at - state.waitingSince < stallAfterMs) return undefined
+    const code = kafkaErrorType(state.lastError)
     return {
       topic,
       partition,
@@ -77,6 +99,7 @@ export function createPartitionHealth(options: PartitionHealthOptions) {
       ...(state.lastError !== undefined && {
         error: (state.lastError as Error)?.message ?? String(state.lastError),
       }),
+      ...(code !== undefined && { code }),
       hint: hintFor(state.lastError, topic),
     }
   }

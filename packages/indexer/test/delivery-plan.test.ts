@@ -130,11 +130,44 @@ describe('partition health', () => {
     now = 5_000
     health.failed(1, err)
     expect(health.stalled()).toEqual([
-      expect.objectContaining({ partition: 1, reason: 'failing', failures: 3, error: 'too large' }),
+      expect.objectContaining({
+        partition: 1,
+        reason: 'failing',
+        failures: 3,
+        error: 'too large',
+        code: 'MESSAGE_TOO_LARGE',
+      }),
     ])
     expect(health.stalled()[0]?.hint).toContain('max.message.bytes')
     health.committed(1)
     expect(health.stalled()).toEqual([])
+  })
+
+  it('says what to do about a lost broker and an unavailable coordinator', () => {
+    const health = createPartitionHealth({ topic: 't', failureThreshold: 1, stallAfterMs: 60_000, logger })
+    const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), {
+      name: 'KafkaJSConnectionError',
+    })
+    health.waiting(0)
+    health.failed(
+      0,
+      Object.assign(new Error('gave up'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: refused }),
+    )
+    health.waiting(1)
+    health.failed(
+      1,
+      Object.assign(new Error('The group coordinator is not available'), {
+        type: 'GROUP_COORDINATOR_NOT_AVAILABLE',
+      }),
+    )
+    health.waiting(2)
+    health.failed(2, Object.assign(new Error('Closed connection'), { name: 'KafkaJSConnectionClosedError' }))
+    const [lost, coordinator, closed] = health.stalled()
+    expect(lost?.code).toBeUndefined()
+    expect(lost?.hint).toContain('a broker does not answer')
+    expect(closed?.hint).toContain('a broker does not answer')
+    expect(coordinator?.code).toBe('GROUP_COORDINATOR_NOT_AVAILABLE')
+    expect(coordinator?.hint).toContain('bring the lost brokers back')
   })
 
   it('calls a partition stalled when records wait with no commit for too long', () => {

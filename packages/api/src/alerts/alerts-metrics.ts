@@ -6,10 +6,16 @@ export interface AlertsMetrics {
   dropped: Counter<'reason'>
   replays: Counter<'source'>
   consumerLag: Gauge
+  windowEntries: Gauge
   flushSeconds: Histogram
 }
 
-export function createAlertsMetrics(registry: Registry, lag: () => number, connected: () => number) {
+export function createAlertsMetrics(
+  registry: Registry,
+  lag: () => number,
+  connected: () => number,
+  windowSize: () => number = () => 0,
+) {
   const registers = [registry]
   const metrics: AlertsMetrics = {
     connected: new Gauge({
@@ -42,6 +48,16 @@ export function createAlertsMetrics(registry: Registry, lag: () => number, conne
       help: 'Duration of one fan-out sweep: every live client written what it lacks (one write each)',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1],
       registers,
+    }),
+    // The replay window fills up to SSE_REPLAY_WINDOW entries and then stays there: memory that
+    // grows with it is the window filling, not a leak.
+    windowEntries: new Gauge({
+      name: 'alerts_replay_window_entries',
+      help: 'Recent alerts held in memory for resumes and de-duplication (at most SSE_REPLAY_WINDOW)',
+      registers,
+      collect() {
+        this.set(windowSize())
+      },
     }),
     consumerLag: new Gauge({
       name: 'alerts_consumer_lag',

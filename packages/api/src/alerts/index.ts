@@ -57,6 +57,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     options.registry ?? new Registry(),
     () => consumer.lag(),
     () => broadcaster?.clientCount ?? 0,
+    () => window.size,
   )
   broadcaster = createSseBroadcaster({
     heartbeatMs: config.SSE_HEARTBEAT_MS,
