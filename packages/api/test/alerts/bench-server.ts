@@ -4,6 +4,7 @@
 // per alert); route, auth, consumer and clients stay the same. Prints one JSON line
 // `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed, ...};
 // POST /bench/raw-sweep times bare write loops over the open streams (the floor of any fan-out).
+import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
@@ -66,6 +67,26 @@ app.post('/bench/reset', async () => {
   loopDelay.reset()
   return {}
 })
+/** This process and its children (fan-out processes): RSS in bytes and CPU in ms. */
+function processTree(): { rss: number; cpuMs: number } {
+  let rss = process.memoryUsage.rss()
+  let cpuMs = (process.cpuUsage().user + process.cpuUsage().system) / 1000
+  const ticks = 10 // USER_HZ is 100 on Linux: one tick is 10 ms
+  try {
+    const children = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)
+    for (const pid of children) {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+      rss += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      cpuMs += (Number(fields[11]) + Number(fields[12])) * ticks
+    }
+  } catch {
+    // not Linux, or a child just exited: this process alone
+  }
+  return { rss, cpuMs }
+}
 app.get('/bench/stats', async () => {
   const metrics = await registry.getMetricsAsJSON()
   const value = (name: string) =>
@@ -74,8 +95,7 @@ app.get('/bench/stats', async () => {
     clients: value('alerts_sse_clients_connected'),
     dropped: value('alerts_sse_clients_closed_total'),
     sent: value('alerts_sse_events_sent_total'),
-    rss: process.memoryUsage.rss(),
-    cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    ...processTree(),
     heapUsed: process.memoryUsage().heapUsed,
     loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
     loopDelayMaxMs: loopDelay.max / 1e6,
