@@ -11,6 +11,7 @@ import { createStreamOpener } from './alerts-stream.js'
 import { createAlertsWindow } from './alerts-window.js'
 import type { AlertsConfig } from './config.js'
 import { type BroadcasterOptions, createSseBroadcaster, type SseBroadcaster } from './sse-broadcaster.js'
+import { createSseFanOutPool } from './sse-fanout-pool.js'
 
 export { type AlertsConfig, alertsConfigSchema } from './config.js'
 export { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.js'
@@ -61,7 +62,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     () => consumer.lag(),
     () => broadcaster?.clientCount ?? 0,
   )
-  broadcaster = (options.createBroadcaster ?? createSseBroadcaster)({
+  const broadcasterOptions: BroadcasterOptions = {
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     maxQueueFrames: config.SSE_CLIENT_QUEUE_FRAMES,
     maxQueueBytes: config.SSE_CLIENT_QUEUE_BYTES,
@@ -70,7 +71,16 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     maxFlushDelayMs: config.SSE_MAX_FLUSH_DELAY_MS,
     metrics,
     logger,
-  })
+  }
+  broadcaster = options.createBroadcaster
+    ? options.createBroadcaster(broadcasterOptions)
+    : config.SSE_FANOUT_PROCESSES > 0
+      ? createSseFanOutPool({
+          ...broadcasterOptions,
+          processes: config.SSE_FANOUT_PROCESSES,
+          logLevel: logger.level,
+        })
+      : createSseBroadcaster(broadcasterOptions)
   const open = createStreamOpener({ kafka, config, consumer, window, broadcaster, metrics, logger })
   let closing = false
   let closed: Promise<void> | undefined
@@ -83,7 +93,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
   })
   let started: Promise<void> | undefined
   const start = () => {
-    started ??= consumer.start()
+    started ??= Promise.all([consumer.start(), streams.ready?.()]).then(() => undefined)
     return started
   }
   /**
