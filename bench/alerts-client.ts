@@ -5,7 +5,8 @@
 //
 // Churn (from "start" on): every second BENCH_RECONNECT_FRACTION of the streams reconnect with
 // Last-Event-ID (their alerts while away arrive by replay, and count with their full latency);
-// BENCH_STALL_FRACTION of the unsampled streams stop reading, and the server should drop them.
+// BENCH_STALL_FRACTION of the streams stop reading (they leave the sample), and the server should
+// drop them.
 //
 // Protocol on stdio: prints {"connected", "failed", "sampled"} once all streams are open;
 // "start" starts measuring; "pause"/"resume" stop and restart reading on every stream
@@ -66,7 +67,7 @@ async function connectStream(stream: Stream): Promise<void> {
     pattern: PATTERN,
     now,
     onValue: (text, arrivedAt) => {
-      if (measuring) histogram.record(arrivedAt - Number(text))
+      if (measuring && !stream.stalled) histogram.record(arrivedAt - Number(text))
     },
     onRead:
       RECONNECT > 0
@@ -87,7 +88,11 @@ async function connectStream(stream: Stream): Promise<void> {
 const streams: Stream[] = Array.from({ length: clients }, (_, index) => ({
   index,
   sampled: index % SAMPLE_EVERY === 0,
-  stalled: STALL_EVERY > 0 && index % SAMPLE_EVERY !== 0 && index % STALL_EVERY === STALL_EVERY - 1,
+  // Off the sampling grid when there is one; with every stream sampled, stalled ones drop out of it.
+  stalled:
+    STALL_EVERY > 0 &&
+    index % STALL_EVERY === STALL_EVERY - 1 &&
+    (SAMPLE_EVERY === 1 || index % SAMPLE_EVERY !== 0),
   socket: undefined,
   lastId: undefined,
   leaving: false,
