@@ -33,6 +33,7 @@ let failed = 0
 let closedEarly = 0
 let reconnects = 0
 let cpuAtStart = process.cpuUsage()
+let startedAt = performance.now()
 // How late the client's own event loop runs: a ready socket waits about this long to be read.
 const loopDelay = monitorEventLoopDelay({ resolution: 1 })
 loopDelay.enable()
@@ -128,6 +129,7 @@ lines.on('line', (line) => {
   if (line === 'start') {
     measuring = true
     cpuAtStart = process.cpuUsage()
+    startedAt = performance.now()
     loopDelay.reset()
     for (const stream of streams) if (stream.stalled) stream.socket?.pause()
     if (RECONNECT > 0) churnTimer = setInterval(churn, 1_000)
@@ -138,6 +140,7 @@ lines.on('line', (line) => {
     const cpu = process.cpuUsage(cpuAtStart)
     const report = {
       cpuMs: (cpu.user + cpu.system) / 1000,
+      wallMs: performance.now() - startedAt,
       loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
       loopDelayMaxMs: loopDelay.max / 1e6,
       count: histogram.count,

@@ -124,6 +124,8 @@ async function stats(port: number) {
 
 interface ClientReport {
   cpuMs: number
+  /** From "start" to "report": longer than the run when the server falls behind. */
+  wallMs: number
   loopDelayP99Ms: number
   loopDelayMaxMs: number
   count: number
@@ -253,8 +255,8 @@ async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanou
       reconnects: reports.reduce((a, r) => a + r.reconnects, 0),
       rssMiB: loaded.rss / 2 ** 20,
       serverCpu: (loaded.cpuMs - before.cpuMs) / wallMs,
-      clientCpu: reports.reduce((a, r) => a + r.cpuMs, 0) / wallMs,
-      clientCpuMax: Math.max(...reports.map((r) => r.cpuMs)) / wallMs,
+      clientCpu: reports.reduce((a, r) => a + r.cpuMs / r.wallMs, 0),
+      clientCpuMax: Math.max(...reports.map((r) => r.cpuMs / r.wallMs)),
       clientLoopP99: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
       clientLoopMax: Math.max(...reports.map((r) => r.loopDelayMaxMs)),
       procs,
