@@ -20,11 +20,6 @@ export const alertsConfigSchema = z.object({
    */
   SSE_FLUSH_WRITES_PER_SECOND: z.coerce.number().int().min(0).default(100_000),
   SSE_MAX_FLUSH_DELAY_MS: z.coerce.number().int().min(0).default(50),
-  /**
-   * Processes the live streams are spread over (0 = fan out in this process). Each runs the same
-   * sweep over its share of the sockets, fed by this process's one consumer; catch-up stays here.
-   */
-  SSE_FANOUT_PROCESSES: z.coerce.number().int().min(0).max(64).default(0),
   SSE_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(10),
   /** Connections are closed after this long (minus up to SSE_LIFETIME_JITTER of it) and resume. */
   SSE_MAX_LIFETIME_MS: z.coerce

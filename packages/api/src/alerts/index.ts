@@ -11,7 +11,6 @@ import { createStreamOpener } from './alerts-stream.js'
 import { createAlertsWindow } from './alerts-window.js'
 import type { AlertsConfig } from './config.js'
 import { type BroadcasterOptions, createSseBroadcaster, type SseBroadcaster } from './sse-broadcaster.js'
-import { createSseFanOutPool } from './sse-fanout-pool.js'
 
 export { type AlertsConfig, alertsConfigSchema } from './config.js'
 export { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.js'
@@ -62,7 +61,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     () => consumer.lag(),
     () => broadcaster?.clientCount ?? 0,
   )
-  const broadcasterOptions: BroadcasterOptions = {
+  broadcaster = (options.createBroadcaster ?? createSseBroadcaster)({
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     maxQueueFrames: config.SSE_CLIENT_QUEUE_FRAMES,
     maxQueueBytes: config.SSE_CLIENT_QUEUE_BYTES,
@@ -71,16 +70,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     maxFlushDelayMs: config.SSE_MAX_FLUSH_DELAY_MS,
     metrics,
     logger,
-  }
-  broadcaster = options.createBroadcaster
-    ? options.createBroadcaster(broadcasterOptions)
-    : config.SSE_FANOUT_PROCESSES > 0
-      ? createSseFanOutPool({
-          ...broadcasterOptions,
-          processes: config.SSE_FANOUT_PROCESSES,
-          logLevel: logger.level,
-        })
-      : createSseBroadcaster(broadcasterOptions)
+  })
   const open = createStreamOpener({ kafka, config, consumer, window, broadcaster, metrics, logger })
   let closing = false
   let closed: Promise<void> | undefined
@@ -93,7 +83,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
   })
   let started: Promise<void> | undefined
   const start = () => {
-    started ??= Promise.all([consumer.start(), streams.ready?.()]).then(() => undefined)
+    started ??= consumer.start()
     return started
   }
   /**

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { type AlertEntry, type AlertFilter, alertFrame, samePosition } from './alert-entry.js'
+import type { AlertsMetrics } from './alerts-metrics.js'
 import { encodeResumeToken, type Position } from './resume-token.js'
 import { type CloseReason, SseClient } from './sse-client.js'
 import { httpChunk } from './sse-frames.js'
@@ -14,21 +15,12 @@ export interface BroadcasterOptions {
   maxFlushDelayMs: number
   /** Clients written per event-loop turn before the sweep yields to I/O (Kafka, HTTP). */
   sweepChunk?: number
-  metrics: FanOutMetrics
+  metrics: AlertsMetrics
   logger: Logger
-}
-
-/** What a fan-out records (the app's prom-client metrics, or a fan-out process's tally). */
-export interface FanOutMetrics {
-  eventsSent: { inc(value?: number): void }
-  dropped: { inc(labels: { reason: CloseReason }): void }
-  flushSeconds: { observe(seconds: number): void }
 }
 
 export interface SseBroadcaster {
   readonly clientCount: number
-  /** Resolves once live streams can be taken (a fan-out over processes waits for them). */
-  ready?(): Promise<void>
   /** Reserves a connection slot for the user; false when the per-user cap is reached. */
   acquire(user: string): boolean
   release(user: string): void

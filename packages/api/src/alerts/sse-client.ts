@@ -64,13 +64,9 @@ export class SseClient {
     return this.state === 'closed'
   }
 
-  /** The scheduled end of the stream (see closeAt), carried along when the socket changes owner. */
-  ending: { at: number; reason: CloseReason; finalFrame?: Buffer } | undefined
-
   /** Ends the stream at `at` (epoch ms) with `reason`, whichever deadline comes first. */
   closeAt(at: number, reason: CloseReason, finalFrame?: Buffer): void {
     clearTimeout(this.timer)
-    this.ending = { at, reason, finalFrame }
     this.timer = setTimeout(() => this.end(reason, finalFrame), Math.max(0, at - Date.now()))
     this.timer.unref()
   }
@@ -143,43 +139,6 @@ export class SseClient {
     // for keep-alive, and server.close() would wait for it.
     this.socket.end(LAST_CHUNK, () => this.socket.destroy())
     setTimeout(() => this.socket.destroy(), 2_000).unref()
-  }
-
-  /** True when every byte written so far has left this process (nothing queued or buffered). */
-  get flushed(): boolean {
-    return this.queue.length === 0 && this.socket.writableLength === 0
-  }
-
-  /** Resolves once `flushed` (or the stream closed). */
-  async whenFlushed(): Promise<void> {
-    // 'drain' comes only after a write that filled the buffers; a short write in flight has none.
-    while (this.state !== 'closed' && !this.flushed) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 5)
-        this.drainWaiters.push(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
-    }
-  }
-
-  /**
-   * Gives the socket up to another owner (a fan-out process): this client stops listening to it
-   * and will never report its close. Call only when `flushed`.
-   */
-  detach(): Socket {
-    this.released = true
-    this.state = 'closed'
-    clearTimeout(this.timer)
-    this.socket.removeAllListeners('drain')
-    this.socket.removeAllListeners('close')
-    this.socket.removeAllListeners('error')
-    this.socket.on('error', () => undefined)
-    this.queue = []
-    this.pending = []
-    this.releaseWaiters()
-    return this.socket
   }
 
   destroy(reason: CloseReason): void {
