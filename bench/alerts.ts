@@ -381,7 +381,7 @@ for (const { clients, churn, rows, rounds } of results) {
           ? ` (${r.stalled} stalled)`
           : ''
     console.log(
-      `| ${clients} | ${CHURN_LABEL[churn]}${churnNote} | ${fanout} | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${versusNaive} | ${(r.p99 / ref.rawSweepMs).toFixed(2)} | ${each} | ${r.dropped} | ${pct(r.serverCpu)} | ${f(r.rssMiB)} | ${f(r.rssPerClientKiB)} | ${pct(r.clientCpu)} (${pct(r.clientCpuMax)}) | ${f(r.clientLoopP99)} / ${f(r.clientLoopMax)} | ${f(r.kafkaP99)} |`,
+      `| ${clients} | ${CHURN_LABEL[churn]}${churnNote} | ${fanout} | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${versusNaive} | ${Number.isFinite(r.p99) ? (r.p99 / ref.rawSweepMs).toFixed(2) : '∞'} | ${each} | ${r.dropped} | ${pct(r.serverCpu)} | ${f(r.rssMiB)} | ${f(r.rssPerClientKiB)} | ${pct(r.clientCpu)} (${pct(r.clientCpuMax)}) | ${f(r.clientLoopP99)} / ${f(r.clientLoopMax)} | ${f(r.kafkaP99)} |`,
     )
   }
   console.log(

@@ -67,7 +67,7 @@ app.post('/bench/reset', async () => {
   loopDelay.reset()
   return {}
 })
-/** This process and its children (fan-out processes): RSS in bytes and CPU in ms. */
+/** This process and its child processes, if any: RSS in bytes and CPU in ms. */
 function processTree(): { rss: number; cpuMs: number } {
   let rss = process.memoryUsage.rss()
   let cpuMs = (process.cpuUsage().user + process.cpuUsage().system) / 1000
