@@ -1,159 +1,158 @@
-// Client side of bench/alerts.ts: N raw HTTP/1.1 SSE connections (no EventSource, no parser
-// beyond what is needed, to stay light). Each alert's `model` carries its produce time
-// (`t<epoch ms with fraction>`); latency = arrival - produce, same machine clock. Protocol on
-// stdio: prints {"connected": n} once all streams are open; "pause"/"resume" stop and restart
-// reading on every stream (acknowledged with one line); on "report\n" from stdin prints
-// {"count", "histogram"...} and exits.
-import { connect, type Socket } from 'node:net'
+// Client side of bench/alerts.ts: raw HTTP/1.1 SSE streams on GET /alerts (bench/sse-streams.ts).
+// The parent runs several of these processes, so that the client is not the limit. Each alert's
+// `model` carries its produce time (`t<epoch ms with fraction>`); latency = arrival - produce,
+// same machine clock. Only every BENCH_SAMPLE_EVERY-th stream is parsed.
+//
+// Churn (from "start" on): every second BENCH_RECONNECT_FRACTION of the streams reconnect with
+// Last-Event-ID (their alerts while away arrive by replay, and count with their full latency);
+// BENCH_STALL_FRACTION of the streams stop reading (they leave the sample), and the server should
+// drop them.
+//
+// Protocol on stdio: prints {"connected", "failed", "sampled"} once all streams are open;
+// "start" starts measuring; "pause"/"resume" stop and restart reading on every stream
+// (acknowledged with one line); "report" prints the histogram, CPU and loop delay, then exits.
+import type { Socket } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
+import { Histogram, openSseStream } from './sse-streams.js'
 
 const port = Number(process.env.BENCH_PORT)
 const token = process.env.BENCH_TOKEN ?? ''
 const clients = Number(process.env.BENCH_CLIENTS ?? 100)
-const BUCKET_MS = 0.1
-/** Latency is parsed on every SAMPLE_EVERY-th stream (about 1,000 streams), to keep the client light. */
-const SAMPLE_EVERY = Math.max(1, Math.ceil(clients / 1_000))
-const histogram = new Uint32Array(200_000) // 0.1 ms buckets up to 20 s
-let count = 0
-let overflow = 0
+const SAMPLE_EVERY = Number(process.env.BENCH_SAMPLE_EVERY ?? 1)
+const RECONNECT = Number(process.env.BENCH_RECONNECT_FRACTION ?? 0)
+const STALL = Number(process.env.BENCH_STALL_FRACTION ?? 0)
+/** Every STALL_EVERY-th stream, off the sampling grid, stops reading. */
+const STALL_EVERY = STALL > 0 ? Math.round(1 / STALL) : 0
+const histogram = new Histogram(0.1, 1_200_000) // 0.1 ms buckets up to 120 s
+const PATTERN = Buffer.from('"model":"t')
+const now = () => performance.timeOrigin + performance.now()
+let measuring = false
 let open = 0
 let failed = 0
 let closedEarly = 0
-let measuring = false
+let reconnects = 0
 let cpuAtStart = process.cpuUsage()
-const PATTERN = Buffer.from('"model":"t')
-const request = `GET /alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`
-const sockets: Socket[] = []
-const readBuffer = Buffer.allocUnsafe(256 * 1024)
+let startedAt = performance.now()
+// How late the client's own event loop runs: a ready socket waits about this long to be read.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+loopDelay.enable()
 
-function record(latencyMs: number): void {
-  if (!measuring) return
-  count++
-  const bucket = Math.max(0, Math.floor(latencyMs / BUCKET_MS))
-  if (bucket >= histogram.length) overflow++
-  else histogram[bucket] = histogram[bucket]! + 1
+interface Stream {
+  index: number
+  sampled: boolean
+  stalled: boolean
+  socket: Socket | undefined
+  /** Resume token of the last complete event read (tracked only when streams reconnect). */
+  lastId: string | undefined
+  leaving: boolean
 }
 
-function openOne(index: number): Promise<void> {
-  return new Promise((resolve) => {
-    let pending: Buffer | null = null
-    let headersDone = false
-    // One shared read buffer for every socket (`onread`): no allocation per read, so the client
-    // stays cheap next to the server it measures. Anything kept across reads is copied.
-    const socket = connect({ port, host: '127.0.0.1', onread: { buffer: readBuffer, callback: onRead } })
-    sockets.push(socket)
-    socket.on('connect', () => socket.write(request))
-    const sampled = index % SAMPLE_EVERY === 0
-    function onRead(bytes: number, shared: Uint8Array): boolean {
-      // Unsampled streams are read (the server sees a real reader) but not parsed.
-      if (sampled || !headersDone) onChunk(Buffer.from(shared.buffer, shared.byteOffset, bytes))
-      return true
-    }
-    function onChunk(chunk: Buffer): void {
-      const now = performance.timeOrigin + performance.now()
-      let buf = pending ? Buffer.concat([pending, chunk]) : chunk
-      pending = null
-      if (!headersDone) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end < 0) {
-          pending = Buffer.from(buf)
-          return
-        }
-        if (!buf.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) {
-          failed++
-          socket.destroy()
-          resolve()
-          return
-        }
-        headersDone = true
-        open++
-        resolve()
-        buf = buf.subarray(end + 4)
-      }
-      let from = 0
-      for (;;) {
-        const at = buf.indexOf(PATTERN, from)
-        if (at < 0) {
-          // Keep a tail that could hold the start of a split pattern.
-          if (buf.length - from > 0)
-            pending = Buffer.from(buf.subarray(Math.max(from, buf.length - PATTERN.length)))
-          return
-        }
-        const start = at + PATTERN.length
-        const quote = buf.indexOf(34, start)
-        if (quote < 0) {
-          pending = Buffer.from(buf.subarray(at))
-          return
-        }
-        record(now - Number(buf.toString('latin1', start, quote)))
-        from = quote + 1
-      }
-    }
-    socket.on('error', () => undefined)
-    socket.on('close', () => {
-      if (headersDone) {
-        open--
-        closedEarly++
-      } else {
-        failed++
-        resolve()
-      }
-    })
+/** The id of the last complete event in `data`, if any (an `id:` line only ever holds a token). */
+function lastCompleteId(data: Buffer): string | undefined {
+  const end = data.lastIndexOf('\n\n')
+  if (end < 0) return undefined
+  const at = data.lastIndexOf('id: ', end)
+  if (at < 0) return undefined
+  const eol = data.indexOf(10, at)
+  return data.toString('latin1', at + 4, eol)
+}
+
+async function connectStream(stream: Stream): Promise<void> {
+  stream.leaving = false
+  stream.socket = await openSseStream({
+    port,
+    token,
+    lastEventId: stream.lastId,
+    sampled: stream.sampled,
+    pattern: PATTERN,
+    now,
+    onValue: (text, arrivedAt) => {
+      if (measuring && !stream.stalled) histogram.record(arrivedAt - Number(text))
+    },
+    onRead:
+      RECONNECT > 0
+        ? (data) => {
+            const id = lastCompleteId(data)
+            if (id) stream.lastId = id
+          }
+        : undefined,
+    onOpen: () => open++,
+    onFail: () => failed++,
+    onClose: () => {
+      open--
+      if (!stream.leaving) closedEarly++
+    },
   })
 }
 
-for (let i = 0; i < clients; i += 200) {
-  await Promise.all(Array.from({ length: Math.min(200, clients - i) }, (_, j) => openOne(i + j)))
-}
+const streams: Stream[] = Array.from({ length: clients }, (_, index) => ({
+  index,
+  sampled: index % SAMPLE_EVERY === 0,
+  // Off the sampling grid when there is one; with every stream sampled, stalled ones drop out of it.
+  stalled:
+    STALL_EVERY > 0 &&
+    index % STALL_EVERY === STALL_EVERY - 1 &&
+    (SAMPLE_EVERY === 1 || index % SAMPLE_EVERY !== 0),
+  socket: undefined,
+  lastId: undefined,
+  leaving: false,
+}))
+for (let i = 0; i < clients; i += 200) await Promise.all(streams.slice(i, i + 200).map(connectStream))
 process.stdout.write(
-  `${JSON.stringify({ connected: open, failed, sampled: Math.ceil(clients / SAMPLE_EVERY) })}\n`,
+  `${JSON.stringify({ connected: open, failed, sampled: streams.filter((s) => s.sampled && !s.stalled).length, stalled: streams.filter((s) => s.stalled).length })}\n`,
 )
+
+function churn(): void {
+  const movable = streams.filter((s) => !s.stalled && !s.leaving && s.socket && !s.socket.destroyed)
+  const count = Math.round(streams.length * RECONNECT)
+  for (let i = 0; i < count && movable.length > 0; i++) {
+    const [stream] = movable.splice(Math.floor(Math.random() * movable.length), 1)
+    stream!.leaving = true
+    stream!.socket!.destroy()
+    reconnects++
+    void connectStream(stream!)
+  }
+}
+let churnTimer: NodeJS.Timeout | undefined
 
 const lines = createInterface({ input: process.stdin })
 lines.on('line', (line) => {
   // For the server's sender-only reference: readers that do not read are never woken up.
   if (line === 'pause' || line === 'resume') {
-    for (const socket of sockets) {
-      if (line === 'pause') socket.pause()
-      else socket.resume()
+    for (const { socket } of streams) {
+      if (line === 'pause') socket?.pause()
+      else socket?.resume()
     }
-    process.stdout.write(`${JSON.stringify({ [line]: sockets.length })}\n`)
+    process.stdout.write(`${JSON.stringify({ [line]: streams.length })}\n`)
   }
   if (line === 'start') {
     measuring = true
     cpuAtStart = process.cpuUsage()
+    startedAt = performance.now()
+    loopDelay.reset()
+    for (const stream of streams) if (stream.stalled) stream.socket?.pause()
+    if (RECONNECT > 0) churnTimer = setInterval(churn, 1_000)
   }
   if (line === 'report') {
     measuring = false
-    const percentile = (p: number) => {
-      const target = Math.ceil(count * p)
-      let seen = 0
-      for (let i = 0; i < histogram.length; i++) {
-        seen += histogram[i]!
-        if (seen >= target) return (i + 1) * BUCKET_MS
-      }
-      return Number.POSITIVE_INFINITY
-    }
+    clearInterval(churnTimer)
     const cpu = process.cpuUsage(cpuAtStart)
     const report = {
       cpuMs: (cpu.user + cpu.system) / 1000,
-      count,
-      overflow,
+      wallMs: performance.now() - startedAt,
+      loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      loopDelayMaxMs: loopDelay.max / 1e6,
+      count: histogram.count,
+      overflow: histogram.overflow,
+      histogram: histogram.sparse(),
       open,
       failed,
       closedEarly,
-      p50: percentile(0.5),
-      p99: percentile(0.99),
-      max: 0,
+      reconnects,
     }
-    for (let i = histogram.length - 1; i >= 0; i--) {
-      if (histogram[i]) {
-        report.max = (i + 1) * BUCKET_MS
-        break
-      }
-    }
-    process.stdout.write(`${JSON.stringify(report)}\n`)
-    for (const socket of sockets) socket.destroy()
-    process.exit(0)
+    for (const { socket } of streams) socket?.destroy()
+    // stdout is a pipe (asynchronous): exit only once the report is out.
+    process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0))
   }
 })

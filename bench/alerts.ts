@@ -1,21 +1,31 @@
-// Produce-to-client latency and server memory of GET /alerts under N concurrent SSE clients.
+// Produce-to-client latency and server memory of GET /alerts under N concurrent SSE clients, for
+// our fan-out and, in the same run, the obvious one (one write per client per alert) and a bare
+// write loop over the same streams.
 //
 //   node --conditions=development --import tsx bench/alerts.ts                       # 1k and 10k clients, 10 s
 //   node --conditions=development --import tsx bench/alerts.ts --tiny                # smoke: 50 clients, 3 s
 //   options: --clients 1000,10000 --seconds 10 --rate 100 --rounds 3 (median of each column)
+//            --fanouts ours,naive  --churn none,reconnect,stall  --client-procs 2
+//            (a fan-out may carry server settings, to compare them in the same run:
+//             --fanouts ours,naive,ours@SSE_MAX_FLUSH_DELAY_MS=0+SSE_FLUSH_WRITES_PER_SECOND=0)
 //            --nice=-10 (children's priority, root only)
 //
-// Per client count: starts the API side (the alerts feature in a minimal Fastify app,
-// packages/api/test/alerts/bench-server.ts) on a fresh topic, then a separate client process
-// (bench/alerts-client.ts, raw sockets) that opens N streams; then produces `rate` alerts/s for
-// `seconds`, each carrying its send time, and reads the latency histogram from the client and
-// RSS from the server. Both children run with the open-files limit raised to the hard limit.
+// Per client count, churn variant, round and fan-out: starts the API side (the alerts feature in
+// a minimal Fastify app, packages/api/test/alerts/bench-server.ts, with BENCH_FANOUT choosing the
+// broadcaster) on a fresh topic, then client processes (bench/alerts-client.ts, raw sockets) that
+// open N streams between them; then produces `rate` alerts/s for `seconds`, each carrying its send
+// time, and reads the latency histograms from the clients and RSS/CPU from the server. The order
+// of the fan-outs alternates from round to round. Churn `reconnect`: 10 % of the streams reconnect
+// with Last-Event-ID every second; `stall`: 1 % stop reading (the server must drop them; their
+// queue bound is lowered so that this happens within the run). Children run with the open-files
+// limit raised to the hard limit.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { loadavg } from 'node:os'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
+import { Histogram } from './sse-streams.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -25,6 +35,9 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     nice: { type: 'string' },
     rounds: { type: 'string' },
+    fanouts: { type: 'string' },
+    churn: { type: 'string' },
+    'client-procs': { type: 'string' },
   },
 })
 const tiny = args.tiny ?? false
@@ -32,9 +45,35 @@ const CLIENTS = (args.clients ?? (tiny ? '50' : '1000,10000')).split(',').map(Nu
 const SECONDS = Number(args.seconds ?? (tiny ? 3 : 10))
 const RATE = Number(args.rate ?? 100)
 const ROUNDS = Number(args.rounds ?? (tiny ? 1 : 3))
-/** Scheduling priority of the two children (e.g. -10 as root), to measure on a busy shared machine. */
+const FANOUTS = (args.fanouts ?? 'ours,naive').split(',')
+const CHURN = (args.churn ?? 'none').split(',') as Churn[]
+const CLIENT_PROCS = Number(args['client-procs'] ?? 2)
+/** Latency is parsed on about this many streams in all, to keep the clients light. */
+const SAMPLED_STREAMS = 1_000
+/** Scheduling priority of the children (e.g. -10 as root), to measure on a busy shared machine. */
 const NICE = Number(args.nice ?? 0)
 const root = new URL('..', import.meta.url).pathname
+type Fanout = string
+/** `ours` or `naive`, optionally `@VAR=value+VAR=value` for the server's environment. */
+function fanoutEnv(fanout: Fanout): Record<string, string> {
+  const [base, settings] = fanout.split('@')
+  if (base !== 'ours' && base !== 'naive') throw new Error(`--fanouts: ${fanout}?`)
+  const env: Record<string, string> = { BENCH_FANOUT: base }
+  for (const pair of settings ? settings.split('+') : []) {
+    const [name, value] = pair.split('=')
+    env[name!] = value ?? ''
+  }
+  return env
+}
+type Churn = 'none' | 'reconnect' | 'stall'
+const CHURN_ENV: Record<Churn, { server: Record<string, string>; client: Record<string, string> }> = {
+  none: { server: {}, client: {} },
+  reconnect: { server: {}, client: { BENCH_RECONNECT_FRACTION: '0.1' } },
+  // 50 queued frames (half a second of alerts) once the kernel buffers are full.
+  stall: { server: { SSE_CLIENT_QUEUE_FRAMES: '50' }, client: { BENCH_STALL_FRACTION: '0.01' } },
+}
+for (const fanout of FANOUTS) fanoutEnv(fanout)
+for (const churn of CHURN) if (!(churn in CHURN_ENV)) throw new Error(`--churn: ${churn}?`)
 
 function kafkaBrokers(): string {
   if (process.env.KAFKA_BROKERS) return process.env.KAFKA_BROKERS
@@ -83,15 +122,31 @@ async function stats(port: number) {
   }
 }
 
-async function run(kafka: Kafka, brokers: string, clients: number) {
+interface ClientReport {
+  cpuMs: number
+  /** From "start" to "report": longer than the run when the server falls behind. */
+  wallMs: number
+  loopDelayP99Ms: number
+  loopDelayMaxMs: number
+  count: number
+  overflow: number
+  histogram: [number, number][]
+  closedEarly: number
+  reconnects: number
+}
+
+async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanout, churn: Churn) {
   const topic = `alerts-bench-${randomUUID()}`
   const server = spawnTs('packages/api/test/alerts/bench-server.ts', {
     KAFKA_BROKERS: brokers,
     ALERTS_TOPIC: topic,
     ALERTS_GROUP_PREFIX: 'alerts-bench',
-    SSE_MAX_CONNECTIONS_PER_USER: String(clients + 10),
+    // Room for a reconnecting stream's new connection before the server has seen the old one close.
+    SSE_MAX_CONNECTIONS_PER_USER: String(2 * clients + 10),
+    ...CHURN_ENV[churn].server,
+    ...fanoutEnv(fanout),
   })
-  let client: ChildProcess | undefined
+  const children: ChildProcess[] = []
   const admin = kafka.admin()
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   // Reference: the same records read by a bare kafkajs consumer here, i.e. what Kafka alone costs.
@@ -118,15 +173,30 @@ async function run(kafka: Kafka, brokers: string, clients: number) {
     await sleep(500)
     const baseline = await stats(port)
     const opening = Date.now()
-    const real = spawnTs('bench/alerts-client.ts', {
-      BENCH_CLIENTS: String(clients),
-      BENCH_PORT: String(port),
-      BENCH_TOKEN: token,
-    })
-    client = real
-    const opened = JSON.parse(await nextLine(real)) as { connected: number; failed: number; sampled: number }
+    const procs = Math.max(1, Math.min(CLIENT_PROCS, clients))
+    const sampleEvery = Math.max(1, Math.ceil(clients / SAMPLED_STREAMS))
+    for (let i = 0; i < procs; i++) {
+      children.push(
+        spawnTs('bench/alerts-client.ts', {
+          BENCH_CLIENTS: String(Math.floor(clients / procs) + (i < clients % procs ? 1 : 0)),
+          BENCH_SAMPLE_EVERY: String(sampleEvery),
+          BENCH_PORT: String(port),
+          BENCH_TOKEN: token,
+          ...CHURN_ENV[churn].client,
+        }),
+      )
+    }
+    const all = <T>(command: string | undefined) =>
+      Promise.all(
+        children.map((child) => {
+          const line = nextLine(child)
+          if (command) child.stdin!.write(`${command}\n`)
+          return line.then((text) => JSON.parse(text) as T)
+        }),
+      )
+    const opened = await all<{ connected: number; sampled: number; stalled: number }>(undefined)
     const openMs = Date.now() - opening
-    real.stdin!.write('start\n')
+    for (const child of children) child.stdin!.write('start\n')
     measuring = true
     const before = await stats(port)
     await fetch(`http://127.0.0.1:${port}/bench/reset`, { method: 'POST' })
@@ -141,56 +211,61 @@ async function run(kafka: Kafka, brokers: string, clients: number) {
     }
     await sleep(1_000)
     const loaded = await stats(port)
-    // Reference, same process, same sockets, same reader: one bare write per stream in a loop.
+    // Reference, same process, same sockets, same readers: one bare write per stream in a loop.
     const rawSweep = async () =>
       (await (await fetch(`http://127.0.0.1:${port}/bench/raw-sweep`, { method: 'POST' })).json()) as {
         sockets: number
         medianMs: number
+        maxMs: number
       }
     const raw = await rawSweep()
-    // The same loop while the client reads nothing: the writer's own cost. On loopback the kernel
+    // The same loop while the clients read nothing: the writer's own cost. On loopback the kernel
     // charges the reader's wake-up to the writer; with clients on other machines it would not.
-    real.stdin!.write('pause\n')
-    await nextLine(real)
+    await all('pause')
     const rawPaused = await rawSweep()
-    real.stdin!.write('resume\n')
-    await nextLine(real)
-    real.stdin!.write('report\n')
-    const report = JSON.parse(await nextLine(real)) as {
-      count: number
-      p50: number
-      p99: number
-      max: number
-      closedEarly: number
-      cpuMs: number
-    }
+    await all('resume')
+    const reports = await all<ClientReport>('report')
+    const latency = new Histogram(0.1, 1_200_000)
+    for (const report of reports) latency.add(report.histogram, report.overflow)
+    const expected = opened.reduce((a, o) => a + o.sampled, 0) * total
+    const received = latency.count
+    // An alert not there by the end counts as slower than any that arrived (a fan-out that falls
+    // behind must not look fast because its slowest alerts are missing).
+    latency.add([], Math.max(0, expected - received))
+    const wallMs = SECONDS * 1000 + 1000
     return {
       clients,
-      connected: opened.connected,
+      connected: opened.reduce((a, o) => a + o.connected, 0),
       openMs,
-      expected: opened.sampled * total,
-      received: report.count,
-      p50: report.p50,
-      p99: report.p99,
+      expected,
+      received,
+      p50: latency.percentile(0.5),
+      p99: latency.percentile(0.99),
+      max: latency.max(),
       loopP99: loaded.loopDelayP99Ms,
-      flushP50: histogramQuantile(loaded.flush, 0.5),
       flushP99: histogramQuantile(loaded.flush, 0.99),
+      rawSweepSockets: raw.sockets,
       rawSweepMs: raw.medianMs,
+      rawSweepMaxMs: raw.maxMs,
       rawSenderMs: rawPaused.medianMs,
-      kafkaP50: quantile(kafkaOnly, 0.5),
       kafkaP99: quantile(kafkaOnly, 0.99),
-      max: report.max,
       dropped: loaded.dropped,
+      closedEarly: reports.reduce((a, r) => a + r.closedEarly, 0),
+      stalled: opened.reduce((a, o) => a + o.stalled, 0),
+      reconnects: reports.reduce((a, r) => a + r.reconnects, 0),
       rssMiB: loaded.rss / 2 ** 20,
-      serverCpu: (loaded.cpuMs - before.cpuMs) / (SECONDS * 1000 + 1000),
-      clientCpu: report.cpuMs / (SECONDS * 1000 + 1000),
-      // Open: streams connected, no alerts yet; loaded: after the run (queues, buffers, heap growth).
-      rssPer1kOpenMiB: ((before.rss - baseline.rss) / 2 ** 20 / clients) * 1000,
-      rssPer1kMiB: ((loaded.rss - baseline.rss) / 2 ** 20 / clients) * 1000,
+      serverCpu: (loaded.cpuMs - before.cpuMs) / wallMs,
+      clientCpu: reports.reduce((a, r) => a + r.cpuMs / r.wallMs, 0),
+      clientCpuMax: Math.max(...reports.map((r) => r.cpuMs / r.wallMs)),
+      clientLoopP99: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+      clientLoopMax: Math.max(...reports.map((r) => r.loopDelayMaxMs)),
+      procs,
+      // Loaded: after the run (queues, buffers, heap growth), over the baseline before any stream.
+      rssPerClientKiB: (loaded.rss - baseline.rss) / 1024 / clients,
     }
   } finally {
     await reference.disconnect().catch(() => undefined)
-    client?.kill()
+    for (const child of children) child.kill()
     server.kill('SIGTERM')
     await producer.disconnect().catch(() => undefined)
     await admin.connect()
@@ -229,9 +304,11 @@ function alert(seq: number, sentAt: number) {
 
 const brokers = kafkaBrokers()
 const kafka = new Kafka({ clientId: 'alerts-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING })
-const loadBefore = loadavg()
-  .map((n) => n.toFixed(2))
-  .join(' ')
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ')
+const loadBefore = load()
 type Row = Awaited<ReturnType<typeof run>>
 /** Column by column, the median over the rounds (the machine is shared and noisy). */
 function medianRow(rounds: Row[]): Row {
@@ -242,34 +319,73 @@ function medianRow(rounds: Row[]): Row {
   }
   return out
 }
-const rows: Row[] = []
+const results: { clients: number; churn: Churn; rows: Map<Fanout, Row>; rounds: Map<Fanout, Row[]> }[] = []
 for (const clients of CLIENTS) {
-  const rounds: Row[] = []
-  for (let round = 1; round <= ROUNDS; round++) {
-    console.error(
-      `[bench] ${clients} clients, ${RATE} alerts/s for ${SECONDS} s, round ${round}/${ROUNDS} ...`,
-    )
-    rounds.push(await run(kafka, brokers, clients))
+  for (const churn of CHURN) {
+    const rounds = new Map<Fanout, Row[]>(FANOUTS.map((f) => [f, []]))
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 === 1 ? FANOUTS : [...FANOUTS].reverse()
+      for (const fanout of order) {
+        console.error(
+          `[bench] ${clients} clients, churn ${churn}, ${fanout} fan-out, ${RATE} alerts/s for ${SECONDS} s, round ${round}/${ROUNDS} ...`,
+        )
+        const row = await run(kafka, brokers, clients, fanout, churn)
+        console.error(
+          `[bench]   p50 ${row.p50.toFixed(1)} p99 ${row.p99.toFixed(1)} max ${row.max.toFixed(1)} ms, bare loop ${row.rawSweepMs.toFixed(1)} ms, delivered ${row.received}/${row.expected}`,
+        )
+        rounds.get(fanout)!.push(row)
+      }
+    }
+    results.push({
+      clients,
+      churn,
+      rounds,
+      rows: new Map([...rounds].map(([fanout, rows]) => [fanout, medianRow(rows)])),
+    })
   }
-  rows.push(medianRow(rounds))
 }
-const f = (n: number) => n.toFixed(1)
+const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '∞')
 const pct = (n: number) => `${Math.round(n * 100)} %`
-const load = () =>
-  loadavg()
-    .map((n) => n.toFixed(2))
-    .join(' ')
+const CHURN_LABEL: Record<Churn, string> = {
+  none: 'none',
+  reconnect: '10 %/s reconnect',
+  stall: '1 % stop reading',
+}
 console.log(
-  `\nGET /alerts: ${RATE} alerts/s for ${SECONDS} s, produce -> Kafka -> API -> SSE client latency, median of ${ROUNDS} round(s) per column`,
+  `\nGET /alerts: ${RATE} alerts/s for ${SECONDS} s, produce -> Kafka -> API -> SSE client latency, median of ${ROUNDS} round(s) per column; ` +
+    `clients in ${CLIENT_PROCS} processes, latency parsed on about ${SAMPLED_STREAMS} streams`,
 )
-console.log(`(children at nice ${NICE}; load average before: ${loadBefore}, after: ${load()})\n`)
+console.log(`(children at nice ${NICE}; load average before: ${loadBefore}, after: ${load()})`)
 console.log(
-  '| clients | connected (open time) | delivered / expected (sampled streams) | p50 ms | p99 ms | max ms | Kafka-only p50 / p99 ms | server loop delay p99 ms | fan-out sweep p50 / p99 ms (≤ bucket) | raw write loop ms (reference) | p99 / raw loop | same loop, readers paused ms | dropped | server RSS MiB | RSS per 1k clients MiB (open / loaded) | server CPU | client CPU |',
+  '(∞: some sampled alerts had not arrived 1 s after the last one was produced; they count as slower than any that did)\n',
 )
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
-for (const r of rows) {
+console.log(
+  '| clients | churn | fan-out | delivered / expected (sampled streams) | p50 ms | p99 ms | max ms | p99 ÷ naive | p99 ÷ bare loop | p99 of each round ms | dropped by server | server CPU | server RSS MiB | RSS per client KiB | client CPU (busiest process) | client loop delay p99 / max ms | Kafka-only p99 ms |',
+)
+console.log('|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|')
+for (const { clients, churn, rows, rounds } of results) {
+  const naive = rows.get('naive')
+  // The bare loop runs in the server process over the sockets it holds; a fan-out that hands its
+  // sockets to other processes is compared with the loop measured by another fan-out of the group.
+  const ref = [...rows.values()].find((r) => r.rawSweepSockets >= r.connected) ?? rows.values().next().value!
+  for (const [fanout, r] of rows) {
+    const versusNaive = naive && fanout !== 'naive' ? (r.p99 / naive.p99).toFixed(2) : '—'
+    const each = rounds
+      .get(fanout)!
+      .map((x) => f(x.p99))
+      .join(', ')
+    const churnNote =
+      churn === 'reconnect'
+        ? ` (${r.reconnects} reconnects)`
+        : churn === 'stall'
+          ? ` (${r.stalled} stalled)`
+          : ''
+    console.log(
+      `| ${clients} | ${CHURN_LABEL[churn]}${churnNote} | ${fanout} | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${versusNaive} | ${Number.isFinite(r.p99) ? (r.p99 / ref.rawSweepMs).toFixed(2) : '∞'} | ${each} | ${r.dropped} | ${pct(r.serverCpu)} | ${f(r.rssMiB)} | ${f(r.rssPerClientKiB)} | ${pct(r.clientCpu)} (${pct(r.clientCpuMax)}) | ${f(r.clientLoopP99)} / ${f(r.clientLoopMax)} | ${f(r.kafkaP99)} |`,
+    )
+  }
   console.log(
-    `| ${r.clients} | ${r.connected} (${(r.openMs / 1000).toFixed(1)} s) | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.kafkaP50)} / ${f(r.kafkaP99)} | ${f(r.loopP99)} | ${r.flushP50} / ${r.flushP99} | ${f(r.rawSweepMs)} | ${(r.p99 / r.rawSweepMs).toFixed(2)} | ${f(r.rawSenderMs)} | ${r.dropped} | ${f(r.rssMiB)} | ${f(r.rssPer1kOpenMiB)} / ${f(r.rssPer1kMiB)} | ${pct(r.serverCpu)} | ${pct(r.clientCpu)} |`,
+    `| ${clients} | ${CHURN_LABEL[churn]} | bare write loop: one pass over the same streams, median / max of 21 | readers paused: ${f(ref.rawSenderMs)} ms | ${f(ref.rawSweepMs)} | — | ${f(ref.rawSweepMaxMs)} | — | 1.00 | — | — | — | — | — | — | — | — |`,
   )
 }
 process.exit(0)

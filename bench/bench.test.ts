@@ -101,12 +101,18 @@ it('pnpm bench --tiny prints every section with numeric results', { timeout: 300
   const ferret = table(section(stdout, '2b. API on FerretDB'), 'p50 ms')
   expect(ferret.rows.some((row) => cell(ferret, row, 'case')?.includes('first page'))).toBe(true)
 
+  // Ours, the naive reference and the bare write loop, side by side.
   const alerts = table(section(stdout, '3. Alerts'), 'server RSS')
-  expect(alerts.rows.length).toBeGreaterThan(0)
+  const fanOuts = alerts.rows.map((row) => cell(alerts, row, 'fan-out') ?? '')
+  expect(fanOuts.slice(0, 2)).toEqual(['ours', 'naive'])
+  expect(fanOuts[2]).toMatch(/^bare write loop/)
   for (const row of alerts.rows) {
+    positive(alerts, row, 'p50 ms')
+    if (cell(alerts, row, 'fan-out')?.startsWith('bare write loop')) continue
     positive(alerts, row, 'delivered')
     expect(Number.isFinite(numberIn(cell(alerts, row, 'p99 ms')))).toBe(true)
     positive(alerts, row, 'server RSS')
+    positive(alerts, row, 'client CPU')
   }
 
   const summary = table(section(stdout, 'Ingest summary'), '÷ min(a, b)')

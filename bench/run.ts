@@ -7,7 +7,8 @@
 //   pnpm bench --only storm             # kill storm: 100k detections, 10 SIGKILLs (not in the default run)
 //   pnpm bench --only soak              # soak: 10 min, 1,000 SSE clients (not in the default run)
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
-//            --alerts-clients 1000,10000 --alerts-seconds S --out report.md
+//            --alerts-clients 1000,10000 --alerts-seconds S --alerts-fanouts ours,naive
+//            --alerts-churn none,reconnect,stall --out report.md
 //            --storm-count N --storm-kills K --duration MINUTES (soak) --soak-clients N
 //
 // Section scripts print their own notes and markdown tables on stdout (progress on stderr); this
@@ -77,6 +78,8 @@ interface Sizes {
   apiStatsDocs?: number
   alertsClients?: string
   alertsSeconds?: number
+  alertsFanouts?: string
+  alertsChurn?: string
   stormCount?: number
   stormKills?: number
   soakMinutes?: number
@@ -109,6 +112,8 @@ function sectionArgs(section: Section, s: Sizes): string[] {
         ...(s.tiny ? ['--tiny'] : []),
         ...opt('clients', s.alertsClients),
         ...opt('seconds', s.alertsSeconds),
+        ...opt('fanouts', s.alertsFanouts),
+        ...opt('churn', s.alertsChurn),
       ]
     case 'storm':
       return [
@@ -241,9 +246,10 @@ function summaries(results: SectionResult[]): string {
   if (apiPeak) memory.push(`| API (own process, section 2's load) | VmHWM | ${apiPeak[1]} |`)
   const alerts = findTable(out('alerts'), 'server RSS')
   for (const row of alerts?.rows ?? []) {
+    if (cell(alerts!, row, 'fan-out') !== 'ours' || cell(alerts!, row, 'churn') !== 'none') continue
     memory.push(
-      `| API alerts server, ${row[0]} SSE clients | RSS after the load (per 1k clients: ` +
-        `${cell(alerts!, row, 'per 1k') ?? '?'} MiB) | ${cell(alerts!, row, 'server RSS') ?? '?'} |`,
+      `| API alerts server, ${row[0]} SSE clients | RSS after the load (per client: ` +
+        `${cell(alerts!, row, 'per client') ?? '?'} KiB) | ${cell(alerts!, row, 'server RSS') ?? '?'} |`,
     )
   }
   if (memory.length > 0) {
@@ -281,6 +287,8 @@ async function main(): Promise<void> {
       'api-stats-docs': { type: 'string' },
       'alerts-clients': { type: 'string' },
       'alerts-seconds': { type: 'string' },
+      'alerts-fanouts': { type: 'string' },
+      'alerts-churn': { type: 'string' },
       'storm-count': { type: 'string' },
       'storm-kills': { type: 'string' },
       duration: { type: 'string' },
@@ -299,6 +307,8 @@ async function main(): Promise<void> {
     apiStatsDocs: num(args['api-stats-docs']),
     alertsClients: args['alerts-clients'],
     alertsSeconds: num(args['alerts-seconds']),
+    alertsFanouts: args['alerts-fanouts'],
+    alertsChurn: args['alerts-churn'],
     stormCount: num(args['storm-count']),
     stormKills: num(args['storm-kills']),
     soakMinutes: num(args.duration),

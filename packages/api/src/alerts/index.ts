@@ -10,10 +10,11 @@ import { createAlertsRoute } from './alerts-route.js'
 import { createStreamOpener } from './alerts-stream.js'
 import { createAlertsWindow } from './alerts-window.js'
 import type { AlertsConfig } from './config.js'
-import { createSseBroadcaster, type SseBroadcaster } from './sse-broadcaster.js'
+import { type BroadcasterOptions, createSseBroadcaster, type SseBroadcaster } from './sse-broadcaster.js'
 
 export { type AlertsConfig, alertsConfigSchema } from './config.js'
 export { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.js'
+export type { BroadcasterOptions, SseBroadcaster } from './sse-broadcaster.js'
 
 export interface AlertsFeature {
   /** Declares GET /alerts; register it after @fastify/jwt and the error handler. */
@@ -34,6 +35,8 @@ export interface AlertsFeatureOptions {
   config: AlertsConfig
   logger: Logger
   registry?: Registry
+  /** The fan-out strategy; the benchmark swaps in a reference one to compare against. */
+  createBroadcaster?: (options: BroadcasterOptions) => SseBroadcaster
 }
 
 export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeature {
@@ -59,7 +62,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     () => broadcaster?.clientCount ?? 0,
     () => window.size,
   )
-  broadcaster = createSseBroadcaster({
+  broadcaster = (options.createBroadcaster ?? createSseBroadcaster)({
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     maxQueueFrames: config.SSE_CLIENT_QUEUE_FRAMES,
     maxQueueBytes: config.SSE_CLIENT_QUEUE_BYTES,

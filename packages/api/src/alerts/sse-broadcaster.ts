@@ -36,6 +36,28 @@ export interface SseBroadcaster {
 }
 
 /**
+ * The frames a client held while catching up that its replay did not cover (the client stands at
+ * `position`), and empties its hold. De-duplication at the seam is by position. A held frame's
+ * shared id is reused when it equals the client's own position (the usual case); otherwise
+ * (resumed from a replica that was ahead) the id is re-encoded for it.
+ */
+export function heldFrames(client: SseClient, position: Position): Buffer[] {
+  const current = [...position]
+  const frames: Buffer[] = []
+  for (const entry of client.pending) {
+    if (entry.offset < (current[entry.partition] ?? 0)) continue
+    current[entry.partition] = entry.offset + 1
+    frames.push(
+      samePosition(current, entry.position)
+        ? entry.frame
+        : Buffer.from(alertFrame(encodeResumeToken(current), entry.alert)),
+    )
+  }
+  client.pending = []
+  return frames
+}
+
+/**
  * Fan-out of live alerts by a rolling sweep over the clients. Published entries get consecutive
  * sequence numbers in a shared log, and every live client remembers the sequence it has been
  * sent up to. A sweep visits the clients in chunks, yielding to the event loop between chunks
@@ -205,21 +227,7 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
     },
     goLive(client, position) {
       if (client.state !== 'catching-up') return
-      // De-duplication at the seam: whatever the replay already covered is skipped by position.
-      // A held frame's shared id is reused when it equals the client's own position (the usual
-      // case); otherwise (resumed from a replica that was ahead) the id is re-encoded for it.
-      const current = [...position]
-      const frames: Buffer[] = []
-      for (const entry of client.pending) {
-        if (entry.offset < (current[entry.partition] ?? 0)) continue
-        current[entry.partition] = entry.offset + 1
-        frames.push(
-          samePosition(current, entry.position)
-            ? entry.frame
-            : Buffer.from(alertFrame(encodeResumeToken(current), entry.alert)),
-        )
-      }
-      client.pending = []
+      const frames = heldFrames(client, position)
       client.state = 'live'
       catchingUp.delete(client)
       // Everything published so far was held (or replayed): the client is at the head.
