@@ -1,22 +1,15 @@
 import type { Socket } from 'node:net'
-import type { Logger } from 'pino'
-import { type AlertEntry, type AlertFilter, alertFrame, samePosition } from './alert-entry.js'
-import type { AlertsMetrics } from './alerts-metrics.js'
-import { encodeResumeToken, type Position } from './resume-token.js'
-import { type CloseReason, SseClient } from './sse-client.js'
+import type { AlertEntry, AlertFilter } from './alert-entry.js'
+import type { Position } from './resume-token.js'
+import type { SseClient } from './sse-client.js'
+import { createSseClients, type SseClientsOptions } from './sse-clients.js'
 import { httpChunk } from './sse-frames.js'
 
-export interface BroadcasterOptions {
-  heartbeatMs: number
-  maxQueueFrames: number
-  maxQueueBytes: number
-  maxConnectionsPerUser: number
+export interface BroadcasterOptions extends SseClientsOptions {
   writesPerSecond: number
   maxFlushDelayMs: number
   /** Clients written per event-loop turn before the sweep yields to I/O (Kafka, HTTP). */
   sweepChunk?: number
-  metrics: AlertsMetrics
-  logger: Logger
 }
 
 export interface SseBroadcaster {
@@ -36,28 +29,6 @@ export interface SseBroadcaster {
 }
 
 /**
- * The frames a client held while catching up that its replay did not cover (the client stands at
- * `position`), and empties its hold. De-duplication at the seam is by position. A held frame's
- * shared id is reused when it equals the client's own position (the usual case); otherwise
- * (resumed from a replica that was ahead) the id is re-encoded for it.
- */
-export function heldFrames(client: SseClient, position: Position): Buffer[] {
-  const current = [...position]
-  const frames: Buffer[] = []
-  for (const entry of client.pending) {
-    if (entry.offset < (current[entry.partition] ?? 0)) continue
-    current[entry.partition] = entry.offset + 1
-    frames.push(
-      samePosition(current, entry.position)
-        ? entry.frame
-        : Buffer.from(alertFrame(encodeResumeToken(current), entry.alert)),
-    )
-  }
-  client.pending = []
-  return frames
-}
-
-/**
  * Fan-out of live alerts by a rolling sweep over the clients. Published entries get consecutive
  * sequence numbers in a shared log, and every live client remembers the sequence it has been
  * sent up to. A sweep visits the clients in chunks, yielding to the event loop between chunks
@@ -73,11 +44,10 @@ export function heldFrames(client: SseClient, position: Position): Buffer[] {
  * client that needs exactly that run.
  */
 export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaster {
-  const { metrics, logger } = options
+  const { metrics } = options
   const sweepChunk = options.sweepChunk ?? 256
-  const live = new Set<SseClient>()
-  const catchingUp = new Set<SseClient>()
-  const perUser = new Map<string, number>()
+  const clients = createSseClients(options)
+  const { live } = clients
   // The log of live entries not yet sent to every live client: log[i] has sequence logBase + i.
   let log: AlertEntry[] = []
   let logBase = 0
@@ -94,28 +64,6 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
   let chunks = new Map<string, { chunk: Buffer; frames: number } | null>()
   let chunksHead = -1
   let closing = false
-  const closeWaiters: (() => void)[] = []
-
-  const heartbeat = setInterval(() => {
-    for (const client of live) client.heartbeat()
-    for (const client of catchingUp) client.heartbeat()
-  }, options.heartbeatMs)
-  heartbeat.unref()
-
-  const onClose = (client: SseClient, reason: CloseReason) => {
-    logger.debug({ reason }, 'SSE client closed')
-    if (!live.delete(client) && !catchingUp.delete(client)) return
-    if (reason !== 'client-closed') metrics.dropped.inc({ reason })
-    if (reason === 'slow-client') logger.info({ user: client.user }, 'slow SSE client disconnected')
-    releaseUser(client.user)
-    if (closing && live.size + catchingUp.size === 0) for (const resolve of closeWaiters.splice(0)) resolve()
-  }
-
-  const releaseUser = (user: string) => {
-    const count = (perUser.get(user) ?? 1) - 1
-    if (count <= 0) perUser.delete(user)
-    else perUser.set(user, count)
-  }
 
   /** Everything from sequence `from` to the head that passes the client's filter, framed once. */
   const chunkFor = (client: SseClient, from: number) => {
@@ -201,60 +149,29 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
 
   return {
     get clientCount() {
-      return live.size + catchingUp.size
+      return clients.count
     },
-    acquire(user) {
-      const count = perUser.get(user) ?? 0
-      if (closing || count >= options.maxConnectionsPerUser) return false
-      perUser.set(user, count + 1)
-      return true
-    },
-    release: releaseUser,
-    connect(socket, { user, filter, filterKey }) {
-      // Entries published before this point are in the window (the caller's replay covers them);
-      // only later ones are held for the client.
-      const client = new SseClient({
-        socket,
-        user,
-        filter,
-        filterKey,
-        maxQueueFrames: options.maxQueueFrames,
-        maxQueueBytes: options.maxQueueBytes,
-        onClose,
-      })
-      catchingUp.add(client)
-      return client
-    },
+    acquire: clients.acquire,
+    release: clients.release,
+    connect: clients.connect,
     goLive(client, position) {
-      if (client.state !== 'catching-up') return
-      const frames = heldFrames(client, position)
-      client.state = 'live'
-      catchingUp.delete(client)
       // Everything published so far was held (or replayed): the client is at the head.
-      sentUpTo.set(client, head())
-      live.add(client)
-      if (frames.length > 0 && client.write(httpChunk(Buffer.concat(frames)), frames.length)) {
-        metrics.eventsSent.inc(frames.length)
-      }
+      if (clients.goLive(client, position)) sentUpTo.set(client, head())
     },
     publish(entries) {
       if (entries.length === 0) return
-      for (const client of catchingUp) client.hold(entries)
+      clients.hold(entries)
       for (const entry of entries) log.push(entry)
       // A lone alert after a quiet spell goes out at once; a sweep under way picks it up.
       if (!sweep) schedule(budgetDelay())
     },
     async close() {
       closing = true
-      clearInterval(heartbeat)
       // Whatever is published reaches everyone before the streams end: finish the sweep under
       // way, then one full sweep if some clients still lack entries published during it.
       if (sweep) step(Number.POSITIVE_INFINITY)
       if (log.length > 0) step(Number.POSITIVE_INFINITY)
-      if (live.size + catchingUp.size === 0) return
-      const done = new Promise<void>((resolve) => closeWaiters.push(resolve))
-      for (const client of [...live, ...catchingUp]) client.end('shutdown')
-      await done
+      await clients.close()
     },
   }
 }
