@@ -63,6 +63,29 @@ function brokerAlive(pid: number, runDir: string): boolean {
 }
 
 /**
+ * Stops a private Kafka (SIGKILL when `services.sh down` fails), forgets its exit hook and removes
+ * its folder, unless TEST_PRIVATE_KAFKA_KEEP asked to keep it.
+ */
+async function teardown(options: {
+  down: () => Promise<void>
+  kill: () => void
+  onExit: () => void
+  keep: boolean
+  root: string
+  what: string
+}): Promise<void> {
+  try {
+    await options.down()
+  } catch {
+    options.kill()
+  } finally {
+    process.removeListener('exit', options.onExit)
+    if (options.keep) console.info(`private ${options.what} folder kept: ${options.root}`)
+    else rmSync(options.root, { recursive: true, force: true })
+  }
+}
+
+/**
  * Starts a private single-node KRaft broker (about 5-10 s; a restart after SIGKILL about 15 s,
  * because the controller keeps the dead broker's registration until its 9 s session expires).
  * Call once per test file (beforeAll) and `destroy()` it in afterAll; a worker that exits without
@@ -168,20 +191,15 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
       await start()
       return { downAt, upAt: Date.now() }
     },
-    destroy() {
-      destroyed ??= (async () => {
-        try {
-          await run('down')
-        } catch {
-          killNow()
-        } finally {
-          process.removeListener('exit', onExit)
-          if (keep) console.info(`private broker folder kept: ${root}`)
-          else rmSync(root, { recursive: true, force: true })
-        }
-      })()
-      return destroyed
-    },
+    destroy: () =>
+      (destroyed ??= teardown({
+        down: () => run('down'),
+        kill: killNow,
+        onExit,
+        keep,
+        root,
+        what: 'broker',
+      })),
   }
 
   try {
@@ -357,20 +375,15 @@ export async function startPrivateKafkaCluster(
     kill,
     start,
     activeController,
-    destroy() {
-      destroyed ??= (async () => {
-        try {
-          await run('down')
-        } catch {
-          killAll()
-        } finally {
-          process.removeListener('exit', onExit)
-          if (keep) console.info(`private cluster folder kept: ${root}`)
-          else rmSync(root, { recursive: true, force: true })
-        }
-      })()
-      return destroyed
-    },
+    destroy: () =>
+      (destroyed ??= teardown({
+        down: () => run('down'),
+        kill: killAll,
+        onExit,
+        keep,
+        root,
+        what: 'cluster',
+      })),
   }
   try {
     await start()
