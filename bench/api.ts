@@ -231,12 +231,20 @@ async function measure(address: string, headers: Record<string, string>, docs: n
   })
 }
 
-function nextLine(child: ChildProcess): Promise<string> {
+/** The address the API process announces; its log lines (JSON too, e.g. a warning) come before. */
+function announcedAddress(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! })
-    lines.once('line', (line) => {
+    lines.on('line', (line) => {
+      let address: unknown
+      try {
+        address = (JSON.parse(line) as { address?: unknown }).address
+      } catch {}
+      if (typeof address !== 'string') return
       lines.close()
-      resolve(line)
+      // Keep draining: a full pipe would block the API's synchronous log writes.
+      child.stdout?.resume()
+      resolve(address)
     })
     child.once('exit', (code) => reject(new Error(`API process exited with ${code}`)))
   })
@@ -277,7 +285,7 @@ async function main(): Promise<void> {
       },
     )
     server = child
-    const { address } = JSON.parse(await nextLine(child)) as { address: string }
+    const address = await announcedAddress(child)
     const credentials = JSON.stringify({ username: 'bench', password: 'bench-password' })
     const json = { 'content-type': 'application/json' }
     await fetch(`${address}/users`, { method: 'POST', headers: json, body: credentials })
