@@ -66,6 +66,8 @@ export interface PartitionOwnershipOptions {
 }
 
 const SETTLE_MS = 250
+/** Reads that must agree in a row (spanning (SETTLE_AGREEING - 1) × SETTLE_MS). */
+const SETTLE_AGREEING = 4
 const SETTLE_READS = 20
 
 /** What the broker holds after a transaction whose outcome we did not see. */
@@ -96,15 +98,18 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
    * to complete, but the group coordinator applies that transaction's offset commit a moment
    * later, and kafkajs's OffsetFetch (before v7) cannot ask for stable offsets (KIP-447
    * `require_stable`): a read right after fencing can return the offset from before that commit,
-   * and the batch it covered would be published twice. So the offset is read until two reads
-   * SETTLE_MS apart agree.
+   * and the batch it covered would be published twice. The broker applies it from a scheduler
+   * thread of its own, which a loaded machine can delay by more than one read interval (a kill
+   * storm once published a batch twice while two agreeing reads 250 ms apart were the rule). So the offset
+   * is read until SETTLE_AGREEING reads in a row, SETTLE_MS apart, agree.
    */
   async function settledCommittedOffset(partition: number): Promise<bigint> {
     let previous = await committedOffset(partition)
-    for (let read = 0; read < SETTLE_READS; read++) {
+    let agreeing = 1
+    for (let read = 0; read < SETTLE_READS && agreeing < SETTLE_AGREEING; read++) {
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
       const current = await committedOffset(partition)
-      if (current === previous) return current
+      agreeing = current === previous ? agreeing + 1 : 1
       previous = current
     }
     return previous
