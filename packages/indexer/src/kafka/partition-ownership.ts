@@ -171,9 +171,15 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
    */
   async function positionStillValid(owner: OwnerState): Promise<boolean> {
     if (owner.previousCommitted < 0n) return true
-    const { partition } = owner
-    const committed = await committedOffset(partition)
+    const committed = await committedOffset(owner.partition)
     if (committed >= owner.previousCommitted) return true
+    await restartFrom(owner, committed)
+    return false
+  }
+
+  /** Offsets dropped or reset under this owner: forget its commits and seek to the broker's. */
+  async function restartFrom(owner: OwnerState, committed: bigint): Promise<void> {
+    const { partition } = owner
     let offset = committed
     if (offset < 0n) {
       const watermarks = await admin.fetchTopicOffsets(topic)
@@ -191,6 +197,23 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
     owner.lastCommitted = -1n
     owner.previousCommitted = -1n
     seek(partition, offset)
+  }
+
+  /**
+   * A batch that starts below this owner's own last commit. After a rebalance that keeps the
+   * partition here, kafkajs restarts from the group's committed offset, which may not show our
+   * last commit yet: our last batch comes again, and publishing it would duplicate its alerts.
+   * The broker shows that commit within moments; one that stays below it was dropped or reset
+   * (e.g. the topic was re-created), and then the records below are new.
+   */
+  async function ownCommitShown(owner: OwnerState): Promise<boolean> {
+    let committed = await committedOffset(owner.partition)
+    for (let read = 0; read < SETTLE_READS && committed < owner.lastCommitted; read++) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+      committed = await committedOffset(owner.partition)
+    }
+    if (committed >= owner.lastCommitted) return true
+    await restartFrom(owner, committed)
     return false
   }
 
@@ -205,18 +228,24 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
   ): Promise<R[] | null> {
     const current = ownerState(owner)
     if (!(await positionStillValid(current))) return null
-    const committed = current.fencedAt
-    if (committed < 0n) return batch.messages
+    const fencedAt = current.fencedAt
     current.fencedAt = -1n
-    if (committed > BigInt(batch.lastOffset())) {
+    let done = fencedAt
+    const first = BigInt(batch.messages[0]?.offset ?? batch.lastOffset())
+    if (current.lastCommitted > fencedAt && first < current.lastCommitted) {
+      if (!(await ownCommitShown(current))) return null
+      done = current.lastCommitted
+    }
+    if (done < 0n) return batch.messages
+    if (done > BigInt(batch.lastOffset())) {
       logger.warn(
-        { partition: batch.partition, committed: String(committed) },
-        'batch already committed by a previous owner',
+        { partition: batch.partition, committed: String(done) },
+        'batch already committed: skipping it',
       )
-      seek(batch.partition, committed)
+      seek(batch.partition, done)
       return null
     }
-    return batch.messages.filter((message) => BigInt(message.offset) >= committed)
+    return batch.messages.filter((message) => BigInt(message.offset) >= done)
   }
 
   /** The owner's transaction committed the partition's offset at `next`. */
