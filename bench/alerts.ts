@@ -262,6 +262,7 @@ async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanou
       procs,
       // Loaded: after the run (queues, buffers, heap growth), over the baseline before any stream.
       rssPerClientKiB: (loaded.rss - baseline.rss) / 1024 / clients,
+      heapPerClientKiB: (loaded.heapUsed - baseline.heapUsed) / 1024 / clients,
     }
   } finally {
     await reference.disconnect().catch(() => undefined)
@@ -360,7 +361,7 @@ console.log(
   '(∞: some sampled alerts had not arrived 1 s after the last one was produced; they count as slower than any that did)\n',
 )
 console.log(
-  '| clients | churn | fan-out | delivered / expected (sampled streams) | p50 ms | p99 ms | max ms | p99 ÷ naive | p99 ÷ bare loop | p99 of each round ms | dropped by server | server CPU | server RSS MiB | RSS per client KiB | client CPU (busiest process) | client loop delay p99 / max ms | Kafka-only p99 ms |',
+  '| clients | churn | fan-out | delivered / expected (sampled streams) | p50 ms | p99 ms | max ms | p99 ÷ naive | p99 ÷ bare loop | p99 of each round ms | dropped by server | server CPU | server RSS MiB | RSS / heap per client KiB | client CPU (busiest process) | client loop delay p99 / max ms | Kafka-only p99 ms |',
 )
 console.log('|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|')
 for (const { clients, churn, rows, rounds } of results) {
@@ -381,7 +382,7 @@ for (const { clients, churn, rows, rounds } of results) {
           ? ` (${r.stalled} stalled)`
           : ''
     console.log(
-      `| ${clients} | ${CHURN_LABEL[churn]}${churnNote} | ${fanout} | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${versusNaive} | ${Number.isFinite(r.p99) ? (r.p99 / ref.rawSweepMs).toFixed(2) : '∞'} | ${each} | ${r.dropped} | ${pct(r.serverCpu)} | ${f(r.rssMiB)} | ${f(r.rssPerClientKiB)} | ${pct(r.clientCpu)} (${pct(r.clientCpuMax)}) | ${f(r.clientLoopP99)} / ${f(r.clientLoopMax)} | ${f(r.kafkaP99)} |`,
+      `| ${clients} | ${CHURN_LABEL[churn]}${churnNote} | ${fanout} | ${r.received} / ${r.expected} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${versusNaive} | ${Number.isFinite(r.p99) ? (r.p99 / ref.rawSweepMs).toFixed(2) : '∞'} | ${each} | ${r.dropped} | ${pct(r.serverCpu)} | ${f(r.rssMiB)} | ${f(r.rssPerClientKiB)} / ${f(r.heapPerClientKiB)} | ${pct(r.clientCpu)} (${pct(r.clientCpuMax)}) | ${f(r.clientLoopP99)} / ${f(r.clientLoopMax)} | ${f(r.kafkaP99)} |`,
     )
   }
   console.log(

@@ -2,6 +2,7 @@ import { alertSchema } from '@intellisite/detections-store'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { detachFromHttpServer } from '../http/detach-socket.js'
 import { HttpError, problemSchema as problem } from '../http/problem.js'
 import { bearerToken } from '../plugins/auth.js'
 import { SECURED } from '../plugins/swagger.js'
@@ -94,6 +95,8 @@ export interface AlertsRouteDeps {
   broadcaster: SseBroadcaster
   accepting(): boolean
   open(socket: FastifyRequest['raw']['socket'], request: StreamRequest): void
+  /** Take the stream's socket away from Node's HTTP server, releasing request and response. */
+  detachSockets: boolean
 }
 
 function forwardedHeaders(headers: Record<string, unknown>): Record<string, string> {
@@ -159,6 +162,8 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
           throw new HttpError(429, 'TOO_MANY_STREAMS', 'Too many open alert streams for this user')
         }
         reply.hijack()
+        const headers = forwardedHeaders(reply.getHeaders())
+        if (deps.detachSockets) detachFromHttpServer(request.raw, reply.raw)
         try {
           deps.open(request.raw.socket, {
             user: claims.sub,
@@ -167,7 +172,7 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
             filterKey: key,
             resume,
             since,
-            headers: forwardedHeaders(reply.getHeaders()),
+            headers,
           })
         } catch (err) {
           request.log.error({ err }, 'could not open the alerts stream')

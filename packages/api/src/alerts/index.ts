@@ -37,6 +37,11 @@ export interface AlertsFeatureOptions {
   registry?: Registry
   /** The fan-out strategy; the benchmark swaps in a reference one to compare against. */
   createBroadcaster?: (options: BroadcasterOptions) => SseBroadcaster
+  /**
+   * Whether a stream's socket is taken away from Node's HTTP server once it is hijacked (default),
+   * releasing the request and response; the benchmark turns it off to measure what that saves.
+   */
+  detachSockets?: boolean
 }
 
 export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeature {
@@ -81,6 +86,7 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     broadcaster: streams,
     accepting: () => !closing && consumer.started(),
     open,
+    detachSockets: options.detachSockets ?? true,
   })
   let started: Promise<void> | undefined
   const start = () => {

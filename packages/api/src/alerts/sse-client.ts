@@ -56,6 +56,10 @@ export class SseClient {
     this.socket.on('error', () => {
       // 'close' follows; a reset by the peer is an ordinary disconnect.
     })
+    // A client sends nothing after its request: its end of the stream means it has gone. Reading
+    // on (and discarding) is what lets the end be seen.
+    this.socket.once('end', () => this.destroy('client-closed'))
+    this.socket.resume()
     // The peer may have gone while the request was being authenticated.
     if (this.socket.destroyed) process.nextTick(() => this.onSocketClose())
   }

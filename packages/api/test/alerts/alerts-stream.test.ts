@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { connect } from 'node:net'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   alertsConfig,
   createAlertsProducer,
@@ -401,6 +401,26 @@ describe('GET /alerts', () => {
     const again = await fetch(`${server.url}/alerts`, { headers })
     expect(again.status).toBe(200)
     await again.body?.cancel()
+  })
+
+  it('drops a stream whose client half-closes its side, freeing the slot', async () => {
+    const { server } = await setup()
+    const { port } = new URL(server.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    onTestFinished(() => {
+      socket.destroy()
+    })
+    socket.write(`GET /alerts HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer ${server.token()}\r\n\r\n`)
+    let head = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      head += chunk
+    })
+    await waitFor(async () => head.startsWith('HTTP/1.1 200'))
+    expect(await metricValue(server.registry, 'alerts_sse_clients_connected')).toBe(1)
+    // FIN only: the socket stays open for reading on the client's side.
+    socket.end()
+    await waitFor(async () => (await metricValue(server.registry, 'alerts_sse_clients_connected')) === 0)
   })
 
   it('close() ends every stream and stops the consumer', async () => {

@@ -1,7 +1,8 @@
 // API side of bench/alerts.ts (lives here so it resolves the API's dependencies): the alerts
 // feature in a minimal Fastify app (JWT + zod type provider, as in the real API), on the topic
 // given in ALERTS_TOPIC. BENCH_FANOUT=naive swaps in the reference fan-out (one write per client
-// per alert); route, auth, consumer and clients stay the same. Prints one JSON line
+// per alert); route, auth, consumer and clients stay the same. BENCH_DETACH_SOCKETS=0 leaves the
+// streams' sockets with Node's HTTP server (request and response kept alive). Prints one JSON line
 // `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed, ...};
 // POST /bench/raw-sweep times bare write loops over the open streams (the floor of any fan-out).
 import { readFileSync } from 'node:fs'
@@ -32,6 +33,7 @@ const feature = createAlertsFeature({
   logger,
   registry,
   createBroadcaster: process.env.BENCH_FANOUT === 'naive' ? createNaiveBroadcaster : undefined,
+  detachSockets: process.env.BENCH_DETACH_SOCKETS !== '0',
 })
 await feature.start()
 
@@ -87,6 +89,11 @@ function processTree(): { rss: number; cpuMs: number } {
   }
   return { rss, cpuMs }
 }
+/** The V8 heap (used and reserved) and memory held outside it (Buffers, native objects). */
+function heapFigures() {
+  const { heapUsed, heapTotal, external } = process.memoryUsage()
+  return { heapUsed, heapTotal, external }
+}
 app.get('/bench/stats', async () => {
   const metrics = await registry.getMetricsAsJSON()
   const value = (name: string) =>
@@ -96,7 +103,7 @@ app.get('/bench/stats', async () => {
     dropped: value('alerts_sse_clients_closed_total'),
     sent: value('alerts_sse_events_sent_total'),
     ...processTree(),
-    heapUsed: process.memoryUsage().heapUsed,
+    ...heapFigures(),
     loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
     loopDelayMaxMs: loopDelay.max / 1e6,
     flush: metrics.find((m) => m.name === 'alerts_sse_flush_seconds')?.values,
