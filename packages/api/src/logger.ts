@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { serializeError } from '@intellisite/common'
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 
 /** Anything that can carry a credential, wherever it appears in a log object. */
@@ -48,7 +49,7 @@ export function loggerOptions(level: string, pretty = false): LoggerOptions {
         remoteAddress: req.ip,
         remotePort: req.socket?.remotePort,
       }),
-      err: pino.stdSerializers.err,
+      err: serializeError,
     },
     ...(pretty && { transport: { target: 'pino-pretty', options: { colorize: true } } }),
   }

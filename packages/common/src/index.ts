@@ -6,6 +6,7 @@ export {
   parseEnvironment,
   presentVariables,
 } from './config.js'
+export { serializeError } from './error-serializer.js'
 export { errorCode, IntellisiteError } from './errors.js'
 export { isKafkaError, kafkaErrorType } from './kafka/errors.js'
 export { createKafkaLogCreator } from './kafka/log-bridge.js'

@@ -1,4 +1,4 @@
-import { ConfigError, createKafkaLogCreator } from '@intellisite/common'
+import { ConfigError, createKafkaLogCreator, serializeError } from '@intellisite/common'
 import { openDetectionsStore } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
@@ -41,6 +41,7 @@ export async function runIndexer({
     level: config.logLevel,
     base: { service: 'indexer' },
     redact: ['*.password', '*.authorization', 'storeUrl'],
+    serializers: { err: serializeError },
   })
 
   const store = openDetectionsStore(config.storeUrl, {

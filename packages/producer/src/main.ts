@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { ensureTopics } from '@intellisite/common'
+import { ensureTopics, serializeError } from '@intellisite/common'
 import { pino } from 'pino'
 import { loadConfig, usage } from './config.js'
 import { createDetectionGenerator } from './detection-generator.js'
@@ -18,7 +18,7 @@ if (!loaded.ok) {
   process.exit(1)
 }
 const config = loaded.config
-const log = pino({ name: 'producer', level: config.LOG_LEVEL })
+const log = pino({ name: 'producer', level: config.LOG_LEVEL, serializers: { err: serializeError } })
 
 // First SIGINT/SIGTERM: stop generating, wait for in-flight sends, disconnect, exit 0.
 // A second one means the user does not want to wait.
