@@ -9,7 +9,7 @@
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
 //            --alerts-clients 1000,10000 --alerts-seconds S --alerts-fanouts ours,naive
 //            --alerts-churn none,reconnect,stall --out report.md
-//            --storm-count N --storm-kills K --duration MINUTES (soak) --soak-clients N
+//            --storm-count N --storm-kills K --duration MINUTES (soak) --soak-clients N --soak-store postgres|mongodb
 //
 // Section scripts print their own notes and markdown tables on stdout (progress on stderr); this
 // runner keeps them verbatim and adds a header, an ingest summary (ratios against the references)
@@ -84,6 +84,7 @@ interface Sizes {
   stormKills?: number
   soakMinutes?: number
   soakClients?: number
+  soakStore?: string
 }
 
 function sectionArgs(section: Section, s: Sizes): string[] {
@@ -126,6 +127,7 @@ function sectionArgs(section: Section, s: Sizes): string[] {
         'bench/soak.ts',
         ...opt('duration', s.soakMinutes ?? (s.tiny ? 0.33 : undefined)),
         ...opt('clients', s.soakClients ?? (s.tiny ? 50 : undefined)),
+        ...opt('store', s.soakStore),
         ...(s.tiny ? ['--interval', '10'] : []),
       ]
   }
@@ -293,6 +295,7 @@ async function main(): Promise<void> {
       'storm-kills': { type: 'string' },
       duration: { type: 'string' },
       'soak-clients': { type: 'string' },
+      'soak-store': { type: 'string' },
       out: { type: 'string' },
     },
   })
@@ -313,6 +316,7 @@ async function main(): Promise<void> {
     stormKills: num(args['storm-kills']),
     soakMinutes: num(args.duration),
     soakClients: num(args['soak-clients']),
+    soakStore: args['soak-store'],
   }
   const wanted = new Set(
     (args.only ?? SECTIONS.filter((s) => !ON_REQUEST.includes(s)).join(','))

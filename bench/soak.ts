@@ -8,6 +8,8 @@
 //   node --conditions=development --import tsx bench/soak.ts                   # 10 min, 1,000 clients, 100 det/s
 //   node --conditions=development --import tsx bench/soak.ts --duration 3 --clients 1000
 //   options: --duration MINUTES --clients N --rate R --interval SECONDS (report period, 60)
+//            --store postgres|mongodb (the detections store: PostgreSQL, the default without Docker,
+//            or the MongoDB-protocol server, FerretDB here)
 //
 // Targets: RSS growth under 10 % after the first two minutes, p99 within 1.5x of the first
 // interval's, no client dropped, lag back to 0 within 5 s of each burst (the longest stretch with
@@ -17,9 +19,9 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { type Admin, Kafka, logLevel } from 'kafkajs'
-import { MongoClient } from 'mongodb'
 import { startServices } from '../scripts/services/services-env.js'
 import { freePort } from '../test/support/ports.js'
+import { createStackScope } from '../test/support/stack-scope.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -27,8 +29,11 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '100' },
     interval: { type: 'string', default: '60' },
+    store: { type: 'string', default: 'postgres' },
   },
 })
+const STORE = args.store
+if (STORE !== 'postgres' && STORE !== 'mongodb') throw new Error(`--store: postgres or mongodb, not ${STORE}`)
 const DURATION_S = Number(args.duration) * 60
 const CLIENTS = Number(args.clients)
 const RATE = Number(args.rate)
@@ -128,11 +133,12 @@ interface Row {
 
 async function main(): Promise<void> {
   const services = serviceEnv()
-  const id = randomUUID()
-  const topics = { detections: `soak-detections-${id}`, alerts: `soak-alerts-${id}`, dlq: `soak-dlq-${id}` }
-  const groupId = `soak-${id}`
-  const dbName = `soak_${id.replaceAll('-', '')}`
-  const mongoUrl = new URL(`/${dbName}`, services.MONGO_URL).toString()
+  // The run's topics, groups and detections database, named after one id and removed together.
+  Object.assign(process.env, services)
+  const scope = createStackScope('soak')
+  const { id, topics } = scope
+  const groupId = scope.env.INDEXER_GROUP_ID!
+  const storeUrl = STORE === 'postgres' ? await scope.createDatabase() : scope.databaseUrl('MONGO_URL')
   const kafka = new Kafka({
     clientId: 'soak',
     brokers: services.KAFKA_BROKERS!.split(','),
@@ -144,9 +150,8 @@ async function main(): Promise<void> {
   const common = {
     KAFKA_BROKERS: services.KAFKA_BROKERS!,
     LOG_LEVEL: 'warn',
-    DETECTIONS_TOPIC: topics.detections,
-    ALERTS_TOPIC: topics.alerts,
-    DLQ_TOPIC: topics.dlq,
+    ...scope.env,
+    DETECTIONS_STORE_URL: storeUrl,
     TOPIC_PARTITIONS: String(PARTITIONS),
     ...(services.TOPIC_REPLICATION_FACTOR && { TOPIC_REPLICATION_FACTOR: services.TOPIC_REPLICATION_FACTOR }),
   }
@@ -155,8 +160,6 @@ async function main(): Promise<void> {
   try {
     const indexer = spawnTs('packages/indexer/src/main.ts', {
       ...common,
-      MONGO_URL: mongoUrl,
-      INDEXER_GROUP_ID: groupId,
       INDEXER_HOST: '127.0.0.1',
       INDEXER_PORT: String(indexerPort),
     })
@@ -168,16 +171,14 @@ async function main(): Promise<void> {
       HOST: '127.0.0.1',
       PORT: String(apiPort),
       DATABASE_URL: services.DATABASE_URL!,
-      MONGO_URL: mongoUrl,
       JWT_SECRET: randomBytes(32).toString('base64url'),
       BCRYPT_COST: '4',
-      ALERTS_GROUP_PREFIX: `soak-api-${id}`,
       SSE_MAX_CONNECTIONS_PER_USER: String(CLIENTS + 10),
     })
     api.stdout?.resume()
     const apiUrl = `http://127.0.0.1:${apiPort}`
     await waitReady(`${apiUrl}/readyz`, 'API')
-    const username = `soak-${id.slice(0, 8)}`
+    const username = id
     const password = randomBytes(12).toString('base64url')
     const post = (path: string, body: unknown) =>
       fetch(`${apiUrl}${path}`, {
@@ -293,20 +294,13 @@ async function main(): Promise<void> {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM')
     await sleep(2_000)
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined)
-    await admin.deleteGroups([groupId]).catch(() => undefined)
     await admin.disconnect()
-    const mongo = new MongoClient(services.MONGO_URL!)
-    await mongo
-      .connect()
-      .then(() => mongo.db(dbName).dropDatabase())
-      .catch(() => undefined)
-    await mongo.close()
+    await scope.cleanup().catch((err: unknown) => log(`clean-up failed: ${err}`))
   }
 
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '—')
   console.log(
-    `Soak: producer at ${RATE} det/s, ${CLIENTS} SSE clients, ${DURATION_S / 60} min, indexer and API as ` +
+    `Soak: producer at ${RATE} det/s, ${CLIENTS} SSE clients, ${DURATION_S / 60} min, detections in ${STORE}, indexer and API as ` +
       `their own processes (from source through tsx), reported every ${INTERVAL_S} s. Latency: the ` +
       'detection sent by the producer -> an SSE client (sampled streams). Lag: the indexer group, sampled every second.',
   )
