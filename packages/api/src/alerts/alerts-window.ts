@@ -14,7 +14,7 @@ export interface AlertsWindow {
   push(entry: AlertEntry): void
   /** True when every alert at or after `position` (up to the consumer position) is in the window. */
   covers(position: Position): boolean
-  /** Entries at or after `position`, in consumption order. */
+  /** Entries at or after `position`, in consumption order (offsets grow within a partition). */
   after(position: Position): AlertEntry[]
 }
 
@@ -57,12 +57,18 @@ export function createAlertsWindow(capacity: number): AlertsWindow {
       return base.length > 0
     },
     after(position) {
+      // From the newest back: a partition's offsets only grow in the window, so once an entry of
+      // a partition is below the position, so are all its older ones. A resume a few seconds
+      // behind reads a few seconds of the window, not all of it.
       const out: AlertEntry[] = []
-      for (let i = 0; i < size; i++) {
+      const passed = new Set<number>()
+      for (let i = size - 1; i >= 0 && passed.size < base.length; i--) {
         const entry = ring[(head + i) % capacity]!
+        if (passed.has(entry.partition)) continue
         if (entry.offset >= (position[entry.partition] ?? 0)) out.push(entry)
+        else passed.add(entry.partition)
       }
-      return out
+      return out.reverse()
     },
   }
 }
