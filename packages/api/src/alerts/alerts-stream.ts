@@ -46,6 +46,7 @@ export interface StreamDeps {
 export function createStreamOpener(deps: StreamDeps) {
   const { config, consumer, window, broadcaster, metrics, logger } = deps
   const kafkaReplays = createSemaphore(config.SSE_MAX_KAFKA_REPLAYS)
+  const retryChunk = httpChunk(sseRetry(config.SSE_RETRY_MS))
 
   function writeHead(socket: Socket, headers: Record<string, string>): void {
     const lines = [
@@ -57,8 +58,8 @@ export function createStreamOpener(deps: StreamDeps) {
       'Transfer-Encoding: chunked',
     ]
     for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`)
-    socket.write(`${lines.join('\r\n')}\r\n\r\n`)
-    socket.write(httpChunk(sseRetry(config.SSE_RETRY_MS)))
+    // One write (one packet, with Nagle off) for the head and the first chunk.
+    socket.write(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), retryChunk]))
   }
 
   function scheduleEnd(client: SseClient, exp: number | undefined): void {
