@@ -15,7 +15,7 @@
 // interval's, no client dropped, lag back to 0 within 5 s of each burst (the longest stretch with
 // lag above one second of input is reported). Exits 1 if the pipeline fails, not on a missed target.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { type Admin, Kafka, logLevel } from 'kafkajs'

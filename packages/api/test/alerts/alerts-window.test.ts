@@ -41,7 +41,9 @@ describe('alerts window', () => {
         held.map((e) => e.offset).slice(0, partitions),
         ...[0.1, 0.5, 0.9, 1].map((share) => {
           const at = held[Math.min(held.length - 1, Math.floor(held.length * share))]!
-          return Array.from({ length: partitions }, (_, p) => (p === at.partition ? at.offset : at.offset / 2))
+          return Array.from({ length: partitions }, (_, p) =>
+            p === at.partition ? at.offset : at.offset / 2,
+          )
         }),
         new Array(partitions).fill(Number.MAX_SAFE_INTEGER),
       ]
