@@ -64,7 +64,7 @@ async function main(): Promise<void> {
 
   // listen() readies the app first, which starts this process's one alerts consumer before any
   // traffic; /readyz reports it as `kafka`.
-  await app.listen({ host: config.HOST, port: config.PORT })
+  await app.listen({ host: config.HOST, port: config.PORT, backlog: config.LISTEN_BACKLOG })
 }
 
 try {

@@ -65,13 +65,16 @@ describe('config', () => {
       BCRYPT_COST: '3',
       JWT_EXPIRES_IN: '-5',
       DATABASE_URL: 'nope',
+      LISTEN_BACKLOG: '0',
     })
     expect(found.map((issue) => issue.split(':')[0]).sort()).toEqual([
       'BCRYPT_COST',
       'DATABASE_URL',
       'JWT_EXPIRES_IN',
+      'LISTEN_BACKLOG',
       'PORT',
     ])
+    expect(loadConfig({ JWT_SECRET: SECRET }).LISTEN_BACKLOG).toBe(4096)
   })
 
   it('parses CORS_ORIGIN as off, any, or a list', () => {

@@ -109,7 +109,8 @@ app.get('/bench/stats', async () => {
     flush: metrics.find((m) => m.name === 'alerts_sse_flush_seconds')?.values,
   }
 })
-await app.listen({ host: '127.0.0.1', port: 0 })
+// The API's default listen backlog (LISTEN_BACKLOG); BENCH_BACKLOG=511 is Node's own default.
+await app.listen({ host: '127.0.0.1', port: 0, backlog: Number(process.env.BENCH_BACKLOG ?? 4096) })
 const address = app.server.address()
 const port = typeof address === 'object' && address ? address.port : 0
 process.stdout.write(
