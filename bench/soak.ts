@@ -107,6 +107,11 @@ function median(values: number[], fallback = Number.NaN): number {
   return sorted[Math.floor((sorted.length - 1) / 2)]!
 }
 
+/** The highest of `values` and `last`, ignoring what is not a number. */
+function highest(values: number[], last: number | undefined): number {
+  return Math.max(...[...values, last ?? Number.NaN].filter(Number.isFinite), 0)
+}
+
 async function lagOf(admin: Admin, groupId: string, topic: string): Promise<number> {
   const [ends, committed] = await Promise.all([
     admin.fetchTopicOffsets(topic),
@@ -122,6 +127,9 @@ interface Row {
   minute: string
   indexerRss: number
   apiRss: number
+  /** The highest 5 s RSS sample of the interval. */
+  indexerRssPeak: number
+  apiRssPeak: number
   indexerHeap: number
   apiHeap: number
   indexerExternal: number
@@ -282,6 +290,8 @@ async function main(): Promise<void> {
       const lags = lagSamples.splice(0)
       rows.push({
         minute: `${clock((n - 1) * INTERVAL_S)}-${clock(n * INTERVAL_S)}`,
+        indexerRssPeak: highest(rssSamples.indexer, im.process_resident_memory_bytes) / 2 ** 20,
+        apiRssPeak: highest(rssSamples.api, am.process_resident_memory_bytes) / 2 ** 20,
         indexerRss: median(rssSamples.indexer.splice(0), im.process_resident_memory_bytes) / 2 ** 20,
         apiRss: median(rssSamples.api.splice(0), am.process_resident_memory_bytes) / 2 ** 20,
         indexerHeap: (im.nodejs_heap_size_used_bytes ?? Number.NaN) / 2 ** 20,
@@ -340,21 +350,34 @@ async function main(): Promise<void> {
     )
   }
   if (rows.length > 0) {
-    const base = rows[Math.min(2, rows.length - 1)]!
+    const early = rows.slice(0, Math.min(2, rows.length - 1))
+    const later = rows.slice(early.length)
+    const base = later[0]!
     const last = rows.at(-1)!
     const first = rows[0]!
     const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)} %`
+    const peak = (list: Row[], key: 'indexerRssPeak' | 'apiRssPeak') => Math.max(...list.map((r) => r[key]))
     console.log('')
     console.log('| target | measured | met |')
     console.log('|---|---|---|')
-    const rssGrowthI = (last.indexerRss - base.indexerRss) / base.indexerRss
-    const rssGrowthA = (last.apiRss - base.apiRss) / base.apiRss
+    // A garbage-collected process's RSS is a sawtooth (the API's swings by 40 MiB over a few
+    // minutes as V8 grows and then releases its heap), so two points compare phases of it; growth
+    // is the highest RSS after the first two minutes against the highest within them.
+    const highs = early.length > 0 ? early : rows
+    const peakGrowth = (key: 'indexerRssPeak' | 'apiRssPeak') =>
+      (peak(later, key) - peak(highs, key)) / peak(highs, key)
     console.log(
-      `| RSS growth < 10 % after the first two minutes (interval medians) | indexer ${growth(base.indexerRss, last.indexerRss)}, API ${growth(base.apiRss, last.apiRss)} | ${rssGrowthI < 0.1 && rssGrowthA < 0.1 ? 'yes' : 'no'} |`,
+      `| RSS growth < 10 % after the first two minutes (highest 5 s sample after them against the highest within them) | indexer ${(peakGrowth('indexerRssPeak') * 100).toFixed(1)} %, API ${(peakGrowth('apiRssPeak') * 100).toFixed(1)} % (interval medians, interval ${early.length + 1} to the last: indexer ${growth(base.indexerRss, last.indexerRss)}, API ${growth(base.apiRss, last.apiRss)}) | ${peakGrowth('indexerRssPeak') < 0.1 && peakGrowth('apiRssPeak') < 0.1 ? 'yes' : 'no'} |`,
     )
     const worstP99 = Math.max(...rows.map((r) => r.p99))
+    // The first interval includes the start (schema, JIT, the first rebalance): also against the second.
+    const second = rows[1]
+    const worstLater = Math.max(...rows.slice(1).map((r) => r.p99))
+    const againstSecond = second
+      ? `; after it, worst ${worstLater} ms, ${(worstLater / second.p99).toFixed(2)}x the second interval's ${second.p99} ms`
+      : ''
     console.log(
-      `| alert p99 within 1.5x of the first interval's | first ${first.p99} ms, worst ${worstP99} ms (${(worstP99 / first.p99).toFixed(2)}x) | ${worstP99 <= first.p99 * 1.5 ? 'yes' : 'no'} |`,
+      `| alert p99 within 1.5x of the first interval's | first ${first.p99} ms, worst ${worstP99} ms (${(worstP99 / first.p99).toFixed(2)}x)${againstSecond} | ${worstP99 <= first.p99 * 1.5 ? 'yes' : 'no'} |`,
     )
     const dropped = last.dropped
     console.log(
