@@ -341,12 +341,12 @@ async function main(): Promise<void> {
   )
   console.log('')
   console.log(
-    '| interval (m:ss) | indexer RSS MiB (median) | API RSS MiB (median) | indexer heap MiB | API heap MiB | indexer external MiB | API external MiB | API replay window | indexer loop p99 ms | API loop p99 ms | lag max | longest lag > 1 s of input (s) | alerts sampled | alert p50 ms | alert p99 ms | clients open | dropped |',
+    '| interval (m:ss) | indexer RSS MiB (median / highest) | API RSS MiB (median / highest) | indexer heap MiB | API heap MiB | indexer external MiB | API external MiB | API replay window | indexer loop p99 ms | API loop p99 ms | lag max | longest lag > 1 s of input (s) | alerts sampled | alert p50 ms | alert p99 ms | clients open | dropped |',
   )
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of rows) {
     console.log(
-      `| ${r.minute} | ${f(r.indexerRss)} | ${f(r.apiRss)} | ${f(r.indexerHeap)} | ${f(r.apiHeap)} | ${f(r.indexerExternal)} | ${f(r.apiExternal)} | ${r.apiWindow} | ${f(r.indexerLoopP99)} | ${f(r.apiLoopP99)} | ${r.lagMax} | ${r.lagLongestS} | ${r.alerts} | ${r.p50} | ${r.p99} | ${r.open} | ${r.dropped} |`,
+      `| ${r.minute} | ${f(r.indexerRss)} / ${f(r.indexerRssPeak)} | ${f(r.apiRss)} / ${f(r.apiRssPeak)} | ${f(r.indexerHeap)} | ${f(r.apiHeap)} | ${f(r.indexerExternal)} | ${f(r.apiExternal)} | ${r.apiWindow} | ${f(r.indexerLoopP99)} | ${f(r.apiLoopP99)} | ${r.lagMax} | ${r.lagLongestS} | ${r.alerts} | ${r.p50} | ${r.p99} | ${r.open} | ${r.dropped} |`,
     )
   }
   if (rows.length > 0) {
@@ -367,7 +367,7 @@ async function main(): Promise<void> {
     const peakGrowth = (key: 'indexerRssPeak' | 'apiRssPeak') =>
       (peak(later, key) - peak(highs, key)) / peak(highs, key)
     console.log(
-      `| RSS growth < 10 % after the first two minutes (highest 5 s sample after them against the highest within them) | indexer ${(peakGrowth('indexerRssPeak') * 100).toFixed(1)} %, API ${(peakGrowth('apiRssPeak') * 100).toFixed(1)} % (interval medians, interval ${early.length + 1} to the last: indexer ${growth(base.indexerRss, last.indexerRss)}, API ${growth(base.apiRss, last.apiRss)}) | ${peakGrowth('indexerRssPeak') < 0.1 && peakGrowth('apiRssPeak') < 0.1 ? 'yes' : 'no'} |`,
+      `| RSS growth < 10 % after the first two minutes (highest 5 s sample after them against the highest within them) | indexer ${(peakGrowth('indexerRssPeak') * 100).toFixed(1)} % (${f(peak(highs, 'indexerRssPeak'))} -> ${f(peak(later, 'indexerRssPeak'))} MiB), API ${(peakGrowth('apiRssPeak') * 100).toFixed(1)} % (${f(peak(highs, 'apiRssPeak'))} -> ${f(peak(later, 'apiRssPeak'))} MiB); interval medians, interval ${early.length + 1} to the last: indexer ${growth(base.indexerRss, last.indexerRss)}, API ${growth(base.apiRss, last.apiRss)} | ${peakGrowth('indexerRssPeak') < 0.1 && peakGrowth('apiRssPeak') < 0.1 ? 'yes' : 'no'} |`,
     )
     const worstP99 = Math.max(...rows.map((r) => r.p99))
     // The first interval includes the start (schema, JIT, the first rebalance): also against the second.
