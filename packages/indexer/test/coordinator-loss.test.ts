@@ -4,19 +4,15 @@
 // the indexer must turn it into a redelivery and ride through, with nothing lost or doubled.
 
 import kafkajs, { type Admin, type Kafka } from 'kafkajs'
-import pino from 'pino'
-import { Registry } from 'prom-client'
-import { expect, it, onTestFinished } from 'vitest'
-import { createIndexer } from '../src/indexer.js'
-import { createIndexerMetrics } from '../src/metrics.js'
+import { expect, it } from 'vitest'
 import {
   createPipeline,
   createTopics,
   detections,
   expectExactlyOnce,
   produce,
+  startIndexer,
   testKafka,
-  testSettings,
   waitFor,
 } from './helpers.js'
 
@@ -52,16 +48,10 @@ it('rides through a lost group coordinator while claiming partitions', async () 
   // Small fetches: many batches, each checked against the committed offset before it is delivered.
   const client = withLostCoordinator(testKafka('indexer', pipeline.brokers), { fromCall: 12, count: 3 })
   const fatal: Error[] = []
-  const indexer = createIndexer({
+  const { indexer } = await startIndexer(pipeline, { maxBytesPerPartition: 2048 }, pipeline.repository, {
     kafka: client.kafka,
-    repository: pipeline.repository,
-    config: testSettings(pipeline, { maxBytesPerPartition: 2048 }),
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    metrics: createIndexerMetrics(new Registry()),
     onFatalError: (err) => fatal.push(err),
   })
-  onTestFinished(() => indexer.stop())
-  await indexer.start()
 
   const fixtures = detections(600)
   const produced = await produce(

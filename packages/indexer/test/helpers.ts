@@ -166,15 +166,18 @@ export async function startIndexer(
   pipeline: Pipeline,
   overrides: Partial<IndexerSettings> = {},
   repository: DetectionsRepository = pipeline.repository,
+  /** A Kafka client standing in for the real one (to inject faults), and where fatal errors go. */
+  seams: { kafka?: Kafka; onFatalError?: (err: Error) => void } = {},
 ): Promise<RunningIndexer> {
   const registry = new Registry()
   const metrics = createIndexerMetrics(registry)
   const indexer = createIndexer({
-    kafka: testKafka('indexer', pipeline.brokers),
+    kafka: seams.kafka ?? testKafka('indexer', pipeline.brokers),
     repository,
     config: testSettings(pipeline, overrides),
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     metrics,
+    onFatalError: seams.onFatalError,
   })
   let stopped = false
   const stop = async () => {

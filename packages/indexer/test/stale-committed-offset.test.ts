@@ -12,11 +12,7 @@
 // coordinator does until the last commit is materialised.
 
 import type { Admin, Consumer, ConsumerConfig, Kafka } from 'kafkajs'
-import pino from 'pino'
-import { Registry } from 'prom-client'
-import { expect, it, onTestFinished } from 'vitest'
-import { createIndexer } from '../src/indexer.js'
-import { createIndexerMetrics } from '../src/metrics.js'
+import { expect, it } from 'vitest'
 import {
   committedCount,
   createPipeline,
@@ -25,8 +21,8 @@ import {
   expectExactlyOnce,
   isSuspicious,
   produce,
+  startIndexer,
   testKafka,
-  testSettings,
   waitFor,
 } from './helpers.js'
 
@@ -102,15 +98,7 @@ it('never publishes again a batch it committed itself when kafkajs restarts from
   const topic = pipeline.topics.detections
   // Small fetches: many batches per partition, so the owner has a last and a previous commit.
   const client = withControlledConsumer(testKafka('indexer', pipeline.brokers))
-  const indexer = createIndexer({
-    kafka: client.kafka,
-    repository: pipeline.repository,
-    config: testSettings(pipeline, { maxBytesPerPartition: 2048 }),
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    metrics: createIndexerMetrics(new Registry()),
-  })
-  onTestFinished(() => indexer.stop())
-  await indexer.start()
+  await startIndexer(pipeline, { maxBytesPerPartition: 2048 }, pipeline.repository, { kafka: client.kafka })
 
   const fixtures = detections(300)
   const produced = await produce(
