@@ -18,10 +18,11 @@ RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm fetch --store-dir /
 COPY package.json tsconfig.base.json ./
 COPY packages/common packages/common
 COPY packages/detections-store packages/detections-store
+COPY packages/alert-rules packages/alert-rules
 COPY packages/indexer packages/indexer
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm install --offline --frozen-lockfile --store-dir /pnpm/store --filter "@intellisite/indexer..."
-# The workspace libraries (common, detections-store) are consumed through their `default` export
+# The workspace libraries (common, detections-store, alert-rules) are consumed through their `default` export
 # condition, i.e. their dist/: build them too.
 RUN pnpm --filter "@intellisite/indexer..." build
 # A self-contained copy of the service with production dependencies only (workspace packages are

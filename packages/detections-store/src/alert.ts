@@ -1,6 +1,23 @@
 import { z } from 'zod'
 import type { DetectionDocument } from './detection.js'
 
+export const RULE_SCOPES = ['private', 'shared'] as const
+export type RuleScope = (typeof RULE_SCOPES)[number]
+
+/**
+ * A rule an alert matched, as the alert names it. `owner` (a user id) is carried on the alerts
+ * topic for private rules only, so that every exit can decide who may see the alert; it is
+ * removed before an alert leaves the system (see `alertForReader` in `@intellisite/alert-rules`).
+ */
+export const alertRuleSchema = z.object({
+  id: z.string().min(1).max(64),
+  version: z.number().int().positive(),
+  name: z.string().min(1).max(100),
+  scope: z.enum(RULE_SCOPES),
+  owner: z.string().min(1).max(64).optional(),
+})
+export type AlertRule = z.infer<typeof alertRuleSchema>
+
 /** The message on `intellisite.alerts`, keyed by the detection id. */
 export const alertSchema = z.object({
   id: z.string().min(1),
@@ -11,10 +28,15 @@ export const alertSchema = z.object({
   category: z.string(),
   /** Why it alerted, e.g. `category matches SUV`. */
   reason: z.string(),
+  /**
+   * Every rule the detection matched, the built-in `SUSPICIOUS_VEHICLE` rule first. Absent on
+   * alerts written before rules existed: those were raised by the built-in rule alone.
+   */
+  rules: z.array(alertRuleSchema).optional(),
 })
 export type Alert = z.infer<typeof alertSchema>
 
-export function buildAlert(document: DetectionDocument, matchedCategory: string): Alert {
+export function buildAlert(document: DetectionDocument, reason: string, rules?: readonly AlertRule[]): Alert {
   return {
     id: document._id,
     detectedAt: document.detectedAt.toISOString(),
@@ -22,6 +44,7 @@ export function buildAlert(document: DetectionDocument, matchedCategory: string)
     make: document.make,
     model: document.model,
     category: document.category,
-    reason: `category matches ${matchedCategory}`,
+    reason,
+    ...(rules === undefined ? {} : { rules: [...rules] }),
   }
 }

@@ -1,4 +1,12 @@
-export { type Alert, alertSchema, buildAlert } from './alert.js'
+export {
+  type Alert,
+  type AlertRule,
+  alertRuleSchema,
+  alertSchema,
+  buildAlert,
+  RULE_SCOPES,
+  type RuleScope,
+} from './alert.js'
 export { decodeCursor, encodeCursor } from './cursor.js'
 export {
   categoryTokens,

@@ -77,7 +77,7 @@ describe('detection document and alert', () => {
   })
 
   it('builds the alert contract', () => {
-    expect(buildAlert(document, 'SUV')).toEqual({
+    expect(buildAlert(document, 'category matches SUV')).toEqual({
       id: document._id,
       detectedAt: '2023-11-14T22:13:20.000Z',
       year: 2011,

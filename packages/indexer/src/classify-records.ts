@@ -88,7 +88,7 @@ export function classifyRecords(records: readonly SourceRecord[], options: Class
       result.alerts.push({
         message: {
           key: document._id,
-          value: JSON.stringify(buildAlert(document, matched)),
+          value: JSON.stringify(buildAlert(document, `category matches ${matched}`)),
           partition: alertPartition,
         },
         record,
