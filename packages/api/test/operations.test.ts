@@ -42,7 +42,7 @@ describe('health, readiness, metrics, errors', () => {
       status: 404,
       title: 'Not Found',
       code: 'NOT_FOUND',
-      instance: '/nope?x=1',
+      instance: '/nope',
     })
     expect(problem.type).toMatch(/^urn:intellisite:problem:/)
     expect(problem.requestId).toBe(response.headers['x-request-id'])

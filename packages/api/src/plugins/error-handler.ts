@@ -47,7 +47,9 @@ export function sendProblem(
     title: STATUS_CODES[status] ?? 'Error',
     status,
     ...(detail !== undefined && { detail }),
-    instance: request.url,
+    // The path only: a query string may carry a credential (`access_token` of an EventSource)
+    // that must never be echoed back in a body that clients log and display.
+    instance: request.url.split('?')[0] ?? '/',
     code,
     requestId: String(request.id),
     ...(errors !== undefined && errors.length > 0 && { errors }),
