@@ -67,6 +67,10 @@ describe('OpenAPI document', () => {
             // Errors are problem+json; the readiness report is the one non-2xx body that is not an error.
             if (Number(status) >= 400 && path !== '/readyz') {
               expect(type, `${where} ${status}`).toBe('application/problem+json')
+              // Swagger UI shows this example under the status: it must be a problem of that status.
+              expect((content.example as { status?: number } | undefined)?.status, `${where} ${status}`).toBe(
+                Number(status),
+              )
             }
           }
         }

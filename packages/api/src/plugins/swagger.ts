@@ -3,6 +3,7 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
+import { problemType } from '../http/problem.js'
 
 export const BEARER = 'bearerAuth'
 export const OAUTH2 = 'oauth2Password'
@@ -23,6 +24,40 @@ const MEDIA_TYPES: Record<string, string> = {
   AlertEvent: 'text/event-stream',
 }
 
+/** The code a problem of each status usually carries, for the example shown beside it. */
+const EXAMPLE_CODES: Record<number, [code: string, detail: string]> = {
+  400: [
+    'VALIDATION_FAILED',
+    'The request is invalid: querystring/limit: Too big: expected number to be <=1000',
+  ],
+  401: ['UNAUTHORIZED', 'The access token is invalid.'],
+  403: ['FORBIDDEN', 'Only an admin may do this.'],
+  404: ['NOT_FOUND', 'Not found.'],
+  409: ['CONFLICT', 'The request conflicts with the current state.'],
+  412: ['PRECONDITION_FAILED', 'If-Match does not match the current version.'],
+  413: ['PAYLOAD_TOO_LARGE', 'Request body is too large.'],
+  429: ['RATE_LIMITED', 'Too many requests: retry in 60 s.'],
+  500: ['INTERNAL_ERROR', 'An unexpected error occurred. Quote the request id when reporting it.'],
+  503: ['SERVICE_UNAVAILABLE', 'A dependency is unavailable; retry later.'],
+}
+
+/** A problem example whose status is the response's own (the schema's single example is a 400). */
+function problemExample(status: number) {
+  const [code, detail] = EXAMPLE_CODES[status] ?? ['ERROR', STATUS_CODES[status] ?? 'Error']
+  return {
+    type: problemType(code),
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail,
+    instance: '/detections',
+    code,
+    requestId: '5f0c1a8e-2b1d-4d7e-9a53-0c7f0e6b9a11',
+    ...(status === 400 && {
+      errors: [{ in: 'querystring', path: '/limit', message: 'Too big: expected number to be <=1000' }],
+    }),
+  }
+}
+
 function relabelResponses(document: { paths?: Record<string, Record<string, Operation>> }): void {
   for (const item of Object.values(document.paths ?? {})) {
     for (const operation of Object.values(item)) {
@@ -34,7 +69,8 @@ function relabelResponses(document: { paths?: Record<string, Record<string, Oper
         const mediaType = MEDIA_TYPES[json?.schema?.$ref?.split('/').at(-1) ?? '']
         if (json && mediaType && response.content) {
           delete response.content['application/json']
-          response.content[mediaType] = json
+          response.content[mediaType] =
+            mediaType === MEDIA_TYPES.Problem ? { ...json, example: problemExample(Number(status)) } : json
         }
       }
     }
