@@ -8,7 +8,7 @@ export {
 } from './config.js'
 export { serializeError } from './error-serializer.js'
 export { errorCode, IntellisiteError } from './errors.js'
-export { isKafkaError, kafkaErrorType } from './kafka/errors.js'
+export { isKafkaError, kafkaErrorType, retriableKafkaErrorType } from './kafka/errors.js'
 export { createKafkaLogCreator } from './kafka/log-bridge.js'
 export { type EnsuredTopic, ensureTopics, type TopicSpec, waitForLeaders } from './kafka/topics.js'
 export { type AppliedMigration, type MigrationSet, migrateUnderLock } from './postgres/migrate.js'

@@ -1,8 +1,11 @@
+import { logLevel } from 'kafkajs'
+import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   ConfigError,
   checkReadiness,
+  createKafkaLogCreator,
   errorCode,
   growingDelay,
   IntellisiteError,
@@ -10,6 +13,7 @@ import {
   kafkaBrokersSchema,
   kafkaErrorType,
   parseEnvironment,
+  retriableKafkaErrorType,
   retry,
 } from '../src/index.js'
 
@@ -156,5 +160,57 @@ describe('readiness', () => {
       status: 'ready',
       checks: { joined: 'up', optional: 'disabled' },
     })
+  })
+})
+
+describe('kafkajs logs', () => {
+  function capture() {
+    const lines: { level: number; msg: string; type?: string }[] = []
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+    return { log: createKafkaLogCreator(logger)(), lines }
+  }
+  const entry = (level: logLevel, message: string, error?: string) => ({
+    namespace: 'Connection',
+    level,
+    label: 'ERROR',
+    log: { timestamp: new Date().toISOString(), message, ...(error && { error }) },
+  })
+
+  it('logs a retriable protocol error in a response as debug, naming its type', () => {
+    const { log, lines } = capture()
+    log(
+      entry(
+        logLevel.ERROR,
+        'Response AddOffsetsToTxn(key: 25, version: 1)',
+        'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing',
+      ),
+    )
+    expect(lines).toEqual([expect.objectContaining({ level: 20, type: 'CONCURRENT_TRANSACTIONS' })])
+  })
+
+  it('keeps any other error an error', () => {
+    const { log, lines } = capture()
+    log(
+      entry(
+        logLevel.ERROR,
+        'Response Produce(key: 0, version: 7)',
+        'Broker: Not authorized to access topics',
+      ),
+    )
+    log(entry(logLevel.ERROR, 'Crash: KafkaJSNonRetriableError'))
+    expect(lines.map((l) => l.level)).toEqual([50, 50])
+  })
+
+  it('names the type of a retriable error through its wrappers, and nothing for others', () => {
+    const protocol = Object.assign(new Error('loading'), {
+      type: 'COORDINATOR_LOAD_IN_PROGRESS',
+      retriable: true,
+    })
+    expect(retriableKafkaErrorType(new Error('retries exceeded', { cause: protocol }))).toBe(
+      'COORDINATOR_LOAD_IN_PROGRESS',
+    )
+    const fatal = Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE', retriable: false })
+    expect(retriableKafkaErrorType(fatal)).toBeUndefined()
+    expect(retriableKafkaErrorType(new Error('plain'))).toBeUndefined()
   })
 })

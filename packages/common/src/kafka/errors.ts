@@ -21,3 +21,17 @@ export function isKafkaError(err: unknown, ...types: string[]): boolean {
   const type = kafkaErrorType(err)
   return type !== undefined && types.includes(type)
 }
+
+/**
+ * The Kafka error type when the error is (or wraps) a protocol error that kafkajs marks retriable
+ * (e.g. `CONCURRENT_TRANSACTIONS` while a restarted producer's previous transaction completes):
+ * an expected step, logged without a stack.
+ */
+export function retriableKafkaErrorType(err: unknown): string | undefined {
+  let e = err as { type?: unknown; retriable?: unknown; cause?: unknown } | undefined
+  for (let depth = 0; e && depth < 10; depth++) {
+    if (typeof e.type === 'string') return e.retriable === true ? e.type : undefined
+    e = e.cause as typeof e
+  }
+  return undefined
+}

@@ -1,4 +1,10 @@
-import { growingDelay, IntellisiteError, isKafkaError, sleep } from '@intellisite/common'
+import {
+  growingDelay,
+  IntellisiteError,
+  isKafkaError,
+  retriableKafkaErrorType,
+  sleep,
+} from '@intellisite/common'
 import kafkajs, { type Admin } from 'kafkajs'
 import type { Logger } from 'pino'
 import {
@@ -172,7 +178,11 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
         health.failed(partition, err)
         if (isKafkaError(err, 'MESSAGE_TOO_LARGE')) await refreshLimits()
         const delay = growingDelay(attempt, config.publishRetry.initialMs, config.publishRetry.maxMs)
-        logger.warn({ err, partition, attempt, delay }, 'batch transaction failed, retrying')
+        const retriable = retriableKafkaErrorType(err)
+        // An expected, retried step (a broker still completing a previous producer's transaction)
+        // is one line; anything else keeps its stack.
+        const cause = retriable ? { error: retriable, reason: (err as Error).message } : { err }
+        logger.warn({ ...cause, partition, attempt, delay }, 'batch transaction failed, retrying')
         await sleep(delay, stopSignal)
         if (stopped()) throw new IndexerStoppingError()
         const lateGroupError = session.groupError()
