@@ -5,6 +5,7 @@ import 'uplot/dist/uPlot.min.css'
 import { type ApiClient, ApiError } from './api-client.js'
 import { byId, cell, show } from './dom.js'
 import type { Alert } from './feed-state.js'
+import { axisCount } from './format.js'
 
 interface Timeseries {
   bucket: string
@@ -36,7 +37,13 @@ export function createTimeseriesChart(api: ApiClient) {
         scales: { x: { time: true } },
         axes: [
           { stroke: color('--muted', '#666'), grid: { stroke: color('--grid', '#8883') } },
-          { stroke: color('--muted', '#666'), grid: { stroke: color('--grid', '#8883') }, size: 50 },
+          {
+            stroke: color('--muted', '#666'),
+            grid: { stroke: color('--grid', '#8883') },
+            // 1.2K, 340K, 1.5M: a count keeps its axis label whole at any size.
+            values: (_chart, splits) => splits.map(axisCount),
+            size: 50,
+          },
         ],
         series: [
           {},
