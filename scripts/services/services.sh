@@ -262,13 +262,51 @@ start_kafka() {
   echo "$KAFKA_CONTROLLERS" >"$RUN/kafka-controllers"
   # All at once: a node's broker waits for a controller quorum, which needs a majority of nodes.
   # INTELLISITE_KAFKA_ONLY_NODES (e.g. "2") restarts just those, to bring back one of two lost nodes.
-  local pids=() n failed=0
+  local pids=() n failed=0 running=()
   for n in $(seq 1 "$KAFKA_TOTAL"); do
     [ -z "${INTELLISITE_KAFKA_ONLY_NODES:-}" ] || [[ ",$INTELLISITE_KAFKA_ONLY_NODES," == *",$n,"* ]] || continue
     start_kafka_node "$n" & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   [ "$failed" = 0 ] || die "some Kafka nodes failed to start"
+  # Every broker that runs, the ones left down on purpose (INTELLISITE_KAFKA_ONLY_NODES) aside.
+  for n in $(seq 1 "$KAFKA_NODES"); do pid_alive "$RUN/$(node_name "$n").pid" && running+=("$n"); done
+  [ "${#running[@]}" = 0 ] || wait_for_registration 60 "${running[@]}"
+}
+
+# Broker ids that the broker on port $1 lists in its cluster metadata, one a line.
+brokers_seen_by() {
+  timeout 30 java -Xms32m -Xmx128m -cp "$KAFKA_HOME/libs/*" kafka.admin.BrokerApiVersionsCommand \
+    --bootstrap-server "127.0.0.1:$1" 2>/dev/null | sed -n 's/^[^ ]* (id: \([0-9]*\) rack: .*/\1/p' || true
+}
+
+# wait_for_registration SECONDS ID...: waits until each of these brokers lists every one of them
+# in its cluster metadata. A node logs "Kafka Server started" once it is itself unfenced; the other
+# brokers learn that from the metadata log a little later (0.1 s on an idle machine, more on a
+# busy one), so a client bootstrapping from one of them right after `up` could see two brokers of
+# three: topics created then fail for too few brokers, or a test sees a broker missing.
+wait_for_registration() {
+  local seconds=$1; shift
+  local ids=("$@") pending=("$@") deadline=$((SECONDS + seconds)) n id seen missing="" views
+  views=$(mktemp -d)
+  while :; do
+    local still=()
+    missing=""
+    for n in "${pending[@]}"; do brokers_seen_by "$(node_port "$n")" >"$views/$n" & done
+    wait
+    for n in "${pending[@]}"; do
+      seen=" $(tr '\n' ' ' <"$views/$n")"
+      for id in "${ids[@]}"; do
+        if [[ "$seen" != *" $id "* ]]; then still+=("$n"); missing+=" broker $n lacks $id;"; break; fi
+      done
+    done
+    [ "${#still[@]}" = 0 ] && break
+    [ "$SECONDS" -lt "$deadline" ] || { rm -rf "$views"; die "Kafka brokers not all registered after ${seconds}s:$missing"; }
+    pending=("${still[@]}")
+    sleep 1
+  done
+  rm -rf "$views"
+  log "kafka: brokers $(IFS=,; echo "${ids[*]}") all in the cluster metadata"
 }
 
 # -------------------------------------------------------------------------------------- FerretDB
