@@ -184,7 +184,7 @@ export async function indexerProcess(
     env: {
       ...process.env,
       KAFKA_BROKERS: env.brokers,
-      MONGO_URL: env.mongoUrl,
+      DETECTIONS_STORE_URL: env.mongoUrl,
       LOG_LEVEL: 'warn',
       DETECTIONS_TOPIC: backlog.topic,
       ALERTS_TOPIC: names.alerts,

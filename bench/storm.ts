@@ -162,7 +162,7 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       PATH: process.env.PATH ?? '',
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT_ID: `storm-indexer-${n}`,
-      MONGO_URL: new URL(`/${dbName}`, mongoUrl).toString(),
+      DETECTIONS_STORE_URL: new URL(`/${dbName}`, mongoUrl).toString(),
       LOG_LEVEL: process.env.STORM_LOG_LEVEL ?? 'fatal',
       DETECTIONS_TOPIC: topics.detections,
       ALERTS_TOPIC: topics.alerts,

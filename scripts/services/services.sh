@@ -2,7 +2,10 @@
 # Local Apache Kafka (KRaft), FerretDB (MongoDB wire protocol, SQLite backend) and PostgreSQL on
 # loopback, without Docker. Installs into a cache folder on first use and reuses it afterwards.
 #
-#   services.sh up|down|status|env
+#   services.sh up [kafka] [mongo] [postgres]|down|status|env
+#
+# `up` starts the named services (default: all three); `npm start` leaves FerretDB out when the
+# detections go to PostgreSQL.
 #
 # KAFKA_BROKER_COUNT=3 starts a Kafka cluster instead of the one broker: three combined
 # broker+controller KRaft nodes on ports 29092/29094/29096 (controllers 29093/29095/29097), with
@@ -404,15 +407,35 @@ kafka_url() {
 }
 mongo_url() { echo "${MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/intellisite}"; }
 pg_url() { echo "${DATABASE_URL:-postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE}"; }
+# The detections store: the caller's, else PostgreSQL's intellisite_detections database beside the
+# users' one (the services create it on first use).
+detections_store_url() {
+  if [ -n "${DETECTIONS_STORE_URL:-}" ]; then echo "$DETECTIONS_STORE_URL"; return; fi
+  local url; url=$(pg_url)
+  # Same server and credentials, another database; any query string stays.
+  local base=${url%%\?*} query=""
+  [ "$base" = "$url" ] || query="?${url#*\?}"
+  echo "${base%/*}/intellisite_detections$query"
+}
 
 cmd_up() {
+  local wanted=" ${*:-kafka mongo postgres} " name
+  for name in $wanted; do
+    case "$name" in kafka | mongo | postgres) ;; *) die "unknown service '$name' (kafka, mongo, postgres)" ;; esac
+  done
   mkdir -p "$RUN" "$LOGS"
   local t0=$SECONDS
-  # The three start in parallel; each exits non-zero with its log tail on failure.
+  # They start in parallel; each exits non-zero with its log tail on failure.
   local pids=()
-  if [ -z "${KAFKA_BROKERS:-}" ]; then start_kafka & pids+=($!); else log "kafka: using external $KAFKA_BROKERS"; fi
-  if [ -z "${MONGO_URL:-}" ]; then start_mongo & pids+=($!); else log "mongo: using external $MONGO_URL"; fi
-  if [ -z "${DATABASE_URL:-}" ]; then start_postgres & pids+=($!); else log "postgres: using external DATABASE_URL"; fi
+  if [[ "$wanted" == *" kafka "* ]]; then
+    if [ -z "${KAFKA_BROKERS:-}" ]; then start_kafka & pids+=($!); else log "kafka: using external $KAFKA_BROKERS"; fi
+  fi
+  if [[ "$wanted" == *" mongo "* ]]; then
+    if [ -z "${MONGO_URL:-}" ]; then start_mongo & pids+=($!); else log "mongo: using external $MONGO_URL"; fi
+  fi
+  if [[ "$wanted" == *" postgres "* ]]; then
+    if [ -z "${DATABASE_URL:-}" ]; then start_postgres & pids+=($!); else log "postgres: using external DATABASE_URL"; fi
+  fi
   local failed=0
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   [ "$failed" = 0 ] || die "some services failed to start (logs in $LOGS)"
@@ -466,10 +489,13 @@ cmd_env() {
   [ -n "${KAFKA_BROKERS:-}" ] || [ "$KAFKA_NODES" = 1 ] || echo "export TOPIC_REPLICATION_FACTOR=$((KAFKA_NODES < 3 ? KAFKA_NODES : 3))"
   echo "export MONGO_URL=$(mongo_url)"
   echo "export DATABASE_URL=$(pg_url)"
+  # Named outright: the services read MONGO_URL as the store when this is unset, so a shell that
+  # evaluates these lines would otherwise store detections in FerretDB.
+  echo "export DETECTIONS_STORE_URL=$(detections_store_url)"
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;

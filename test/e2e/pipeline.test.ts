@@ -81,7 +81,9 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
           MONGO_URL: scope.databaseUrl('MONGO_URL'),
           // PostgreSQL: a database of its own, which the store creates on first use.
           DETECTIONS_STORE_URL:
-            backend === 'postgres' ? scope.databaseUrl('DATABASE_URL', '_detections') : '',
+            backend === 'postgres'
+              ? scope.databaseUrl('DATABASE_URL', '_detections')
+              : scope.databaseUrl('MONGO_URL'),
           DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
           SUSPICIOUS_VEHICLE: 'SUV',
           BCRYPT_COST: '4',
