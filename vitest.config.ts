@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { QUIET_KAFKAJS_FLAG } from './test/support/node-flags.js'
 
 export default defineConfig({
   resolve: { conditions: ['development'] },
@@ -7,6 +8,9 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
     globalSetup: ['./test/global-setup.ts'],
     pool: 'forks',
+    // The workers run kafkajs too: quiet its TimeoutNegativeWarning even when vitest is started
+    // without run.sh's NODE_OPTIONS (see test/support/node-flags.ts).
+    execArgv: [QUIET_KAFKAJS_FLAG],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,

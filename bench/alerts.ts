@@ -25,6 +25,7 @@ import { loadavg } from 'node:os'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
+import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 import { Histogram } from './sse-streams.js'
 
 const { values: args } = parseArgs({
@@ -86,7 +87,7 @@ function kafkaBrokers(): string {
 function spawnTs(file: string, env: Record<string, string>): ChildProcess {
   const nice = NICE === 0 ? '' : `nice -n ${NICE} `
   const flags = process.env.BENCH_NODE_FLAGS ?? ''
-  const command = `ulimit -n "$(ulimit -Hn)"; exec ${nice}node ${flags} --conditions=development --import tsx ${file}`
+  const command = `ulimit -n "$(ulimit -Hn)"; exec ${nice}node ${flags} ${TS_NODE_FLAGS.join(' ')} ${file}`
   return spawn('bash', ['-c', command], {
     cwd: root,
     env: { ...process.env, ...env },

@@ -37,6 +37,7 @@ import {
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
 import { startServices } from '../scripts/services/services-env.js'
+import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -268,22 +269,18 @@ async function main(): Promise<void> {
   try {
     await repository.ensureIndexes()
 
-    const child = spawn(
-      process.execPath,
-      ['--conditions=development', '--import', 'tsx', 'bench/api.ts', '--serve'],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'inherit'],
-        env: {
-          ...process.env,
-          NODE_ENV: 'production',
-          DATABASE_URL: dbUrl.toString(),
-          DETECTIONS_STORE_URL: storeUrl.toString(),
-          JWT_SECRET: randomBytes(48).toString('base64url'),
-          BCRYPT_COST: '4',
-        },
+    const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'bench/api.ts', '--serve'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        DATABASE_URL: dbUrl.toString(),
+        DETECTIONS_STORE_URL: storeUrl.toString(),
+        JWT_SECRET: randomBytes(48).toString('base64url'),
+        BCRYPT_COST: '4',
       },
-    )
+    })
     server = child
     const address = await announcedAddress(child)
     const credentials = JSON.stringify({ username: 'bench', password: 'bench-password' })

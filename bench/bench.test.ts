@@ -3,21 +3,18 @@
 // not judged here (tiny sizes on a shared machine); only that they exist and are plausible.
 import { spawn } from 'node:child_process'
 import { expect, it } from 'vitest'
+import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 import { cell, numberIn, parseTables, type Table } from './run.js'
 
 const root = new URL('..', import.meta.url).pathname
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=development', '--import', 'tsx', 'bench/run.ts', ...args],
-      {
-        cwd: root,
-        env: process.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
+    const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'bench/run.ts', ...args], {
+      cwd: root,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

@@ -22,6 +22,7 @@ import {
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
 import { createDetectionGenerator, encodeDetection } from '../packages/producer/src/detection-generator.js'
+import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 import { freePort } from '../test/support/ports.js'
 
 const root = new URL('..', import.meta.url).pathname
@@ -177,27 +178,23 @@ export async function indexerProcess(
   timeoutMs = 600_000,
 ): Promise<IndexerProcessResult> {
   const port = await freePort()
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=development', '--import', 'tsx', 'packages/indexer/src/main.ts'],
-    {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: env.brokers,
-        MONGO_URL: env.mongoUrl,
-        LOG_LEVEL: 'warn',
-        DETECTIONS_TOPIC: backlog.topic,
-        ALERTS_TOPIC: names.alerts,
-        DLQ_TOPIC: names.dlq,
-        TOPIC_PARTITIONS: String(backlog.partitions),
-        INDEXER_GROUP_ID: names.groupId,
-        INDEXER_HOST: '127.0.0.1',
-        INDEXER_PORT: String(port),
-      },
+  const child: ChildProcess = spawn(process.execPath, [...TS_NODE_FLAGS, 'packages/indexer/src/main.ts'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: env.brokers,
+      DETECTIONS_STORE_URL: env.mongoUrl,
+      LOG_LEVEL: 'warn',
+      DETECTIONS_TOPIC: backlog.topic,
+      ALERTS_TOPIC: names.alerts,
+      DLQ_TOPIC: names.dlq,
+      TOPIC_PARTITIONS: String(backlog.partitions),
+      INDEXER_GROUP_ID: names.groupId,
+      INDEXER_HOST: '127.0.0.1',
+      INDEXER_PORT: String(port),
     },
-  )
+  })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let exitCode: number | null | undefined
   void exited.then((code) => {

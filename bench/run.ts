@@ -19,6 +19,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { startServices } from '../scripts/services/services-env.js'
+import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 
 const root = new URL('..', import.meta.url).pathname
 
@@ -153,11 +154,11 @@ interface SectionResult {
 }
 
 function runSection(section: Section, args: string[], env: NodeJS.ProcessEnv): Promise<SectionResult> {
-  const command = `node --conditions=development --import tsx ${args.join(' ')}`
+  const command = `node ${TS_NODE_FLAGS.join(' ')} ${args.join(' ')}`
   process.stderr.write(`\n[bench] ${section}: ${command}\n`)
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', ...args], {
+    const child = spawn(process.execPath, [...TS_NODE_FLAGS, ...args], {
       cwd: root,
       env,
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { type Admin, Kafka, logLevel } from 'kafkajs'
 import { startServices } from '../scripts/services/services-env.js'
+import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 import { freePort } from '../test/support/ports.js'
 import { createStackScope } from '../test/support/stack-scope.js'
 
@@ -52,7 +53,7 @@ function serviceEnv(): Record<string, string> {
 
 const children: ChildProcess[] = []
 function spawnTs(file: string, env: Record<string, string>, args: string[] = []): ChildProcess {
-  const command = `ulimit -n "$(ulimit -Hn)"; exec node --conditions=development --import tsx ${file} ${args.join(' ')}`
+  const command = `ulimit -n "$(ulimit -Hn)"; exec node ${TS_NODE_FLAGS.join(' ')} ${file} ${args.join(' ')}`
   // --norc: bash reads .bashrc when its stdin is a socket, as node's pipes are.
   const child = spawn('bash', ['--norc', '--noprofile', '-c', command], {
     cwd: root,

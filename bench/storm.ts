@@ -16,6 +16,7 @@ import { type Admin, Kafka, logLevel, Partitioners } from 'kafkajs'
 import { MongoClient } from 'mongodb'
 import { createMongoDetectionsRepository, detectionId } from '../packages/detections-store/src/index.js'
 import { createDetectionGenerator, encodeDetection } from '../packages/producer/src/detection-generator.js'
+import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 
 const root = new URL('..', import.meta.url).pathname
 
@@ -161,7 +162,7 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       PATH: process.env.PATH ?? '',
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT_ID: `storm-indexer-${n}`,
-      MONGO_URL: new URL(`/${dbName}`, mongoUrl).toString(),
+      DETECTIONS_STORE_URL: new URL(`/${dbName}`, mongoUrl).toString(),
       LOG_LEVEL: process.env.STORM_LOG_LEVEL ?? 'fatal',
       DETECTIONS_TOPIC: topics.detections,
       ALERTS_TOPIC: topics.alerts,
@@ -176,11 +177,11 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       INDEXER_MAX_BYTES_PER_PARTITION: String(16 * 1024),
     })
     const start = (n: number): ChildProcess => {
-      const child = spawn(
-        process.execPath,
-        ['--conditions=development', '--import', 'tsx', 'packages/indexer/src/main.ts'],
-        { cwd: root, env: env(n), stdio: ['ignore', 'inherit', 'inherit'] },
-      )
+      const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'packages/indexer/src/main.ts'], {
+        cwd: root,
+        env: env(n),
+        stdio: ['ignore', 'inherit', 'inherit'],
+      })
       children.add(child)
       child.once('exit', () => children.delete(child))
       return child

@@ -1,6 +1,6 @@
 // `npm start`: the whole system on this machine without Docker or a build step.
-// Starts the local Kafka, MongoDB-protocol server and PostgreSQL (scripts/services/services.sh), then
-// the indexer, the API and the producer from their sources, waits until they are ready, prints where
+// Starts the local Kafka and PostgreSQL (scripts/services/services.sh; the MongoDB-protocol server
+// too when the detections go to MongoDB), then the indexer, the API and the producer from their sources, waits until they are ready, prints where
 // to look, and on Ctrl-C, SIGINT or SIGTERM stops the three children (producer first, so every
 // detection it sent is still indexed) while leaving the services running for the next start. The
 // API and the indexer listen on loopback unless HOST is set.
@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { chooseDetectionsStore, redactUrlPassword } from '../packages/common/src/config.js'
 import { parseExports, SERVICES_SCRIPT } from './services/services-env.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -48,23 +49,40 @@ const paint = (code: number, text: string) => (color ? `\u001b[${code}m${text}\u
 const say = (text: string) => console.log(`${paint(1, '[pipeline]')} ${text}`)
 
 // ------------------------------------------------------------------------------------ environment
-say('starting the local services (Kafka, MongoDB-protocol server, PostgreSQL)…')
+const readServicesEnv = () =>
+  parseExports(execFileSync('bash', [SERVICES_SCRIPT, 'env'], { encoding: 'utf8' }))
+
+// The detections store, by the services' own rule on the caller's environment: DETECTIONS_STORE_URL,
+// else MONGO_URL, else PostgreSQL (database intellisite_detections beside the users', created on
+// first use).
+const chosen = chooseDetectionsStore(process.env)
+const store =
+  chosen.source === 'default'
+    ? { ...chosen, url: readServicesEnv().DETECTIONS_STORE_URL ?? chosen.url }
+    : chosen
+const storeBackend = /^mongodb(\+srv)?:$/.test(new URL(store.url).protocol) ? 'MongoDB' : 'PostgreSQL'
+const storeLine = `detections store: ${storeBackend} at ${redactUrlPassword(store.url)}`
+if (store.source === 'default') say(`${storeLine} (the default; DETECTIONS_STORE_URL names another)`)
+else if (store.source === 'DETECTIONS_STORE_URL') say(`${storeLine} (from DETECTIONS_STORE_URL)`)
+else say(paint(33, `${storeLine} (from MONGO_URL, as DETECTIONS_STORE_URL is not set)`))
+
+// PostgreSQL always (users); the MongoDB-protocol server only for a MongoDB store.
+const needed = storeBackend === 'MongoDB' ? ['kafka', 'mongo', 'postgres'] : ['kafka', 'postgres']
+say(
+  `starting the local services (Kafka, PostgreSQL${storeBackend === 'MongoDB' ? ', MongoDB-protocol server' : ''})…`,
+)
 try {
-  execFileSync('bash', [SERVICES_SCRIPT, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  execFileSync('bash', [SERVICES_SCRIPT, 'up', ...needed], { stdio: ['ignore', 'inherit', 'inherit'] })
 } catch {
   say(paint(31, 'the local services did not start (their log tail is above); nothing else was started'))
   process.exit(1)
 }
-const servicesEnv = parseExports(execFileSync('bash', [SERVICES_SCRIPT, 'env'], { encoding: 'utf8' }))
 
-const env: NodeJS.ProcessEnv = { ...servicesEnv, ...process.env }
-// Detections go to PostgreSQL (database intellisite_detections, created on first use, beside the
-// users') unless the caller names a store: DETECTIONS_STORE_URL, or MONGO_URL for MongoDB.
-if (!env.DETECTIONS_STORE_URL && !process.env.MONGO_URL && env.DATABASE_URL) {
-  const store = new URL(env.DATABASE_URL)
-  store.pathname = '/intellisite_detections'
-  env.DETECTIONS_STORE_URL = store.toString()
-}
+const env: NodeJS.ProcessEnv = { ...readServicesEnv(), ...process.env }
+// The children make the same choice: the default is named for them (services:env names it too);
+// a MONGO_URL choice reaches them as the caller made it, so that each says so in its own log.
+if (store.source === 'default') env.DETECTIONS_STORE_URL = store.url
+else if (store.source === 'MONGO_URL') delete env.DETECTIONS_STORE_URL
 const apiPort = Number(env.PORT ?? 3000)
 const indexerPort = Number(env.INDEXER_PORT ?? 9101)
 env.PORT = String(apiPort)

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { requireEnv } from './support/env.js'
+import { TS_NODE_FLAGS } from './support/node-flags.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8')
@@ -61,5 +62,15 @@ describe('runtime', () => {
       expect(scripts.start).toBe(`node ${FLAG} dist/main.js`)
       expect(scripts.dev).toContain(FLAG)
     }
+    const root = JSON.parse(read('package.json')).scripts as Record<string, string>
+    expect(root.pipeline).toContain(FLAG)
+    expect(root.bench).toContain(FLAG)
+  })
+
+  it('so do the processes the tests and benchmarks start, even with an environment of their own', () => {
+    // runNode drops NODE_OPTIONS, as a child given a fresh environment has none.
+    expect(runNode([...TS_NODE_FLAGS])).not.toMatch(/TimeoutNegativeWarning/)
+    // The test workers themselves, without relying on run.sh's NODE_OPTIONS.
+    expect(process.execArgv).toContain(FLAG)
   })
 })

@@ -2,7 +2,10 @@
 # Local Apache Kafka (KRaft), FerretDB (MongoDB wire protocol, SQLite backend) and PostgreSQL on
 # loopback, without Docker. Installs into a cache folder on first use and reuses it afterwards.
 #
-#   services.sh up|down|status|env
+#   services.sh up [kafka] [mongo] [postgres]|down|status|env
+#
+# `up` starts the named services (default: all three); `npm start` leaves FerretDB out when the
+# detections go to PostgreSQL.
 #
 # KAFKA_BROKER_COUNT=3 starts a Kafka cluster instead of the one broker: three combined
 # broker+controller KRaft nodes on ports 29092/29094/29096 (controllers 29093/29095/29097), with
@@ -262,13 +265,51 @@ start_kafka() {
   echo "$KAFKA_CONTROLLERS" >"$RUN/kafka-controllers"
   # All at once: a node's broker waits for a controller quorum, which needs a majority of nodes.
   # INTELLISITE_KAFKA_ONLY_NODES (e.g. "2") restarts just those, to bring back one of two lost nodes.
-  local pids=() n failed=0
+  local pids=() n failed=0 running=()
   for n in $(seq 1 "$KAFKA_TOTAL"); do
     [ -z "${INTELLISITE_KAFKA_ONLY_NODES:-}" ] || [[ ",$INTELLISITE_KAFKA_ONLY_NODES," == *",$n,"* ]] || continue
     start_kafka_node "$n" & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   [ "$failed" = 0 ] || die "some Kafka nodes failed to start"
+  # Every broker that runs, the ones left down on purpose (INTELLISITE_KAFKA_ONLY_NODES) aside.
+  for n in $(seq 1 "$KAFKA_NODES"); do pid_alive "$RUN/$(node_name "$n").pid" && running+=("$n"); done
+  [ "${#running[@]}" = 0 ] || wait_for_registration 60 "${running[@]}"
+}
+
+# Broker ids that the broker on port $1 lists in its cluster metadata, one a line.
+brokers_seen_by() {
+  timeout 30 java -Xms32m -Xmx128m -cp "$KAFKA_HOME/libs/*" kafka.admin.BrokerApiVersionsCommand \
+    --bootstrap-server "127.0.0.1:$1" 2>/dev/null | sed -n 's/^[^ ]* (id: \([0-9]*\) rack: .*/\1/p' || true
+}
+
+# wait_for_registration SECONDS ID...: waits until each of these brokers lists every one of them
+# in its cluster metadata. A node logs "Kafka Server started" once it is itself unfenced; the other
+# brokers learn that from the metadata log a little later (0.1 s on an idle machine, more on a
+# busy one), so a client bootstrapping from one of them right after `up` could see two brokers of
+# three: topics created then fail for too few brokers, or a test sees a broker missing.
+wait_for_registration() {
+  local seconds=$1; shift
+  local ids=("$@") pending=("$@") deadline=$((SECONDS + seconds)) n id seen missing="" views
+  views=$(mktemp -d)
+  while :; do
+    local still=()
+    missing=""
+    for n in "${pending[@]}"; do brokers_seen_by "$(node_port "$n")" >"$views/$n" & done
+    wait
+    for n in "${pending[@]}"; do
+      seen=" $(tr '\n' ' ' <"$views/$n")"
+      for id in "${ids[@]}"; do
+        if [[ "$seen" != *" $id "* ]]; then still+=("$n"); missing+=" broker $n lacks $id;"; break; fi
+      done
+    done
+    [ "${#still[@]}" = 0 ] && break
+    [ "$SECONDS" -lt "$deadline" ] || { rm -rf "$views"; die "Kafka brokers not all registered after ${seconds}s:$missing"; }
+    pending=("${still[@]}")
+    sleep 1
+  done
+  rm -rf "$views"
+  log "kafka: brokers $(IFS=,; echo "${ids[*]}") all in the cluster metadata"
 }
 
 # -------------------------------------------------------------------------------------- FerretDB
@@ -366,15 +407,35 @@ kafka_url() {
 }
 mongo_url() { echo "${MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/intellisite}"; }
 pg_url() { echo "${DATABASE_URL:-postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE}"; }
+# The detections store: the caller's, else PostgreSQL's intellisite_detections database beside the
+# users' one (the services create it on first use).
+detections_store_url() {
+  if [ -n "${DETECTIONS_STORE_URL:-}" ]; then echo "$DETECTIONS_STORE_URL"; return; fi
+  local url; url=$(pg_url)
+  # Same server and credentials, another database; any query string stays.
+  local base=${url%%\?*} query=""
+  [ "$base" = "$url" ] || query="?${url#*\?}"
+  echo "${base%/*}/intellisite_detections$query"
+}
 
 cmd_up() {
+  local wanted=" ${*:-kafka mongo postgres} " name
+  for name in $wanted; do
+    case "$name" in kafka | mongo | postgres) ;; *) die "unknown service '$name' (kafka, mongo, postgres)" ;; esac
+  done
   mkdir -p "$RUN" "$LOGS"
   local t0=$SECONDS
-  # The three start in parallel; each exits non-zero with its log tail on failure.
+  # They start in parallel; each exits non-zero with its log tail on failure.
   local pids=()
-  if [ -z "${KAFKA_BROKERS:-}" ]; then start_kafka & pids+=($!); else log "kafka: using external $KAFKA_BROKERS"; fi
-  if [ -z "${MONGO_URL:-}" ]; then start_mongo & pids+=($!); else log "mongo: using external $MONGO_URL"; fi
-  if [ -z "${DATABASE_URL:-}" ]; then start_postgres & pids+=($!); else log "postgres: using external DATABASE_URL"; fi
+  if [[ "$wanted" == *" kafka "* ]]; then
+    if [ -z "${KAFKA_BROKERS:-}" ]; then start_kafka & pids+=($!); else log "kafka: using external $KAFKA_BROKERS"; fi
+  fi
+  if [[ "$wanted" == *" mongo "* ]]; then
+    if [ -z "${MONGO_URL:-}" ]; then start_mongo & pids+=($!); else log "mongo: using external $MONGO_URL"; fi
+  fi
+  if [[ "$wanted" == *" postgres "* ]]; then
+    if [ -z "${DATABASE_URL:-}" ]; then start_postgres & pids+=($!); else log "postgres: using external DATABASE_URL"; fi
+  fi
   local failed=0
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   [ "$failed" = 0 ] || die "some services failed to start (logs in $LOGS)"
@@ -428,10 +489,13 @@ cmd_env() {
   [ -n "${KAFKA_BROKERS:-}" ] || [ "$KAFKA_NODES" = 1 ] || echo "export TOPIC_REPLICATION_FACTOR=$((KAFKA_NODES < 3 ? KAFKA_NODES : 3))"
   echo "export MONGO_URL=$(mongo_url)"
   echo "export DATABASE_URL=$(pg_url)"
+  # Named outright: the services read MONGO_URL as the store when this is unset, so a shell that
+  # evaluates these lines would otherwise store detections in FerretDB.
+  echo "export DETECTIONS_STORE_URL=$(detections_store_url)"
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;

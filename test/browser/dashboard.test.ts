@@ -19,6 +19,7 @@ import type { Kafka, Producer } from 'kafkajs'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testKafka } from '../support/kafka.js'
+import { TS_NODE_FLAGS } from '../support/node-flags.js'
 import { freePort } from '../support/ports.js'
 import { createStackScope } from '../support/stack-scope.js'
 
@@ -47,11 +48,11 @@ interface Service {
 }
 
 function startService(name: 'indexer' | 'api', env: NodeJS.ProcessEnv): Service {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=development', '--import', 'tsx', `packages/${name}/src/main.ts`],
-    { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const child = spawn(process.execPath, [...TS_NODE_FLAGS, `packages/${name}/src/main.ts`], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000)

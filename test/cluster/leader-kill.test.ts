@@ -32,6 +32,7 @@ import {
   readTopic,
   waitFor,
 } from '../../packages/indexer/test/helpers.js'
+import { TS_NODE_FLAGS } from '../support/node-flags.js'
 import { freePort } from '../support/ports.js'
 import { type PrivateKafkaCluster, startPrivateKafkaCluster } from '../support/private-kafka.js'
 
@@ -101,11 +102,11 @@ function spawnIndexer(env: Record<string, string>): {
   errors: Map<string, number>
   log: LogLine[]
 } {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=development', '--import', 'tsx', 'packages/indexer/src/main.ts'],
-    { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
-  )
+  const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'packages/indexer/src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const errors = new Map<string, number>()
   const log: LogLine[] = []
   let rest = ''

@@ -77,7 +77,7 @@ beforeAll(async () => {
         DETECTIONS_TOPIC: topics.detections,
         ALERTS_TOPIC: topics.alerts,
         ALERTS_GROUP_PREFIX: id,
-        MONGO_URL: scope.databaseUrl('MONGO_URL'),
+        DETECTIONS_STORE_URL: scope.databaseUrl('MONGO_URL'),
         DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
         JWT_SECRET: randomUUID() + randomUUID(),
         BCRYPT_COST: '4',

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { EventSource } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BACKENDS } from '../support/detections-stores.js'
+import { TS_NODE_FLAGS } from '../support/node-flags.js'
 import { freePort } from '../support/ports.js'
 import { createStackScope, stopChild } from '../support/stack-scope.js'
 
@@ -68,17 +69,7 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
     api = `http://127.0.0.1:${apiPort}`
     pipeline = spawn(
       process.execPath,
-      [
-        '--conditions=development',
-        '--import',
-        'tsx',
-        'scripts/pipeline.ts',
-        '--',
-        '--rate',
-        '40',
-        '--seed',
-        id,
-      ],
+      [...TS_NODE_FLAGS, 'scripts/pipeline.ts', '--', '--rate', '40', '--seed', id],
       {
         cwd: root,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -90,7 +81,9 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
           MONGO_URL: scope.databaseUrl('MONGO_URL'),
           // PostgreSQL: a database of its own, which the store creates on first use.
           DETECTIONS_STORE_URL:
-            backend === 'postgres' ? scope.databaseUrl('DATABASE_URL', '_detections') : '',
+            backend === 'postgres'
+              ? scope.databaseUrl('DATABASE_URL', '_detections')
+              : scope.databaseUrl('MONGO_URL'),
           DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
           SUSPICIOUS_VEHICLE: 'SUV',
           BCRYPT_COST: '4',

@@ -92,7 +92,7 @@ async function startStack(producerEnv: Record<string, string>): Promise<Run> {
       PORT: String(apiPort),
       INDEXER_PORT: String(indexerPort),
       ...scope.env,
-      MONGO_URL: scope.databaseUrl('MONGO_URL'),
+      DETECTIONS_STORE_URL: scope.databaseUrl('MONGO_URL'),
       DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
       BCRYPT_COST: '4',
       JWT_SECRET: randomUUID() + randomUUID(),

@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { kafkaBrokersSchema, logLevelSchema, parseEnvironment } from '@intellisite/common'
+import {
+  chooseDetectionsStore,
+  kafkaBrokersSchema,
+  LOCAL_DETECTIONS_STORE_URL,
+  logLevelSchema,
+  parseEnvironment,
+} from '@intellisite/common'
 import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
 
 /** PostgreSQL beside the users' database on the local services; created on first use. */
-export const DEFAULT_DETECTIONS_STORE_URL =
-  'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite_detections'
+export const DEFAULT_DETECTIONS_STORE_URL = LOCAL_DETECTIONS_STORE_URL
 
 // From src/ (development) and dist/ (built) alike: the dashboard package's build output beside this one.
 const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/dist', import.meta.url))
@@ -49,7 +54,7 @@ const variablesSchema = z.object({
   /** How long `migrate` waits for PostgreSQL to accept connections (it may still be starting). */
   MIGRATE_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
   // Where detections are: the URL scheme picks the backend. MONGO_URL is the older name, still
-  // read (compose sets it) when DETECTIONS_STORE_URL is not set.
+  // read (compose sets it) when DETECTIONS_STORE_URL is not set, with a warning at start.
   DETECTIONS_STORE_URL: z.url({ protocol: /^(postgres(ql)?|mongodb(\+srv)?)$/ }).optional(),
   MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
   KAFKA_BROKERS: kafkaBrokersSchema,
@@ -83,12 +88,17 @@ export const configSchema = variablesSchema
       })
     }
   })
-  .transform(({ JWT_SECRET, DETECTIONS_STORE_URL, MONGO_URL, ...rest }) => ({
-    ...rest,
-    DETECTIONS_STORE_URL: DETECTIONS_STORE_URL ?? MONGO_URL ?? DEFAULT_DETECTIONS_STORE_URL,
-    // Tests may omit the secret: a random one per process is still a real secret, never a default.
-    JWT_SECRET: JWT_SECRET || randomBytes(32).toString('base64url'),
-  }))
+  .transform(({ JWT_SECRET, DETECTIONS_STORE_URL, MONGO_URL, ...rest }) => {
+    const store = chooseDetectionsStore({ DETECTIONS_STORE_URL, MONGO_URL })
+    return {
+      ...rest,
+      DETECTIONS_STORE_URL: store.url,
+      /** Which variable chose DETECTIONS_STORE_URL (main.ts warns when it was MONGO_URL). */
+      detectionsStoreSource: store.source,
+      // Tests may omit the secret: a random one per process is still a real secret, never a default.
+      JWT_SECRET: JWT_SECRET || randomBytes(32).toString('base64url'),
+    }
+  })
 
 export type Config = z.output<typeof configSchema>
 

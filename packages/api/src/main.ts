@@ -1,6 +1,10 @@
 // Composition root: the only module that reads the environment, opens connections and listens.
 
-import { createKafkaLogCreator } from '@intellisite/common'
+import {
+  createKafkaLogCreator,
+  describeDetectionsStore,
+  warnWhenMongoUrlChoseStore,
+} from '@intellisite/common'
 import { openDetectionsStore } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
@@ -37,12 +41,17 @@ async function main(): Promise<void> {
   const applied = await runMigrations(pool)
   logger.info({ applied: applied.map((m) => `${m.version}.${m.name}`) }, 'database migrations applied')
 
+  const storeChoice = { url: config.DETECTIONS_STORE_URL, source: config.detectionsStoreSource }
+  warnWhenMongoUrlChoseStore(logger, storeChoice)
   const store = openDetectionsStore(config.DETECTIONS_STORE_URL, {
     logger: logger.child({ component: 'detections-store' }),
     appName: 'intellisite-api',
   })
   await store.repository.ensureIndexes()
-  logger.info({ backend: store.backend }, 'detections store ready')
+  logger.info(
+    { store: { backend: store.backend, ...describeDetectionsStore(storeChoice) } },
+    'detections store ready',
+  )
 
   const kafka = new Kafka({
     clientId: 'intellisite-api',

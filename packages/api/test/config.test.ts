@@ -58,6 +58,16 @@ describe('config', () => {
     expect(issues({ ...base, DETECTIONS_STORE_URL: 'mysql://x/y' })[0]).toMatch(/^DETECTIONS_STORE_URL/)
   })
 
+  it('says which variable chose the detections store, so main.ts can warn about MONGO_URL', () => {
+    const source = (env: Record<string, string>) =>
+      loadConfig({ JWT_SECRET: SECRET, ...env }).detectionsStoreSource
+    expect(source({})).toBe('default')
+    expect(source({ MONGO_URL: 'mongodb://m/x' })).toBe('MONGO_URL')
+    expect(source({ MONGO_URL: 'mongodb://m/x', DETECTIONS_STORE_URL: 'postgres://p/db' })).toBe(
+      'DETECTIONS_STORE_URL',
+    )
+  })
+
   it('reports every invalid variable at once', () => {
     const found = issues({
       JWT_SECRET: SECRET,

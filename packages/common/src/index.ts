@@ -1,10 +1,16 @@
 export {
   ConfigError,
+  chooseDetectionsStore,
+  type DetectionsStoreSource,
+  describeDetectionsStore,
   kafkaBrokersSchema,
+  LOCAL_DETECTIONS_STORE_URL,
   LOCAL_KAFKA_BROKERS,
   logLevelSchema,
   parseEnvironment,
   presentVariables,
+  redactUrlPassword,
+  warnWhenMongoUrlChoseStore,
 } from './config.js'
 export { serializeError } from './error-serializer.js'
 export { errorCode, IntellisiteError } from './errors.js'

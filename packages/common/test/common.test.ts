@@ -6,15 +6,20 @@ import {
   ConfigError,
   checkReadiness,
   createKafkaLogCreator,
+  chooseDetectionsStore,
+  describeDetectionsStore,
   errorCode,
   growingDelay,
   IntellisiteError,
   isKafkaError,
   kafkaBrokersSchema,
   kafkaErrorType,
+  LOCAL_DETECTIONS_STORE_URL,
   parseEnvironment,
   retriableKafkaErrorType,
+  redactUrlPassword,
   retry,
+  warnWhenMongoUrlChoseStore,
 } from '../src/index.js'
 
 describe('configuration building blocks', () => {
@@ -45,6 +50,42 @@ describe('configuration building blocks', () => {
 
   it('refuses a list of blanks', () => {
     expect(() => parseEnvironment(schema, { KAFKA_BROKERS: ' , ' })).toThrow(/at least one host:port/)
+  })
+})
+
+describe('detections store choice', () => {
+  it('is DETECTIONS_STORE_URL, else MONGO_URL, else the local PostgreSQL', () => {
+    expect(chooseDetectionsStore({})).toEqual({ url: LOCAL_DETECTIONS_STORE_URL, source: 'default' })
+    expect(chooseDetectionsStore({ MONGO_URL: 'mongodb://m/x', DETECTIONS_STORE_URL: '' })).toEqual({
+      url: 'mongodb://m/x',
+      source: 'MONGO_URL',
+    })
+    expect(
+      chooseDetectionsStore({ MONGO_URL: 'mongodb://m/x', DETECTIONS_STORE_URL: 'postgres://p/d' }),
+    ).toEqual({
+      url: 'postgres://p/d',
+      source: 'DETECTIONS_STORE_URL',
+    })
+  })
+
+  it('warns once when MONGO_URL chose it, with the password masked, and never otherwise', () => {
+    const warnings: [object, string][] = []
+    const logger = { warn: (object: object, message: string) => void warnings.push([object, message]) }
+    warnWhenMongoUrlChoseStore(logger, { url: 'mongodb://u:secret@m/x', source: 'MONGO_URL' })
+    warnWhenMongoUrlChoseStore(logger, { url: 'postgres://u:secret@p/d', source: 'DETECTIONS_STORE_URL' })
+    warnWhenMongoUrlChoseStore(logger, { url: LOCAL_DETECTIONS_STORE_URL, source: 'default' })
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]?.[1]).toMatch(/MONGO_URL chose the detections store/)
+    expect(JSON.stringify(warnings)).not.toContain('secret')
+  })
+
+  it('shows a URL without its password in a start banner', () => {
+    expect(describeDetectionsStore({ url: 'postgres://u:secret@p:5432/d', source: 'default' })).toEqual({
+      url: 'postgres://u:***@p:5432/d',
+      from: 'default',
+    })
+    expect(redactUrlPassword('mongodb://m:27017/x')).toBe('mongodb://m:27017/x')
+    expect(redactUrlPassword('not a url')).not.toContain('not a url')
   })
 })
 

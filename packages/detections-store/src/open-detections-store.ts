@@ -1,6 +1,5 @@
-import { MongoClient } from 'mongodb'
 import pg from 'pg'
-import { createMongoDetectionsRepository } from './mongo-detections-repository.js'
+import { openMongoDetectionsStore } from './mongo-detections-store.js'
 import { createPostgresDetectionsRepository } from './postgres-detections-repository.js'
 import type { DetectionsRepository } from './repository.js'
 
@@ -36,11 +35,6 @@ export function detectionsBackendOf(url: string): DetectionsBackend {
   throw new Error(`unsupported detections store URL scheme '${scheme}:' (postgres:// or mongodb://)`)
 }
 
-function mongoDatabaseName(url: string): string {
-  const name = new URL(url).pathname.replace(/^\//, '')
-  return name === '' ? 'intellisite' : decodeURIComponent(name)
-}
-
 /**
  * Connects to the detections store a URL names (`postgres://` or `mongodb://`). Connections are
  * lazy: a server that is down at start-up is retried by each operation, as a later outage is.
@@ -50,15 +44,7 @@ export function openDetectionsStore(url: string, options: OpenDetectionsStoreOpt
   const backend = detectionsBackendOf(url)
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000
   if (backend === 'mongodb') {
-    const client = new MongoClient(url, {
-      serverSelectionTimeoutMS: connectTimeoutMs,
-      ...(options.appName && { appName: options.appName }),
-    })
-    return {
-      backend,
-      repository: createMongoDetectionsRepository(client.db(mongoDatabaseName(url))),
-      close: () => client.close(),
-    }
+    return { backend, ...openMongoDetectionsStore(url, { ...options, connectTimeoutMs }) }
   }
   const pool = new pg.Pool({
     connectionString: url,

@@ -1,11 +1,17 @@
-import { kafkaBrokersSchema, logLevelSchema, parseEnvironment } from '@intellisite/common'
+import {
+  chooseDetectionsStore,
+  type DetectionsStoreSource,
+  kafkaBrokersSchema,
+  LOCAL_DETECTIONS_STORE_URL,
+  logLevelSchema,
+  parseEnvironment,
+} from '@intellisite/common'
 import { z } from 'zod'
 
 export { ConfigError } from '@intellisite/common'
 
 /** PostgreSQL beside the users' database on the local services; created on first use. */
-export const DEFAULT_DETECTIONS_STORE_URL =
-  'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite_detections'
+export const DEFAULT_DETECTIONS_STORE_URL = LOCAL_DETECTIONS_STORE_URL
 
 const positiveInt = z.coerce.number().int().positive()
 
@@ -15,7 +21,7 @@ export const configSchema = z
     KAFKA_BROKERS: kafkaBrokersSchema,
     KAFKA_CLIENT_ID: z.string().min(1).default('intellisite-indexer'),
     // Where detections are: the URL scheme picks the backend. MONGO_URL is the older name, still
-    // read (compose sets it) when DETECTIONS_STORE_URL is not set.
+    // read (compose sets it) when DETECTIONS_STORE_URL is not set, with a warning at start.
     DETECTIONS_STORE_URL: z.url({ protocol: /^(postgres(ql)?|mongodb(\+srv)?)$/ }).optional(),
     MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
     LOG_LEVEL: logLevelSchema,
@@ -89,6 +95,8 @@ export interface IndexerConfig {
   kafka: { brokers: string[]; clientId: string; retryInitialMs: number; retryMaxMs: number; retries: number }
   /** `postgres://` or `mongodb://`: the scheme picks the detections backend. */
   storeUrl: string
+  /** Which variable chose `storeUrl`. */
+  storeSource: DetectionsStoreSource
   storeConnectTimeoutMs: number
   logLevel: Env['LOG_LEVEL']
   topics: { detections: string; alerts: string; dlq: string; partitions: number; replicationFactor: number }
@@ -109,6 +117,7 @@ export interface IndexerConfig {
 
 export function loadConfig(env: Record<string, string | undefined>): IndexerConfig {
   const e = parseEnvironment(configSchema, env)
+  const store = chooseDetectionsStore(e)
   return {
     kafka: {
       brokers: e.KAFKA_BROKERS,
@@ -117,7 +126,8 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
       retryMaxMs: e.KAFKA_RETRY_MAX_MS,
       retries: e.KAFKA_RETRIES,
     },
-    storeUrl: e.DETECTIONS_STORE_URL ?? e.MONGO_URL ?? DEFAULT_DETECTIONS_STORE_URL,
+    storeUrl: store.url,
+    storeSource: store.source,
     storeConnectTimeoutMs: e.MONGO_SERVER_SELECTION_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     topics: {

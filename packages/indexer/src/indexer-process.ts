@@ -1,4 +1,10 @@
-import { ConfigError, createKafkaLogCreator, serializeError } from '@intellisite/common'
+import {
+  ConfigError,
+  createKafkaLogCreator,
+  describeDetectionsStore,
+  serializeError,
+  warnWhenMongoUrlChoseStore,
+} from '@intellisite/common'
 import { openDetectionsStore } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
@@ -44,6 +50,8 @@ export async function runIndexer({
     serializers: { err: serializeError },
   })
 
+  const storeChoice = { url: config.storeUrl, source: config.storeSource }
+  warnWhenMongoUrlChoseStore(logger, storeChoice)
   const store = openDetectionsStore(config.storeUrl, {
     logger: logger.child({ component: 'detections-store' }),
     appName: config.kafka.clientId,
@@ -122,7 +130,7 @@ export async function runIndexer({
         topic: config.topics.detections,
         groupId: config.groupId,
         suspicious: config.suspiciousVehicle,
-        store: store.backend,
+        store: { backend: store.backend, ...describeDetectionsStore(storeChoice) },
       },
       'indexer started',
     )

@@ -37,6 +37,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DETECTIONS_STORE_URL: 'redis://x' })).toThrow(/DETECTIONS_STORE_URL/)
   })
 
+  it('says which variable chose the detections store, so the start can warn about MONGO_URL', () => {
+    expect(loadConfig({}).storeSource).toBe('default')
+    expect(loadConfig({ MONGO_URL: 'mongodb://m/x' }).storeSource).toBe('MONGO_URL')
+    expect(loadConfig({ MONGO_URL: 'mongodb://m/x', DETECTIONS_STORE_URL: '' }).storeSource).toBe('MONGO_URL')
+    expect(
+      loadConfig({ MONGO_URL: 'mongodb://m/x', DETECTIONS_STORE_URL: 'postgres://p/db' }).storeSource,
+    ).toBe('DETECTIONS_STORE_URL')
+  })
+
   it('reports every bad variable at once', () => {
     let error: unknown
     try {

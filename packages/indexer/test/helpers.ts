@@ -17,6 +17,7 @@ import { expect, onTestFinished } from 'vitest'
 import { createTestStore, type TestStore } from '../../../test/support/detections-stores.js'
 import { requireEnv } from '../../../test/support/env.js'
 import { testKafka } from '../../../test/support/kafka.js'
+import { TS_NODE_FLAGS } from '../../../test/support/node-flags.js'
 import { waitFor } from '../../../test/support/wait.js'
 import type { IndexerSettings } from '../src/indexer.js'
 import { createIndexer, type Indexer } from '../src/indexer.js'
@@ -195,12 +196,7 @@ export async function startIndexer(
 export function spawnIndexer(env: Record<string, string>): ChildProcess {
   const child = spawn(
     process.execPath,
-    [
-      '--conditions=development',
-      '--import',
-      'tsx',
-      'packages/indexer/test/support/indexer-with-failpoints.ts',
-    ],
+    [...TS_NODE_FLAGS, 'packages/indexer/test/support/indexer-with-failpoints.ts'],
     {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },

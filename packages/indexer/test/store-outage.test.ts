@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import { openDetectionsStore } from '@intellisite/detections-store'
+import { pino } from 'pino'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { BACKENDS } from '../../../test/support/detections-stores.js'
 import { createTcpProxy } from '../../../test/support/tcp-proxy.js'
@@ -24,6 +25,7 @@ async function indexerBehindProxy(pipeline: Pipeline) {
   onTestFinished(() => proxy.close())
   const store = openDetectionsStore(pipeline.storeUrl({ host: '127.0.0.1', port: proxy.port }), {
     connectTimeoutMs: 1_000,
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }).child({ component: 'detections-store' }),
   })
   onTestFinished(() => store.close())
   const { indexer, registry } = await startIndexer(pipeline, {}, store.repository)

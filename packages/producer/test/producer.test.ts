@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { type IHeaders, Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TS_NODE_FLAGS } from '../../../test/support/node-flags.js'
 import { createDetectionGenerator, encodeDetection } from '../src/detection-generator.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
@@ -30,11 +31,11 @@ interface Run {
 }
 
 function runProducer(args: string[]): Run {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=development', '--import', 'tsx', 'packages/producer/src/main.ts', ...args],
-    { cwd: root, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'packages/producer/src/main.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout?.on('data', (chunk) => {
     output += chunk
