@@ -102,22 +102,28 @@ describe('the rules changelog', () => {
       payload: { name: 'watched', watchlist: true },
     })
     const { id } = created.json<{ id: string }>()
+    // Each change is on the topic before the next is made (the relay publishes the state a rule has
+    // when it publishes: changes made in a burst may reach the topic as their last state only).
+    const published = (version: number) =>
+      waitFor(() => records.some((r) => r.decoded.kind === 'upsert' && r.decoded.rule.version === version), {
+        what: `version ${version} on the topic`,
+      })
+    await published(1)
     await t.inject({
       method: 'PUT',
       url: `/rules/${id}/entries`,
       headers: { ...headers, 'content-type': 'text/csv' },
       payload: 'Toyota,Land Cruiser,2000,2005\nJeep,Wrangler\n',
     })
+    await published(2)
     await t.inject({ method: 'PATCH', url: `/rules/${id}`, headers, payload: { enabled: false } })
+    await published(3)
     await t.inject({ method: 'DELETE', url: `/rules/${id}`, headers })
 
     await waitFor(() => records.some((r) => r.decoded.kind === 'delete'), { what: 'the tombstone' })
     expect(records.every((r) => r.key === id)).toBe(true)
     const upserts = records.flatMap((r) => (r.decoded.kind === 'upsert' ? [r.decoded.rule] : []))
-    // Each change is published as the rule's state when published: versions only move forward.
-    const versions = upserts.map((r) => r.version)
-    expect(versions).toEqual([...versions].sort((a, b) => a - b))
-    expect(versions.at(-1)).toBe(3)
+    expect(upserts.map((r) => r.version)).toEqual([1, 2, 3])
     expect(upserts.at(-1)).toEqual({
       id,
       version: 3,
@@ -139,6 +145,41 @@ describe('the rules changelog', () => {
     expect(metrics).toMatch(/rules_changelog_records_published_total\{kind="tombstone"\} 1/)
     expect(metrics).toMatch(/rules_outbox_pending 0/)
   })
+
+  it('publishes a watch list of 100,000 entries as one record', async () => {
+    const topic = newTopic()
+    const t = await createTestApp({ rulesPublisher: publisherFor(topic) })
+    onTestFinished(() => t.close())
+    const { headers } = await createUserAndToken(t)
+    const { records } = await readTopic(topic)
+    const created = await t.inject({
+      method: 'POST',
+      url: '/rules',
+      headers,
+      payload: { name: 'big', watchlist: true },
+    })
+    const { id } = created.json<{ id: string }>()
+    const rows = Array.from(
+      { length: 100_000 },
+      (_, i) => `Make ${i % 61},Model number ${i},${1990 + (i % 30)},`,
+    )
+    const uploaded = await t.inject({
+      method: 'PUT',
+      url: `/rules/${id}/entries`,
+      headers: { ...headers, 'content-type': 'text/csv' },
+      payload: rows.join('\n'),
+    })
+    expect(uploaded.statusCode, uploaded.body.slice(0, 300)).toBe(200)
+    await waitFor(() => records.some((r) => r.decoded.kind === 'upsert' && r.decoded.rule.version === 2), {
+      what: 'version 2 on the topic',
+      timeoutMs: 60_000,
+    })
+    const last = records.at(-1)?.decoded
+    expect(last?.kind).toBe('upsert')
+    if (last?.kind !== 'upsert') return
+    expect(last.rule.entries).toHaveLength(100_000)
+    expect(last.rule.entries[99_999]).toEqual({ make: 'Make 20', model: 'Model number 99999', yearMin: 1999 })
+  }, 120_000)
 
   it('publishes at start what was committed but never published (a crash between the two)', async () => {
     const topic = newTopic()

@@ -389,11 +389,26 @@ describe('alert rules', () => {
     expect((await post('', 'application/json')).statusCode).toBe(400)
     expect((await post('name,match', 'text/csv')).statusCode).toBe(415)
     expect((await post('<rule/>', 'application/xml')).statusCode).toBe(415)
+    // The largest match the schema allows fits the body limit; past the limit is 413.
+    const largest = {
+      name: 'largest match',
+      match: {
+        category: Array.from({ length: 1000 }, (_, i) => `${i}`.padEnd(200, 'c')),
+        make: Array.from({ length: 1000 }, (_, i) => `${i}`.padEnd(100, 'm')),
+        model: Array.from({ length: 1000 }, (_, i) => ({
+          make: `${i}`.padEnd(100, 'm'),
+          model: 'x'.repeat(100),
+        })),
+      },
+    }
+    const accepted = await post(JSON.stringify(largest), 'application/json')
+    expect(accepted.statusCode, accepted.body.slice(0, 300)).toBe(201)
     const huge = await post(
-      JSON.stringify({ name: 'x', match: { make: ['k'.repeat(100_000)] } }),
+      JSON.stringify({ name: 'x', match: { make: ['k'.repeat(1_100_000)] } }),
       'application/json',
     )
     expect(huge.statusCode).toBe(413)
+    expect(huge.json().code).toBe('PAYLOAD_TOO_LARGE')
   })
 
   it('validates PATCH strictly and answers 400 for an empty match on a plain rule', async () => {

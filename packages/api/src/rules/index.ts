@@ -1,7 +1,7 @@
 import { RULES_TOPIC_CONFIG, type RuleRecordMessage } from '@intellisite/alert-rules'
 import { ensureTopics } from '@intellisite/common'
 import type { FastifyPluginAsync } from 'fastify'
-import { CompressionTypes, type Kafka } from 'kafkajs'
+import { CompressionTypes, type Kafka, Partitioners } from 'kafkajs'
 import type { Pool } from 'pg'
 import type { Logger } from 'pino'
 import { Counter, Gauge, Registry } from 'prom-client'
@@ -57,7 +57,13 @@ export function createRulesPublisher(options: RulesPublisherOptions): RulesPubli
     },
   })
 
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // Keys decide partitions (one rule, one partition); naming it also silences kafkajs's notice.
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
   const relay = createRulesRelay({
     pool,
     logger,

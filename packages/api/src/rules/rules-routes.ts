@@ -7,6 +7,7 @@ import { SECURED } from '../plugins/swagger.js'
 import {
   createRuleBodySchema,
   listRulesQuerySchema,
+  MAX_RULE_BODY_BYTES,
   MAX_WATCHLIST_CSV_BYTES,
   ruleParamsSchema,
   ruleSchema,
@@ -73,6 +74,7 @@ export const rulesRoutes: FastifyPluginAsyncZod<RulesRoutesOptions> = async (app
   app.post(
     '/rules',
     {
+      bodyLimit: MAX_RULE_BODY_BYTES,
       schema: {
         tags: ['rules'],
         operationId: 'createRule',
@@ -124,6 +126,7 @@ export const rulesRoutes: FastifyPluginAsyncZod<RulesRoutesOptions> = async (app
   app.patch(
     '/rules/:id',
     {
+      bodyLimit: MAX_RULE_BODY_BYTES,
       schema: {
         tags: ['rules'],
         operationId: 'updateRule',

@@ -10,6 +10,8 @@ import { z } from 'zod'
 export const DEFAULT_RULES_LIMIT = 50
 export const MAX_RULES_LIMIT = 200
 export const MAX_RULES_SKIP = 1_000_000
+/** The largest `match` (three lists of 1,000 values) is about 600 KB of JSON: rule bodies may be this large. */
+export const MAX_RULE_BODY_BYTES = 1024 * 1024
 /** A watch list of 100,000 rows fits with room to spare; the changelog record is checked as well. */
 export const MAX_WATCHLIST_CSV_BYTES = 16 * 1024 * 1024
 export const WATCHLIST_CSV_HEADER = ['make', 'model', 'year_min', 'year_max'] as const
