@@ -52,7 +52,7 @@ const nameTaken = (cause: unknown) =>
   new HttpError(
     409,
     'RULE_NAME_TAKEN',
-    'You already have a rule of that name (names are case-insensitive).',
+    'The rule owner already has a rule of that name (names are case-insensitive).',
     {
       cause,
     },
