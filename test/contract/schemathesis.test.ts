@@ -76,6 +76,7 @@ beforeAll(async () => {
         HOST: '127.0.0.1',
         DETECTIONS_TOPIC: topics.detections,
         ALERTS_TOPIC: topics.alerts,
+        ALERT_RULES_TOPIC: topics.rules,
         ALERTS_GROUP_PREFIX: id,
         DETECTIONS_STORE_URL: scope.databaseUrl('MONGO_URL'),
         DATABASE_URL: scope.databaseUrl('DATABASE_URL'),

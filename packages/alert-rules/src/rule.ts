@@ -15,7 +15,19 @@ export const MAX_MATCH_VALUES = 1_000
 export const MIN_YEAR = 1886
 export const MAX_YEAR = 2200
 
-const text = (max: number) => z.string().trim().min(1).max(max)
+/**
+ * Text of a rule: at most `max` characters as given (the limit an OpenAPI document can state),
+ * then trimmed and never blank. NUL is refused: PostgreSQL cannot store it in text or jsonb, and no
+ * detection can carry it. The pattern says both in JSON Schema, so the API's document states them.
+ */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .trim()
+    .min(1)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the character being refused
+    .regex(/^[^\u0000]*[^\s\u0000][^\u0000]*$/, 'must not be blank or contain NUL characters')
 const year = z.number().int().min(MIN_YEAR).max(MAX_YEAR)
 
 export const yearRangeSchema = z
@@ -27,6 +39,8 @@ export const yearRangeSchema = z
     message: 'min must not be greater than max',
     path: ['min'],
   })
+  // The first refinement, in words JSON Schema has: an OpenAPI document derived from this states it.
+  .meta({ minProperties: 1 })
 export type YearRange = z.infer<typeof yearRangeSchema>
 
 /**

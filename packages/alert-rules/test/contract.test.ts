@@ -1,5 +1,6 @@
 import type { Alert } from '@intellisite/detections-store'
 import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import {
   alertForReader,
   BUILTIN_RULE_ID,
@@ -62,6 +63,17 @@ describe('rule validation', () => {
     expect(ruleMatchSchema.safeParse({ year: { min: 2020, max: 2010 } }).success).toBe(false)
     expect(ruleMatchSchema.safeParse({ year: {} }).success).toBe(false)
     expect(ruleMatchSchema.safeParse({ make: [] }).success).toBe(false)
+    expect(ruleMatchSchema.safeParse({ make: ['  '] }).success).toBe(false)
+    expect(ruleMatchSchema.safeParse({ make: ['Toy\u0000ota'] }).success).toBe(false)
+    expect(ruleMatchSchema.parse({ make: [' Toyota '] })).toEqual({ make: ['Toyota'] })
+    // Limits count the text as given, as the JSON Schema derived from it says.
+    expect(ruleMatchSchema.safeParse({ make: [` ${'a'.repeat(100)}`] }).success).toBe(false)
+    expect(z.toJSONSchema(ruleMatchSchema, { io: 'input' })).toMatchObject({
+      properties: {
+        make: { items: { maxLength: 100, pattern: expect.any(String) } },
+        year: { minProperties: 1 },
+      },
+    })
     expect(ruleSchema.safeParse({ ...watchlist, watchlist: false, entries: [] }).success).toBe(false)
     expect(
       ruleSchema.safeParse({ ...watchlist, entries: [{ make: 'a', model: 'b', yearMin: 5, yearMax: 1 }] })

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastifyCors from '@fastify/cors'
 import fastifyFormbody from '@fastify/formbody'
 import fastifyRateLimit from '@fastify/rate-limit'
+import { builtinRule } from '@intellisite/alert-rules'
 import type { DetectionsStore } from '@intellisite/detections-store'
 import Fastify, {
   type FastifyBaseLogger,
@@ -25,6 +26,8 @@ import { dashboardPlugin } from './plugins/dashboard.js'
 import { errorHandlerPlugin } from './plugins/error-handler.js'
 import { metricsPlugin } from './plugins/metrics.js'
 import { swaggerPlugin } from './plugins/swagger.js'
+import { createRulesRepository, createRulesService, type RulesPublisher, rulesRoutes } from './rules/index.js'
+import { adminBootstrapPlugin } from './users/admin-bootstrap.js'
 import { createPasswordHasher } from './users/password-hasher.js'
 import { createUsersRepository } from './users/users-repository.js'
 import { usersRoutes } from './users/users-routes.js'
@@ -37,6 +40,11 @@ export interface AppDependencies {
   store: Pick<DetectionsStore, 'repository' | 'backend'>
   logger: Logger
   alerts?: AlertsFeature
+  /**
+   * Publishes rule changes to the changelog topic. Without it (tests of the REST side alone) changes
+   * wait in the outbox for an API that has one.
+   */
+  rulesPublisher?: RulesPublisher
   /** Registry served at /metrics; pass one to share it with components built outside the app (alerts). */
   metrics?: Registry
 }
@@ -123,7 +131,27 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
   await app.register(usersRoutes, { users, hasher, rateLimit })
   await app.register(authRoutes, { users, hasher, rateLimit, expiresInSeconds: config.JWT_EXPIRES_IN })
   await app.register(detectionsRoutes, { repository })
+  const rules = createRulesService({
+    repository: createRulesRepository(pool),
+    users,
+    builtin: builtinRule(config.SUSPICIOUS_VEHICLE),
+    onChange: deps.rulesPublisher?.notify,
+  })
+  await app.register(rulesRoutes, { rules })
+  if (config.ADMIN_USERNAME !== undefined && config.ADMIN_PASSWORD !== undefined) {
+    await app.register(adminBootstrapPlugin, {
+      users,
+      hasher,
+      username: config.ADMIN_USERNAME,
+      password: config.ADMIN_PASSWORD,
+    })
+  }
   await app.register(dashboardPlugin, { root: config.DASHBOARD_DIR })
+
+  if (deps.rulesPublisher !== undefined) {
+    // Creates the changelog topic and publishes what the outbox holds when the app gets ready.
+    await app.register(deps.rulesPublisher.plugin)
+  }
 
   if (alerts !== undefined) {
     // Starts with the app and stops with it (see the plugin's hooks).

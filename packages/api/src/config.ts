@@ -9,6 +9,8 @@ import {
 } from '@intellisite/common'
 import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
+import { rulesConfigSchema } from './rules/config.js'
+import { passwordSchema, usernameSchema } from './users/users-schemas.js'
 
 /** PostgreSQL beside the users' database on the local services; created on first use. */
 export const DEFAULT_DETECTIONS_STORE_URL = LOCAL_DETECTIONS_STORE_URL
@@ -60,6 +62,14 @@ const variablesSchema = z.object({
   KAFKA_BROKERS: kafkaBrokersSchema,
   // GET /alerts settings (ALERTS_TOPIC, SSE_*, TOPIC_*), declared by the alerts feature.
   ...alertsConfigSchema.shape,
+  // SUSPICIOUS_VEHICLE, ALERT_RULES_TOPIC and the changelog relay's RULES_RELAY_*.
+  ...rulesConfigSchema.shape,
+  /**
+   * The first admin: created at start if missing, promoted if present (its password is then left
+   * alone). Both or neither. `promote-admin <username>` promotes other existing users.
+   */
+  ADMIN_USERNAME: usernameSchema.optional(),
+  ADMIN_PASSWORD: passwordSchema.optional(),
   // Optional outside tests only in the sense that the refinement below rejects its absence.
   JWT_SECRET: z.string().optional(),
   JWT_EXPIRES_IN: positiveInt.default(3600).describe('access token lifetime in seconds'),
@@ -77,6 +87,14 @@ const variablesSchema = z.object({
 
 export const configSchema = variablesSchema
   .superRefine((config, ctx) => {
+    if ((config.ADMIN_USERNAME === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
+      const missing = config.ADMIN_USERNAME === undefined ? 'ADMIN_USERNAME' : 'ADMIN_PASSWORD'
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'ADMIN_USERNAME and ADMIN_PASSWORD go together: set both or neither',
+      })
+    }
     if (config.NODE_ENV === 'test') return
     if (config.JWT_SECRET === undefined || config.JWT_SECRET === '') {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 bytes)' })
@@ -109,7 +127,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return parseEnvironment(configSchema, env)
 }
 
-/** The `migrate` command needs only the users database, not the API's secrets. */
+/** The `migrate` and `promote-admin` commands need only the users database, not the API's secrets. */
 export function loadMigrateConfig(
   env: Record<string, string | undefined>,
 ): Pick<Config, 'DATABASE_URL' | 'LOG_LEVEL' | 'MIGRATE_WAIT_MS'> {

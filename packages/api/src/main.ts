@@ -14,7 +14,9 @@ import { createAlertsFeature } from './alerts/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, loadMigrateConfig } from './config.js'
 import { createLogger } from './logger.js'
+import { createRulesPublisher } from './rules/index.js'
 import { runMigrations, runMigrationsWhenUp } from './users/migrate.js'
+import { createUsersRepository } from './users/users-repository.js'
 
 async function migrate(): Promise<void> {
   const config = loadMigrateConfig(process.env)
@@ -26,6 +28,29 @@ async function migrate(): Promise<void> {
       onRetry: (err, delayMs) => logger.warn({ err, delayMs }, 'PostgreSQL is not accepting connections yet'),
     })
     logger.info({ applied: applied.map((m) => `${m.version}.${m.name}`) }, 'database migrations applied')
+  } finally {
+    await pool.end()
+  }
+}
+
+/** `promote-admin <username>`: makes an existing user an admin (migrating first, like `migrate`). */
+async function promoteAdmin(username: string | undefined): Promise<void> {
+  if (username === undefined || username === '') {
+    console.error('usage: promote-admin <username>')
+    process.exit(2)
+  }
+  const config = loadMigrateConfig(process.env)
+  const logger = createLogger(config.LOG_LEVEL)
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 })
+  try {
+    await runMigrationsWhenUp(pool, { waitMs: config.MIGRATE_WAIT_MS })
+    const user = await createUsersRepository(pool).promote(username)
+    if (!user) {
+      logger.error({ username }, 'no such user: sign up first (POST /users), then promote')
+      process.exitCode = 1
+      return
+    }
+    logger.info({ userId: user.id, username: user.username }, 'user promoted to admin')
   } finally {
     await pool.end()
   }
@@ -62,7 +87,9 @@ async function main(): Promise<void> {
   const metrics = new Registry()
   const alerts = createAlertsFeature({ kafka, config, logger, registry: metrics })
 
-  const app = await buildApp({ config, pool, store, logger, alerts, metrics })
+  const rulesPublisher = createRulesPublisher({ kafka, pool, config, logger, registry: metrics })
+
+  const app = await buildApp({ config, pool, store, logger, alerts, rulesPublisher, metrics })
 
   closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error')
@@ -78,6 +105,7 @@ async function main(): Promise<void> {
 
 try {
   if (process.argv[2] === 'migrate') await migrate()
+  else if (process.argv[2] === 'promote-admin') await promoteAdmin(process.argv[3])
   else await main()
 } catch (err) {
   if (err instanceof ConfigError) {

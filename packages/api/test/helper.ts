@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto'
 import type { DetectionsBackend, DetectionsRepository } from '@intellisite/detections-store'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
+import type { Logger } from 'pino'
+import { Registry } from 'prom-client'
 import { afterAll, beforeAll } from 'vitest'
 import { createTestStore, type TestStore } from '../../../test/support/detections-stores.js'
 import { requireEnv } from '../../../test/support/env.js'
@@ -13,6 +15,7 @@ import type { AlertsFeature } from '../src/alerts-feature.js'
 import { type App, buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config.js'
 import { createLogger } from '../src/logger.js'
+import type { RulesPublisher } from '../src/rules/index.js'
 import { runMigrations } from '../src/users/migrate.js'
 import { createSpecValidator, type SpecValidator } from './support/openapi-validator.js'
 
@@ -74,15 +77,34 @@ export interface TestApp {
   close(): Promise<void>
 }
 
+/** What a test app is built on, for components the test builds beside it. */
+export interface TestAppParts {
+  pool: pg.Pool
+  config: Config
+  logger: Logger
+  registry: Registry
+}
+
 export interface TestAppOptions {
   env?: Record<string, string>
   backend?: DetectionsBackend
   alerts?: AlertsFeature
+  /** Builds the rules changelog publisher on the app's own database, logger and metrics registry. */
+  rulesPublisher?: (deps: {
+    pool: pg.Pool
+    config: Config
+    logger: Logger
+    registry: Registry
+  }) => RulesPublisher
+  /** An existing users database (left in place on close) instead of a new one. */
+  databaseUrl?: string
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const config = testConfig(options.env)
-  const database = await createPostgresDatabase()
+  const database = options.databaseUrl
+    ? { url: options.databaseUrl, drop: async () => {} }
+    : await createPostgresDatabase()
   const pool = new pg.Pool({ connectionString: database.url, max: 5 })
   await runMigrations(pool)
   const store = await createTestStore(options.backend ?? 'postgres', 'api_test')
@@ -91,12 +113,15 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const lines: string[] = []
   const logs: LogCapture = { lines, text: () => lines.join('') }
   const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void lines.push(line) })
+  const metrics = new Registry()
   const app = await buildApp({
     config,
+    metrics,
     pool,
     store: { repository, backend: store.backend },
     logger,
     alerts: options.alerts,
+    rulesPublisher: options.rulesPublisher?.({ pool, config, logger, registry: metrics }),
   })
   await app.ready()
   const spec = await createSpecValidator(app.swagger())

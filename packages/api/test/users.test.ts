@@ -4,7 +4,7 @@ import { useTestApp } from './helper.js'
 describe('POST /users', () => {
   const t = useTestApp()
 
-  it('creates a user and answers 201 with id, username and createdAt only', async () => {
+  it('creates a user and answers 201 with id, username, role and createdAt only', async () => {
     const before = Date.now()
     const response = await t.inject({
       method: 'POST',
@@ -13,7 +13,8 @@ describe('POST /users', () => {
     })
     expect(response.statusCode).toBe(201)
     const body = response.json()
-    expect(Object.keys(body).sort()).toEqual(['createdAt', 'id', 'username'])
+    expect(Object.keys(body).sort()).toEqual(['createdAt', 'id', 'role', 'username'])
+    expect(body.role).toBe('user')
     expect(body.username).toBe('Alice')
     expect(body.id).toMatch(/^[0-9a-f-]{36}$/)
     expect(new Date(body.createdAt).getTime()).toBeGreaterThanOrEqual(before - 5_000)

@@ -1,6 +1,12 @@
 import { IntellisiteError } from '@intellisite/common'
 import { z } from 'zod'
 
+const fieldErrorSchema = z.object({
+  in: z.string().describe('Where the invalid value was: body, querystring, params, headers'),
+  path: z.string().describe('JSON pointer to the invalid value within that location'),
+  message: z.string(),
+})
+
 /** RFC 9457 problem details, plus a stable `code` and the request id for support. */
 export const problemSchema = z
   .object({
@@ -12,13 +18,7 @@ export const problemSchema = z
     code: z.string().describe('Stable machine-readable error code'),
     requestId: z.string().describe('Request id, also in the `x-request-id` header and the logs'),
     errors: z
-      .array(
-        z.object({
-          in: z.string().describe('Where the invalid value was: body, querystring, params, headers'),
-          path: z.string().describe('JSON pointer to the invalid value within that location'),
-          message: z.string(),
-        }),
-      )
+      .array(fieldErrorSchema)
       .optional()
       .describe('One entry per invalid field (validation errors only)'),
   })
@@ -41,6 +41,39 @@ export const problemSchema = z
 export type Problem = z.infer<typeof problemSchema>
 export type ProblemFieldError = NonNullable<Problem['errors']>[number]
 
+/** A row of an uploaded file (a `text/csv` body) that was refused, by its line number. */
+export const problemRowErrorSchema = z.object({
+  line: z.number().int().min(1).describe('Line of the file where the row starts (1 = the first line)'),
+  reason: z.string(),
+})
+export type ProblemRowError = z.infer<typeof problemRowErrorSchema>
+
+/** The problem of a route taking a file: its `errors` name invalid fields or invalid rows. */
+export const rowsProblemSchema = problemSchema
+  .extend({
+    errors: z
+      .array(z.union([fieldErrorSchema, problemRowErrorSchema]))
+      .optional()
+      .describe('Invalid fields (validation errors) or invalid rows of the file, by line'),
+  })
+  .meta({
+    id: 'RowsProblem',
+    examples: [
+      {
+        type: 'urn:intellisite:problem:invalid-csv',
+        title: 'Bad Request',
+        status: 400,
+        detail: '1 row is invalid; nothing was applied.',
+        instance: '/rules/0b7d2c44-5a7e-4d59-9a53-1f3e0b8f8c11/entries',
+        code: 'INVALID_CSV',
+        requestId: '5f0c1a8e-2b1d-4d7e-9a53-0c7f0e6b9a11',
+        errors: [
+          { line: 3, reason: 'expected 2 columns (make,model) or 4 (make,model,year_min,year_max), found 3' },
+        ],
+      },
+    ],
+  })
+
 export function problemType(code: string): string {
   return `urn:intellisite:problem:${code.toLowerCase().replaceAll('_', '-')}`
 }
@@ -52,13 +85,17 @@ export function problemType(code: string): string {
  */
 export class HttpError extends IntellisiteError {
   readonly statusCode: number
-  readonly errors: ProblemFieldError[] | undefined
+  readonly errors: (ProblemFieldError | ProblemRowError)[] | undefined
   readonly headers: Record<string, string> | undefined
   constructor(
     statusCode: number,
     code: string,
     message: string,
-    options: { cause?: unknown; errors?: ProblemFieldError[]; headers?: Record<string, string> } = {},
+    options: {
+      cause?: unknown
+      errors?: (ProblemFieldError | ProblemRowError)[]
+      headers?: Record<string, string>
+    } = {},
   ) {
     super(code, message, { cause: options.cause, retriable: statusCode === 429 || statusCode === 503 })
     this.statusCode = statusCode

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { type Problem, type ProblemFieldError, problemType } from '../http/problem.js'
+import { type Problem, type ProblemFieldError, type ProblemRowError, problemType } from '../http/problem.js'
 
 /** Codes for errors raised by Fastify and its plugins whose status is a client error. */
 const FASTIFY_CODES: Record<string, string> = {
@@ -40,9 +40,9 @@ export function sendProblem(
   status: number,
   code: string,
   detail: string | undefined,
-  errors?: ProblemFieldError[],
+  errors?: (ProblemFieldError | ProblemRowError)[],
 ): FastifyReply {
-  const problem: Problem = {
+  const problem: Omit<Problem, 'errors'> & { errors?: (ProblemFieldError | ProblemRowError)[] } = {
     type: problemType(code),
     title: STATUS_CODES[status] ?? 'Error',
     status,
@@ -103,7 +103,10 @@ export const errorHandlerPlugin = fp(
 
     app.setErrorHandler(
       (
-        err: FastifyError & { errors?: ProblemFieldError[]; headers?: Record<string, string> },
+        err: FastifyError & {
+          errors?: (ProblemFieldError | ProblemRowError)[]
+          headers?: Record<string, string>
+        },
         request,
         reply,
       ) => {

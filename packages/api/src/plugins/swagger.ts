@@ -21,6 +21,8 @@ type Operation = {
  */
 const MEDIA_TYPES: Record<string, string> = {
   Problem: 'application/problem+json',
+  RowsProblem: 'application/problem+json',
+  WatchlistCsv: 'text/csv',
   AlertEvent: 'text/event-stream',
 }
 
@@ -117,6 +119,7 @@ export const swaggerPlugin = fp(
           { name: 'auth', description: 'Access tokens (JWT, HS256)' },
           { name: 'detections', description: 'Stored vehicle detections and their counts' },
           { name: 'alerts', description: 'Live suspicious-vehicle alerts (Server-Sent Events)' },
+          { name: 'rules', description: 'Alert rules and watch lists: what raises an alert, and for whom' },
           { name: 'operations', description: 'Health, readiness and metrics' },
         ],
         components: {

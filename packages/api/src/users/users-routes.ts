@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { problemResponses, problemSchema } from '../http/problem.js'
+import { HttpError, problemResponses, problemSchema } from '../http/problem.js'
+import { SECURED } from '../plugins/swagger.js'
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from './password-hasher.js'
 import type { UsersRepository } from './users-repository.js'
 import { createUserBodySchema, userSchema } from './users-schemas.js'
@@ -43,6 +44,28 @@ export const usersRoutes: FastifyPluginAsyncZod<UsersRoutesOptions> = async (
       const user = await users.create(username, await hasher.hash(password))
       request.log.info({ userId: user.id }, 'user created')
       return reply.code(201).send(user)
+    },
+  )
+
+  app.get(
+    '/users/me',
+    {
+      preHandler: app.authenticate,
+      schema: {
+        tags: ['users'],
+        operationId: 'getCurrentUser',
+        summary: 'The signed-in user, with its role',
+        description:
+          'Read from the database on every call: a role granted after the token was issued shows at once.',
+        security: SECURED,
+        response: { 200: userSchema, ...problemResponses(401, 500) },
+      },
+    },
+    async (request) => {
+      const user = await users.findById(request.user.sub)
+      if (!user)
+        throw new HttpError(401, 'UNAUTHORIZED', 'The access token names a user that no longer exists.')
+      return user
     },
   )
 }

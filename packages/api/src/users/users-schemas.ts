@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { MAX_PASSWORD_BYTES } from './password-hasher.js'
+import { USER_ROLES } from './users-repository.js'
 
 export const usernameSchema = z
   .string({ error: 'username is required and must be a string' })
@@ -25,6 +26,7 @@ export const passwordSchema = z
   )
   .describe(`At least 8 characters and at most ${MAX_PASSWORD_BYTES} bytes (UTF-8)`)
 
+// Not strict: unknown fields are dropped, so a `role` in a sign-up is ignored (sign-up creates users).
 export const createUserBodySchema = z
   .object({ username: usernameSchema, password: passwordSchema })
   .meta({ examples: [{ username: 'alice', password: 'correct horse battery staple' }] })
@@ -33,6 +35,9 @@ export const userSchema = z
   .object({
     id: z.uuid(),
     username: z.string(),
+    role: z
+      .enum(USER_ROLES)
+      .describe('`admin` may create and edit shared rules; sign-up always creates `user`'),
     createdAt: z.date(),
   })
   .meta({
@@ -41,6 +46,7 @@ export const userSchema = z
       {
         id: '0b7d2c44-5a7e-4d59-9a53-1f3e0b8f8c11',
         username: 'alice',
+        role: 'user',
         createdAt: '2026-11-23T20:15:00.000Z',
       },
     ],
