@@ -148,7 +148,12 @@ interface Round {
 
 async function round(): Promise<Round> {
   const id = randomUUID()
-  const topics = { detections: `bench-det-${id}`, alerts: `bench-alerts-${id}`, dlq: `bench-dlq-${id}` }
+  const topics = {
+    detections: `bench-det-${id}`,
+    alerts: `bench-alerts-${id}`,
+    dlq: `bench-dlq-${id}`,
+    rules: `bench-rules-${id}`,
+  }
   const groupId = `bench-${id}`
   const dbName = `bench_${id.replaceAll('-', '')}`
   const rawDbName = `${dbName}_raw`

@@ -98,6 +98,7 @@ export async function runIndexer({
       kafka: indexer.ready,
       detections: { backend: store.backend, ping: () => repository.ping() },
       stalled: indexer.stalled,
+      rules: indexer.rulesLoaded,
     },
   })
 
@@ -120,6 +121,7 @@ export async function runIndexer({
     logger.info(
       {
         topic: config.topics.detections,
+        rulesTopic: config.topics.rules,
         groupId: config.groupId,
         suspicious: config.suspiciousVehicle,
         store: store.backend,
