@@ -130,9 +130,6 @@ export function createIndexer(deps: IndexerDeps) {
       index: rules,
       metrics,
       logger,
-      onFatalError: (err) => {
-        if (!stopping) deps.onFatalError?.(err)
-      },
     })
     if (!(await follower.start()) || stopping) return
 

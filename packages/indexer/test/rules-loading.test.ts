@@ -2,7 +2,7 @@
 // (readiness says so meanwhile), and every member of the indexers' group applies every change.
 import type { AddressInfo } from 'node:net'
 import { ruleRecord, ruleTombstone } from '@intellisite/alert-rules'
-import type { ConsumerConfig, ConsumerRunConfig, Kafka } from 'kafkajs'
+import kafkajs, { type ConsumerConfig, type ConsumerRunConfig, type Kafka } from 'kafkajs'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { expect, it, onTestFinished } from 'vitest'
@@ -22,6 +22,8 @@ import {
   waitFor,
 } from './helpers.js'
 import { alertsById, indexed, metricValue, rule, rulesApplied, vehicle } from './support/rules.js'
+
+const { KafkaJSNonRetriableError } = kafkajs
 
 /**
  * A real client whose rules consumer holds its first batch of rules until the test lets it go,
@@ -177,4 +179,53 @@ it('every member of the group applies a change: each partition follows it', asyn
   for (const id of before) expect(alerts.get(id)?.rules?.[0]?.version).toBe(1)
   for (const id of after.slice(0, 12)) expect(alerts.has(id)).toBe(false)
   for (const id of after.slice(12)) expect(alerts.get(id)?.rules?.[0]?.version).toBe(2)
+})
+
+it('keeps its rules and follows on after kafkajs gives up on the rules consumer', async () => {
+  const pipeline = await createPipeline()
+  const kafka = testKafka('indexer', pipeline.brokers)
+  let crashes = 0
+  // The batch holding the record keyed `crash` fails once with a non-retriable error: kafkajs
+  // stops that consumer for good.
+  const consumer = (config: ConsumerConfig) => {
+    const real = kafka.consumer(config)
+    if (!config.groupId.startsWith(`${pipeline.groupId}.rules-`)) return real
+    return Object.assign(Object.create(real) as typeof real, {
+      run: (run: ConsumerRunConfig) =>
+        real.run({
+          ...run,
+          eachBatch: async (payload) => {
+            if (crashes === 0 && payload.batch.messages.some((m) => m.key?.toString() === 'crash')) {
+              crashes++
+              throw new KafkaJSNonRetriableError('the rules consumer fails for good')
+            }
+            return run.eachBatch!(payload)
+          },
+        }),
+    })
+  }
+  const { registry } = await startIndexer(pipeline, {}, pipeline.repository, {
+    kafka: Object.assign(Object.create(kafka) as Kafka, { consumer }),
+  })
+  const v1 = rule()
+  await publishRules(pipeline, [ruleRecord(v1)])
+  await rulesApplied(registry, 1)
+  await publishRules(pipeline, [{ key: 'crash', value: 'not a rule' }])
+  await waitFor(() => crashes === 1, { what: 'the rules consumer crashed' })
+  const [meanwhile] = await indexed(pipeline, [vehicle('Subaru', 'Legacy', 'Sedan', 2010)])
+
+  const v2 = { ...v1, version: 2, match: { make: ['Subaru'], year: { min: 2020 } } }
+  await publishRules(pipeline, [ruleRecord(v2)])
+  await rulesApplied(registry, 2)
+  const [old, recent] = await indexed(pipeline, [
+    vehicle('Subaru', 'Legacy', 'Sedan', 2010),
+    vehicle('Subaru', 'Legacy', 'Sedan', 2021),
+  ])
+  // The new consumer went on from where the old one was: nothing applied twice.
+  expect(await metricValue(registry, 'indexer_rule_records_applied_total')).toBe(2)
+  expect(await metricValue(registry, 'indexer_rule_records_invalid_total')).toBe(1)
+  const alerts = await alertsById(pipeline, 2)
+  expect(alerts.get(meanwhile!)?.rules?.[0]?.version).toBe(1)
+  expect(alerts.has(old!)).toBe(false)
+  expect(alerts.get(recent!)?.rules?.[0]?.version).toBe(2)
 })

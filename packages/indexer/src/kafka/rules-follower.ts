@@ -8,7 +8,7 @@ import {
   RULES_TOPIC_CONFIG,
   type RuleIndex,
 } from '@intellisite/alert-rules'
-import { ensureTopics } from '@intellisite/common'
+import { ensureTopics, growingDelay } from '@intellisite/common'
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { IndexerMetrics } from '../metrics.js'
@@ -24,8 +24,8 @@ export interface RulesFollowerOptions {
   index: Pick<RuleIndex, 'upsert' | 'remove'>
   metrics: Pick<IndexerMetrics, 'ruleRecordsApplied' | 'ruleRecordsInvalid'>
   logger: Logger
-  /** The consumer crashed and kafkajs will not restart it. */
-  onFatalError: (err: Error) => void
+  /** Waits before a consumer kafkajs gave up on is replaced; each is longer than the last. */
+  restart?: { initialMs: number; maxMs: number }
 }
 
 const BUILTIN_FROM_TOPIC =
@@ -56,6 +56,9 @@ export function createRulesFollower(options: RulesFollowerOptions) {
   let loaded = false
   let stopping = false
   let joins = 0
+  let restarts = 0
+  let restartTimer: NodeJS.Timeout | undefined
+  const restartDelays = options.restart ?? { initialMs: 1_000, maxMs: 30_000 }
   let recordsAtLoad = 0
   let startedAt = 0
   let settle: ((loaded: boolean) => void) | undefined
@@ -166,6 +169,12 @@ export function createRulesFollower(options: RulesFollowerOptions) {
       end.set(partition, Number(high))
     }
     if (stopping) return false
+    await follow()
+    checkLoaded()
+    return whenLoaded
+  }
+
+  async function follow(): Promise<void> {
     const c = kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
@@ -182,6 +191,7 @@ export function createRulesFollower(options: RulesFollowerOptions) {
     })
     consumer = c
     c.on(c.events.GROUP_JOIN, () => {
+      restarts = 0
       if (joins++ > 0) seekAll()
     })
     c.on(c.events.END_BATCH_PROCESS, ({ payload }) => {
@@ -189,18 +199,40 @@ export function createRulesFollower(options: RulesFollowerOptions) {
     })
     c.on(c.events.CRASH, ({ payload }) => {
       logger.error({ err: payload.error, restart: payload.restart }, 'rules consumer crashed')
-      if (!payload.restart && !stopping) options.onFatalError(payload.error)
+      if (!payload.restart) replace(c)
     })
     await c.connect()
     await c.subscribe({ topic, fromBeginning: true })
     await c.run({ autoCommit: false, eachBatch })
-    checkLoaded()
-    return whenLoaded
+  }
+
+  /**
+   * kafkajs does not restart a consumer after a non-retriable error (e.g. its group coordinator
+   * lookup while a broker is away). The rules held stay in use; a new consumer takes over from the
+   * positions reached, and the rest of the indexer carries on meanwhile.
+   */
+  function replace(crashed: Consumer): void {
+    if (stopping || consumer !== crashed || restartTimer !== undefined) return
+    const waitMs = growingDelay(++restarts, restartDelays.initialMs, restartDelays.maxMs)
+    logger.warn({ waitMs }, 'replacing the rules consumer')
+    restartTimer = setTimeout(async () => {
+      await crashed.disconnect().catch(() => undefined)
+      restartTimer = undefined
+      if (stopping) return
+      try {
+        await follow()
+      } catch (err) {
+        logger.error({ err }, 'starting a new rules consumer')
+        if (consumer) replace(consumer)
+      }
+    }, waitMs)
+    restartTimer.unref()
   }
 
   async function stop(): Promise<void> {
     if (stopping) return
     stopping = true
+    clearTimeout(restartTimer)
     settle?.(false)
     await consumer?.disconnect()
     // Nothing was ever committed; remove the group so that restarts leave no trace on the broker.
