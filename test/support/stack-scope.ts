@@ -19,7 +19,7 @@ export function withDatabase(url: string, database: string): string {
 export interface StackScope {
   /** Letters and digits only: usable as a topic prefix, group prefix and database name. */
   readonly id: string
-  readonly topics: { detections: string; alerts: string; dlq: string }
+  readonly topics: { detections: string; alerts: string; dlq: string; rules: string }
   /** Points the pipeline's processes at the scope's topics and consumer groups. */
   readonly env: Record<string, string>
   /** Creates the PostgreSQL database `id` + `suffix` (dropped by `cleanup`) and returns its URL. */
@@ -32,7 +32,12 @@ export interface StackScope {
 
 export function createStackScope(prefix: string): StackScope {
   const id = `${prefix}${randomUUID().replaceAll('-', '').slice(0, 12)}`
-  const topics = { detections: `${id}.detections`, alerts: `${id}.alerts`, dlq: `${id}.dlq` }
+  const topics = {
+    detections: `${id}.detections`,
+    alerts: `${id}.alerts`,
+    dlq: `${id}.dlq`,
+    rules: `${id}.alert-rules`,
+  }
   const postgresDatabases = new Set<string>()
   const mongoDatabases = new Set<string>()
 
@@ -49,6 +54,7 @@ export function createStackScope(prefix: string): StackScope {
       DETECTIONS_TOPIC: topics.detections,
       ALERTS_TOPIC: topics.alerts,
       DLQ_TOPIC: topics.dlq,
+      ALERT_RULES_TOPIC: topics.rules,
       INDEXER_GROUP_ID: id,
       ALERTS_GROUP_PREFIX: id,
     },
