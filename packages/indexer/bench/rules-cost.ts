@@ -250,7 +250,9 @@ export async function rulesCost(options: RulesCostOptions): Promise<string> {
   }
 
   const next = createDetectionGenerator({ seed: 'matcher' })
-  const detections: MatchableDetection[] = Array.from({ length: 200_000 }, () => {
+  // 200,000 at the default size; fewer for a smoke run.
+  const matcherSize = Math.min(200_000, Math.max(20_000, 2 * count))
+  const detections: MatchableDetection[] = Array.from({ length: matcherSize }, () => {
     const d = next()
     return {
       makeKey: normalizeKey(d.Make),
