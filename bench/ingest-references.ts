@@ -297,7 +297,9 @@ export async function referencesRound(
   } finally {
     const admin = kafka.admin()
     await admin.connect()
-    await admin.deleteTopics({ topics: [backlog.topic, names.alerts, names.dlq, names.rules] }).catch(() => {})
+    await admin
+      .deleteTopics({ topics: [backlog.topic, names.alerts, names.dlq, names.rules] })
+      .catch(() => {})
     await admin.deleteGroups(groups).catch(() => {})
     await admin.disconnect()
     for (const name of [naiveDb, indexerDb]) {
