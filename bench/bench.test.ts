@@ -58,6 +58,19 @@ it('pnpm bench --tiny prints every section with numeric results', { timeout: 300
   const ingestMedian = ingest.rows.find((row) => row[0]?.includes('median'))!
   positive(ingest, ingestMedian, 'indexer det/s')
   positive(ingest, ingestMedian, 'raw det/s')
+  // What alert rules cost, beside the built-in rule alone, and the matcher alone.
+  const rules = table(section(stdout, '1. Ingest'), '÷ built-in only')
+  const rulesMedians = rules.rows.filter((row) => row[0]?.includes('median'))
+  expect(rulesMedians.map((row) => cell(rules, row, 'rules'))).toEqual([
+    'built-in rule only',
+    '1,000 rules',
+    '1,000 rules matching nothing',
+    'watch list of 100,000 entries',
+  ])
+  for (const row of rulesMedians) positive(rules, row, 'det/s')
+  const matcher = table(section(stdout, '1. Ingest'), 'matches/s')
+  expect(matcher.rows).toHaveLength(4)
+  for (const row of matcher.rows) positive(matcher, row, 'matches/s')
 
   const refs = table(section(stdout, '1b. Ingest references'), 'consume-only')
   const refsMedian = refs.rows.find((row) => row[0]?.includes('median'))!

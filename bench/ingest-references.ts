@@ -174,7 +174,7 @@ export async function indexerProcess(
   kafka: Kafka,
   env: { brokers: string; mongoUrl: string },
   backlog: Backlog,
-  names: { groupId: string; alerts: string; dlq: string },
+  names: { groupId: string; alerts: string; dlq: string; rules: string },
   timeoutMs = 600_000,
 ): Promise<IndexerProcessResult> {
   const port = await freePort()
@@ -189,6 +189,7 @@ export async function indexerProcess(
       DETECTIONS_TOPIC: backlog.topic,
       ALERTS_TOPIC: names.alerts,
       DLQ_TOPIC: names.dlq,
+      ALERT_RULES_TOPIC: names.rules,
       TOPIC_PARTITIONS: String(backlog.partitions),
       INDEXER_GROUP_ID: names.groupId,
       INDEXER_HOST: '127.0.0.1',
@@ -262,6 +263,7 @@ export async function referencesRound(
     groupId: `bench-ref-indexer-${id}`,
     alerts: `bench-ref-alerts-${id}`,
     dlq: `bench-ref-dlq-${id}`,
+    rules: `bench-ref-rules-${id}`,
   }
   const groups = [`bench-ref-consume-${id}`, `bench-ref-naive-${id}`, names.groupId]
   const naiveDb = `bench_ref_naive_${id.replaceAll('-', '')}`
@@ -292,7 +294,9 @@ export async function referencesRound(
   } finally {
     const admin = kafka.admin()
     await admin.connect()
-    await admin.deleteTopics({ topics: [backlog.topic, names.alerts, names.dlq] }).catch(() => {})
+    await admin
+      .deleteTopics({ topics: [backlog.topic, names.alerts, names.dlq, names.rules] })
+      .catch(() => {})
     await admin.deleteGroups(groups).catch(() => {})
     await admin.disconnect()
     for (const name of [naiveDb, indexerDb]) {

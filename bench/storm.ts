@@ -90,6 +90,7 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
     detections: `storm-detections-${id}`,
     alerts: `storm-alerts-${id}`,
     dlq: `storm-dlq-${id}`,
+    rules: `storm-rules-${id}`,
   }
   const groupId = `storm-${id}`
   const dbName = `storm_${id.replaceAll('-', '')}`
@@ -167,6 +168,7 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       DETECTIONS_TOPIC: topics.detections,
       ALERTS_TOPIC: topics.alerts,
       DLQ_TOPIC: topics.dlq,
+      ALERT_RULES_TOPIC: topics.rules,
       TOPIC_PARTITIONS: String(partitions),
       INDEXER_GROUP_ID: groupId,
       INDEXER_PORT: '0',

@@ -29,6 +29,8 @@ interface Alert {
   model: string
   category: string
   reason: string
+  /** The rules the detection matched; here only the built-in SUSPICIOUS_VEHICLE rule. */
+  rules: { id: string; version: number; name: string; scope: string }[]
 }
 
 interface Page {
@@ -207,7 +209,16 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
           'make',
           'model',
           'reason',
+          'rules',
           'year',
+        ])
+        expect(alert.rules).toEqual([
+          {
+            id: '00000000-0000-4000-8000-000000000001',
+            version: 1,
+            name: 'SUSPICIOUS_VEHICLE',
+            scope: 'shared',
+          },
         ])
         expect(new Date(alert.detectedAt).toISOString()).toBe(alert.detectedAt)
         expect(alert.category.split(',').map((c: string) => c.trim().toLowerCase())).toContain('suv')

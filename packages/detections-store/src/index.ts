@@ -52,7 +52,6 @@ export {
   type TimeseriesQuery,
   type TimeseriesResult,
 } from './repository.js'
-export { createSuspiciousRule, parseSuspiciousList, type SuspiciousRule } from './suspicious-rule.js'
 export {
   BUCKET_MS,
   ceilToBucket,

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest'
 import {
   buildAlert,
   categoryTokens,
-  createSuspiciousRule,
   decodeCursor,
   detectionId,
   detectionMessageSchema,
@@ -27,29 +26,7 @@ describe('detection identity', () => {
   })
 })
 
-describe('suspicious rule', () => {
-  const rule = createSuspiciousRule('SUV')
-
-  it.each([
-    ['SUV', 'SUV'],
-    ['suv', 'SUV'],
-    ['SUV, Pickup', 'SUV'],
-    ['Wagon, SUV', 'SUV'],
-    ['  Suv ,Van', 'SUV'],
-  ])('%j alerts', (category, matched) => {
-    expect(rule(category)).toBe(matched)
-  })
-
-  it.each(['Pickup', 'Sedan, Wagon', 'SUVs', 'Crossover SUV', ''])('%j does not alert', (category) => {
-    expect(rule(category)).toBeNull()
-  })
-
-  it('accepts a comma-separated list', () => {
-    const several = createSuspiciousRule(' SUV , pickup ,')
-    expect(several('Pickup')).toBe('pickup')
-    expect(several('Van')).toBeNull()
-  })
-
+describe('category tokens', () => {
   it('splits compound categories into case-folded tokens', () => {
     expect(categoryTokens(' SUV, Pickup ,')).toEqual(['suv', 'pickup'])
   })

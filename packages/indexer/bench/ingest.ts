@@ -3,7 +3,11 @@
 // run: on PostgreSQL one multi-row INSERT (unnest) per batch into the detections table and its
 // indexes, without the counters; on MongoDB an insertMany into the same collection and indexes.
 //
-//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb]
+//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb] [--rules-rounds R] [--rules-sets thousand,nomatch,watchlist]
+//
+// Then the cost of alert rules (rules-cost.ts): the same size of backlog indexed with the built-in
+// rule alone, with 1,000 rules and with a watch list of 100,000 entries (--rules-rounds, default
+// --rounds; 0 skips it; --rules-sets picks among the rule sets), and the matcher alone.
 //
 // Needs KAFKA_BROKERS and DATABASE_URL or MONGO_URL (`bash scripts/services/services.sh env`);
 // prints markdown.
@@ -23,6 +27,7 @@ import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createIndexer } from '../src/indexer.js'
 import { createIndexerMetrics } from '../src/metrics.js'
+import { rulesCost } from './rules-cost.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +35,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     partitions: { type: 'string', default: '3' },
     store: { type: 'string', default: 'postgres' },
+    'rules-rounds': { type: 'string' },
+    'rules-sets': { type: 'string' },
   },
 })
 const PG = args.store !== 'mongodb'
@@ -37,6 +44,7 @@ const databaseUrl =
   process.env.DATABASE_URL ?? 'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'
 const count = Number(args.count)
 const rounds = Number(args.rounds)
+const rulesRounds = Number(args['rules-rounds'] ?? args.rounds)
 const partitions = Number(args.partitions)
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:29092').split(',')
 const mongoUrl = process.env.MONGO_URL ?? 'mongodb://127.0.0.1:27018/intellisite'
@@ -148,7 +156,12 @@ interface Round {
 
 async function round(): Promise<Round> {
   const id = randomUUID()
-  const topics = { detections: `bench-det-${id}`, alerts: `bench-alerts-${id}`, dlq: `bench-dlq-${id}` }
+  const topics = {
+    detections: `bench-det-${id}`,
+    alerts: `bench-alerts-${id}`,
+    dlq: `bench-dlq-${id}`,
+    rules: `bench-rules-${id}`,
+  }
   const groupId = `bench-${id}`
   const dbName = `bench_${id.replaceAll('-', '')}`
   const rawDbName = `${dbName}_raw`
@@ -272,7 +285,6 @@ for (let i = 0; i < rounds; i++) {
   results.push(await round())
   process.stderr.write(`round ${i + 1}/${rounds} done\n`)
 }
-if (!PG) await mongo.close()
 
 const rate = (seconds: number) => Math.round(count / seconds)
 const row = (label: string, r: Round) =>
@@ -300,3 +312,10 @@ console.log(
     storeSeconds: median(results.map((r) => r.storeSeconds)),
   }),
 )
+if (rulesRounds > 0) {
+  const sets = args['rules-sets']?.split(',').map((s) => s.trim())
+  console.log(
+    await rulesCost({ kafka, count, rounds: rulesRounds, partitions, freshStore, ...(sets && { sets }) }),
+  )
+}
+if (!PG) await mongo.close()

@@ -1,9 +1,5 @@
-import {
-  buildAlert,
-  type DetectionDocument,
-  type SuspiciousRule,
-  toDetectionDocument,
-} from '@intellisite/detections-store'
+import type { MatchableDetection, RuleMatches } from '@intellisite/alert-rules'
+import { buildAlert, type DetectionDocument, toDetectionDocument } from '@intellisite/detections-store'
 import type { IHeaders, Message } from 'kafkajs'
 import { type DecodeErrorCode, decodeDetection } from './decode-detection.js'
 
@@ -19,7 +15,8 @@ export interface SourceRecord {
 export interface ClassifyOptions {
   topic: string
   partition: number
-  rule: SuspiciousRule
+  /** Every rule a detection matches (a rule index's `match`), or null when none does. */
+  match: (detection: MatchableDetection) => RuleMatches | null
   maxMessageBytes: number
   alertsPartitions: number
   dlqPartitions: number
@@ -58,7 +55,7 @@ export interface ClassifiedBatch {
  * order. Pure: the delivery code decides when each of them is written.
  */
 export function classifyRecords(records: readonly SourceRecord[], options: ClassifyOptions): ClassifiedBatch {
-  const { topic, partition, rule } = options
+  const { topic, partition, match } = options
   // Every record of a source partition lands on one alerts partition, so per-partition order
   // holds end to end (Kafka only orders within a partition).
   const alertPartition = partition % options.alertsPartitions
@@ -77,18 +74,21 @@ export function classifyRecords(records: readonly SourceRecord[], options: Class
       result.deadLetters.push(deadLetter(record, decoded.error.code, decoded.error.message, context))
       continue
     }
-    const matched = rule(decoded.message.Category)
     const document = toDetectionDocument(
       decoded.message,
       { topic, partition, offset: Number(record.offset), timestamp: Number(record.timestamp) },
-      matched !== null,
+      false,
     )
+    // The document carries the case-folded keys the rules compare.
+    const matches = match(document)
     result.documents.push(document)
-    if (matched !== null) {
+    if (matches !== null) {
+      // Stored as "an alert was raised for it", whichever rules raised it.
+      document.suspicious = true
       result.alerts.push({
         message: {
           key: document._id,
-          value: JSON.stringify(buildAlert(document, `category matches ${matched}`)),
+          value: JSON.stringify(buildAlert(document, matches.reason, matches.rules)),
           partition: alertPartition,
         },
         record,

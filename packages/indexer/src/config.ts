@@ -1,3 +1,4 @@
+import { ALERT_RULES_TOPIC } from '@intellisite/alert-rules'
 import {
   chooseDetectionsStore,
   type DetectionsStoreSource,
@@ -28,6 +29,8 @@ export const configSchema = z
     DETECTIONS_TOPIC: z.string().min(1).default('intellisite.detections'),
     ALERTS_TOPIC: z.string().min(1).default('intellisite.alerts'),
     DLQ_TOPIC: z.string().min(1).default('intellisite.detections.dlq'),
+    /** The compacted changelog of alert rules, read to its end before any detection is classified. */
+    ALERT_RULES_TOPIC: z.string().min(1).default(ALERT_RULES_TOPIC),
     TOPIC_PARTITIONS: positiveInt.default(3),
     TOPIC_REPLICATION_FACTOR: positiveInt.default(1),
     INDEXER_GROUP_ID: z.string().min(1).default('intellisite-indexer'),
@@ -99,7 +102,14 @@ export interface IndexerConfig {
   storeSource: DetectionsStoreSource
   storeConnectTimeoutMs: number
   logLevel: Env['LOG_LEVEL']
-  topics: { detections: string; alerts: string; dlq: string; partitions: number; replicationFactor: number }
+  topics: {
+    detections: string
+    alerts: string
+    dlq: string
+    rules: string
+    partitions: number
+    replicationFactor: number
+  }
   groupId: string
   suspiciousVehicle: string
   http: { host: string; port: number }
@@ -134,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
       detections: e.DETECTIONS_TOPIC,
       alerts: e.ALERTS_TOPIC,
       dlq: e.DLQ_TOPIC,
+      rules: e.ALERT_RULES_TOPIC,
       partitions: e.TOPIC_PARTITIONS,
       replicationFactor: e.TOPIC_REPLICATION_FACTOR,
     },

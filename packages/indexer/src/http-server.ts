@@ -10,9 +10,14 @@ export interface HealthChecks {
   detections: { backend: 'postgres' | 'mongodb'; ping: () => Promise<void> }
   /** Owned partitions that make no progress; any makes the indexer unready. */
   stalled: () => StalledPartition[]
+  /** The alert rules changelog has been read to its end (not checked when absent). */
+  rules?: () => boolean
 }
 
-/** `/healthz` (process alive), `/readyz` (Kafka consumer joined, store answering, no stalled partition), `/metrics`. */
+/**
+ * `/healthz` (process alive), `/readyz` (alert rules loaded, Kafka consumer joined, store
+ * answering, no stalled partition), `/metrics`.
+ */
 export function createHealthServer(options: { registry: Registry; checks: HealthChecks }): Server {
   const { registry, checks } = options
   return createServer((request, response) => {
@@ -27,12 +32,18 @@ export function createHealthServer(options: { registry: Registry; checks: Health
     if (path === '/readyz') {
       // The API's shape and words: a stalled partition is a `partitions` check that is down.
       const stalled = checks.stalled()
+      const rulesLoaded = checks.rules?.() ?? true
       checkReadiness(
-        { kafka: checks.kafka, partitions: () => stalled.length === 0 },
+        {
+          ...(checks.rules && { rules: () => rulesLoaded }),
+          kafka: checks.kafka,
+          partitions: () => stalled.length === 0,
+        },
         { detections: { backend: checks.detections.backend, check: checks.detections.ping } },
       ).then((readiness) =>
         json(readiness.status === 'ready' ? 200 : 503, {
           ...readiness,
+          ...(!rulesLoaded && { detail: 'loading alert rules' }),
           ...(stalled.length > 0 && { stalled }),
         }),
       )

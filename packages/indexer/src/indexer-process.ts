@@ -106,6 +106,7 @@ export async function runIndexer({
       kafka: indexer.ready,
       detections: { backend: store.backend, ping: () => repository.ping() },
       stalled: indexer.stalled,
+      rules: indexer.rulesLoaded,
     },
   })
 
@@ -128,6 +129,7 @@ export async function runIndexer({
     logger.info(
       {
         topic: config.topics.detections,
+        rulesTopic: config.topics.rules,
         groupId: config.groupId,
         suspicious: config.suspiciousVehicle,
         store: { backend: store.backend, ...describeDetectionsStore(storeChoice) },

@@ -1,5 +1,6 @@
+import { builtinRule, createRuleIndex } from '@intellisite/alert-rules'
 import { ensureTopics, isKafkaError } from '@intellisite/common'
-import { createSuspiciousRule, type DetectionsRepository } from '@intellisite/detections-store'
+import type { DetectionsRepository } from '@intellisite/detections-store'
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import { classifyRecords } from './classify-records.js'
@@ -7,6 +8,7 @@ import type { IndexerConfig } from './config.js'
 import { type BatchDelivery, createBatchDelivery, IndexerStoppingError } from './kafka/batch-delivery.js'
 import { watchGroupMembership } from './kafka/group-membership.js'
 import { createPartitionOwnership, type PartitionOwnership } from './kafka/partition-ownership.js'
+import { createRulesFollower, type RulesFollower } from './kafka/rules-follower.js'
 import type { IndexerMetrics } from './metrics.js'
 import { createPartitionHealth } from './partition-health.js'
 import { createStoreWriter } from './store-writer.js'
@@ -58,17 +60,21 @@ const GROUP_ERRORS = [
 ]
 
 /**
- * The consumer's life (topics, store schema, group membership, readiness) and the path of one
- * batch: classify, store, deliver. Which partitions this member owns, with the committed offsets
- * that prove it, lives in `PartitionOwnership`; the transaction that publishes a batch, in
- * `BatchDelivery`.
+ * The consumer's life (topics, store schema, rules, group membership, readiness) and the path of
+ * one batch: classify, store, deliver. Which partitions this member owns, with the committed
+ * offsets that prove it, lives in `PartitionOwnership`; the transaction that publishes a batch, in
+ * `BatchDelivery`; the alert rules, in the index the `RulesFollower` keeps up to date.
  */
 export function createIndexer(deps: IndexerDeps) {
   const { kafka, repository, config, metrics } = deps
   const logger = deps.logger.child({ component: 'indexer' })
-  const rule = createSuspiciousRule(config.suspiciousVehicle)
+  // The built-in rule comes from the configuration, never from the changelog.
+  const rules = createRuleIndex()
+  rules.upsert(builtinRule(config.suspiciousVehicle))
+  metrics.observeRules(() => ({ rules: rules.size, watchlistEntries: rules.entryCount }))
   const stopSignal = new AbortController()
   let admin: Admin | undefined
+  let follower: RulesFollower | undefined
   let consumer: Consumer | undefined
   let ownership: PartitionOwnership | undefined
   let delivery: BatchDelivery | undefined
@@ -113,6 +119,19 @@ export function createIndexer(deps: IndexerDeps) {
     stallTimer = setInterval(health.stalled, 1_000)
     stallTimer.unref()
     await storeWriter.ensureSchema()
+
+    // No detection is classified before every rule known at start is in the index.
+    follower = createRulesFollower({
+      kafka,
+      admin,
+      topic: topics.rules,
+      replicationFactor: topics.replicationFactor,
+      groupPrefix: `${config.groupId}.rules`,
+      index: rules,
+      metrics,
+      logger,
+    })
+    if (!(await follower.start()) || stopping) return
 
     ownership = createPartitionOwnership({
       kafka: deps.producerKafka ?? kafka,
@@ -194,10 +213,12 @@ export function createIndexer(deps: IndexerDeps) {
     if (records === null) return
 
     metrics.consumed.inc(records.length)
+    // The rules as they are now: a rule applies to the detections classified after it reached this
+    // indexer. A batch redelivered after a crash is classified again, possibly with newer rules.
     const classified = classifyRecords(records, {
       topic,
       partition,
-      rule,
+      match: rules.match,
       maxMessageBytes: config.maxMessageBytes,
       alertsPartitions,
       dlqPartitions,
@@ -259,6 +280,7 @@ export function createIndexer(deps: IndexerDeps) {
     stopSignal.abort()
     await consumer?.disconnect()
     await ownership?.closeAll()
+    await follower?.stop()
     await admin?.disconnect()
     membership?.left()
   }
@@ -268,7 +290,14 @@ export function createIndexer(deps: IndexerDeps) {
     return !stopping && (membership?.inGroup() ?? false)
   }
 
-  return { start, stop, ready, stalled: health.stalled }
+  return {
+    start,
+    stop,
+    ready,
+    stalled: health.stalled,
+    /** Every rule on the changelog at start is applied (readiness: `rules`). */
+    rulesLoaded: () => follower?.loaded() ?? false,
+  }
 }
 
 export type Indexer = ReturnType<typeof createIndexer>

@@ -8,11 +8,18 @@ export interface PartitionProgress {
   lastTimestamp: number
 }
 
+/** What the rule index holds, read when metrics are scraped. */
+export interface RulesHeld {
+  rules: number
+  watchlistEntries: number
+}
+
 export function createIndexerMetrics(registry: Registry) {
   const registers = [registry]
   const progress = new Map<string, PartitionProgress>()
   const assignedPartitions = new Map<string, ReadonlySet<number>>()
   let stalls: () => StalledPartition[] = () => []
+  let rulesHeld: () => RulesHeld = () => ({ rules: 0, watchlistEntries: 0 })
 
   const consumed = new Counter({
     name: 'indexer_consumed_total',
@@ -98,6 +105,34 @@ export function createIndexerMetrics(registry: Registry) {
     },
   })
 
+  const ruleRecordsApplied = new Counter({
+    name: 'indexer_rule_records_applied_total',
+    help: 'Rule records read from the rules changelog and applied to the rule index, by kind (an upsert not newer than the version held changes nothing)',
+    labelNames: ['kind'] as const,
+    registers,
+  })
+  const ruleRecordsInvalid = new Counter({
+    name: 'indexer_rule_records_invalid_total',
+    help: 'Records on the rules changelog that are not a rule this indexer understands, or that name the built-in rule: skipped',
+    registers,
+  })
+  new Gauge({
+    name: 'indexer_rules',
+    help: 'Alert rules held, the built-in one included, enabled or not',
+    registers,
+    collect() {
+      this.set(rulesHeld().rules)
+    },
+  })
+  new Gauge({
+    name: 'indexer_rule_watchlist_entries',
+    help: 'Watch-list entries of the enabled rules held',
+    registers,
+    collect() {
+      this.set(rulesHeld().watchlistEntries)
+    },
+  })
+
   return {
     consumed,
     stored,
@@ -107,6 +142,8 @@ export function createIndexerMetrics(registry: Registry) {
     storeRetries,
     transactionsAborted,
     bulkWriteSeconds,
+    ruleRecordsApplied,
+    ruleRecordsInvalid,
     recordProgress(topic: string, partition: number, value: PartitionProgress): void {
       progress.set(`${topic}\u0000${partition}`, value)
     },
@@ -121,6 +158,10 @@ export function createIndexerMetrics(registry: Registry) {
     /** Where the stalled-partition gauge reads from. */
     observeStalls(source: () => StalledPartition[]): void {
       stalls = source
+    },
+    /** Where the rule gauges read from. */
+    observeRules(source: () => RulesHeld): void {
+      rulesHeld = source
     },
   }
 }

@@ -6,7 +6,12 @@ describe('loadConfig', () => {
     const config = loadConfig({})
     expect(config).toMatchObject({
       kafka: { brokers: ['127.0.0.1:29092'] },
-      topics: { detections: 'intellisite.detections', alerts: 'intellisite.alerts', partitions: 3 },
+      topics: {
+        detections: 'intellisite.detections',
+        alerts: 'intellisite.alerts',
+        rules: 'intellisite.alert-rules',
+        partitions: 3,
+      },
       groupId: 'intellisite-indexer',
       suspiciousVehicle: 'SUV',
       http: { port: 9101 },

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { RULES_TOPIC_CONFIG, type RuleRecordMessage } from '@intellisite/alert-rules'
 import { waitForLeaders } from '@intellisite/common'
 import {
   type Alert,
@@ -10,7 +11,7 @@ import {
   type DetectionsRepository,
   detectionId,
 } from '@intellisite/detections-store'
-import { type IHeaders, type Kafka, Partitioners } from 'kafkajs'
+import { CompressionTypes, type IHeaders, type Kafka, Partitioners } from 'kafkajs'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { expect, onTestFinished } from 'vitest'
@@ -34,7 +35,7 @@ export interface Pipeline {
   /** The broker list this pipeline (and an indexer given `indexerEnv`) talks to. */
   brokers: string
   kafka: Kafka
-  topics: { detections: string; alerts: string; dlq: string }
+  topics: { detections: string; alerts: string; dlq: string; rules: string }
   groupId: string
   /** This test's detections store; `store.storedIds()` etc. read it independently of the counters. */
   store: TestStore
@@ -60,6 +61,7 @@ export async function createPipeline({
     detections: `test-detections-${id}`,
     alerts: `test-alerts-${id}`,
     dlq: `test-dlq-${id}`,
+    rules: `test-rules-${id}`,
   }
   const store = await createTestStore(backend, 'indexer')
   onTestFinished(async () => {
@@ -81,13 +83,20 @@ export async function createPipeline({
   }
 }
 
-/** Creates the pipeline's topics up front, for tests that produce before an indexer starts. */
-export async function createTopics(pipeline: Pipeline): Promise<void> {
+/**
+ * Creates the pipeline's topics up front, for tests that produce before an indexer starts; the
+ * rules changelog as the indexer creates it (compacted), with `rulesPartitions` partitions.
+ */
+export async function createTopics(pipeline: Pipeline, { rulesPartitions = 1 } = {}): Promise<void> {
   const admin = pipeline.kafka.admin()
   await admin.connect()
   try {
+    const { rules, ...others } = pipeline.topics
     await admin.createTopics({
-      topics: Object.values(pipeline.topics).map((topic) => ({ topic, numPartitions: PARTITIONS })),
+      topics: [
+        ...Object.values(others).map((topic) => ({ topic, numPartitions: PARTITIONS })),
+        { topic: rules, numPartitions: rulesPartitions, configEntries: [...RULES_TOPIC_CONFIG] },
+      ],
       waitForLeaders: false,
     })
     // Not kafkajs's waitForLeaders: on a cluster it fails while a broker has yet to learn the topic.
@@ -143,6 +152,7 @@ export function indexerEnv(
     DETECTIONS_TOPIC: pipeline.topics.detections,
     ALERTS_TOPIC: pipeline.topics.alerts,
     DLQ_TOPIC: pipeline.topics.dlq,
+    ALERT_RULES_TOPIC: pipeline.topics.rules,
     TOPIC_PARTITIONS: String(PARTITIONS),
     INDEXER_GROUP_ID: pipeline.groupId,
     INDEXER_PORT: '0',
@@ -269,6 +279,33 @@ export async function produce(
     await producer.disconnect()
   }
   return produced
+}
+
+/**
+ * Writes rule records (`ruleRecord(rule)`, `ruleTombstone(id)`) to the pipeline's rules changelog
+ * as the API does: keyed by rule id, gzip-compressed, in order. `partition` pins them (the topic
+ * may have several partitions; a rule's records must share one).
+ */
+export async function publishRules(
+  pipeline: Pipeline,
+  records: readonly (RuleRecordMessage | { key: string | null; value: string | Buffer | null })[],
+  { partition }: { partition?: number } = {},
+): Promise<void> {
+  const producer = pipeline.kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  })
+  await producer.connect()
+  try {
+    await producer.send({
+      topic: pipeline.topics.rules,
+      compression: CompressionTypes.GZIP,
+      messages: records.map((record) => ({ ...record, ...(partition !== undefined && { partition }) })),
+    })
+  } finally {
+    await producer.disconnect()
+  }
 }
 
 export interface ConsumedRecord {

@@ -1,3 +1,4 @@
+import { BUILTIN_RULE_ID } from '@intellisite/alert-rules'
 import { detectionId } from '@intellisite/detections-store'
 import { describe, expect, it } from 'vitest'
 import {
@@ -64,6 +65,7 @@ describe('indexer', () => {
         model: fixture.Model,
         category: fixture.Category,
         reason: 'category matches SUV',
+        rules: [{ id: BUILTIN_RULE_ID, version: 1, name: 'SUSPICIOUS_VEHICLE', scope: 'shared' }],
       })
     }
 
