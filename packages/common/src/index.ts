@@ -1,8 +1,11 @@
 export {
+  booleanSchema,
   ConfigError,
+  durationSchema,
   kafkaBrokersSchema,
   LOCAL_KAFKA_BROKERS,
   logLevelSchema,
+  parseDuration,
   parseEnvironment,
   presentVariables,
 } from './config.js'
