@@ -4,6 +4,7 @@ import fastifyCors from '@fastify/cors'
 import fastifyFormbody from '@fastify/formbody'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { DetectionsStore } from '@intellisite/detections-store'
+import { type HostResolver, systemResolver } from '@intellisite/webhooks'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -28,6 +29,8 @@ import { swaggerPlugin } from './plugins/swagger.js'
 import { createPasswordHasher } from './users/password-hasher.js'
 import { createUsersRepository } from './users/users-repository.js'
 import { usersRoutes } from './users/users-routes.js'
+import { createWebhooksRepository } from './webhooks/webhooks-repository.js'
+import { webhooksRoutes } from './webhooks/webhooks-routes.js'
 
 export interface AppDependencies {
   config: Config
@@ -39,6 +42,8 @@ export interface AppDependencies {
   alerts?: AlertsFeature
   /** Registry served at /metrics; pass one to share it with components built outside the app (alerts). */
   metrics?: Registry
+  /** Resolves webhook hosts for the registration check (DNS unless given). */
+  resolveHost?: HostResolver
 }
 
 export type App = FastifyInstance<
@@ -123,6 +128,13 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
   await app.register(usersRoutes, { users, hasher, rateLimit })
   await app.register(authRoutes, { users, hasher, rateLimit, expiresInSeconds: config.JWT_EXPIRES_IN })
   await app.register(detectionsRoutes, { repository })
+  await app.register(webhooksRoutes, {
+    webhooks: createWebhooksRepository(pool),
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    resolve: deps.resolveHost ?? systemResolver,
+    secretOverlapMs: config.WEBHOOK_SECRET_OVERLAP,
+    maxPerUser: config.WEBHOOK_MAX_PER_USER,
+  })
   await app.register(dashboardPlugin, { root: config.DASHBOARD_DIR })
 
   if (alerts !== undefined) {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { kafkaBrokersSchema, logLevelSchema, parseEnvironment } from '@intellisite/common'
 import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
+import { webhooksConfigSchema } from './webhooks/config.js'
 
 /** PostgreSQL beside the users' database on the local services; created on first use. */
 export const DEFAULT_DETECTIONS_STORE_URL =
@@ -55,6 +56,8 @@ const variablesSchema = z.object({
   KAFKA_BROKERS: kafkaBrokersSchema,
   // GET /alerts settings (ALERTS_TOPIC, SSE_*, TOPIC_*), declared by the alerts feature.
   ...alertsConfigSchema.shape,
+  // /webhooks settings (WEBHOOK_*), declared by the webhooks routes.
+  ...webhooksConfigSchema.shape,
   // Optional outside tests only in the sense that the refinement below rejects its absence.
   JWT_SECRET: z.string().optional(),
   JWT_EXPIRES_IN: positiveInt.default(3600).describe('access token lifetime in seconds'),

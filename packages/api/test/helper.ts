@@ -4,6 +4,7 @@
 // document.
 import { randomUUID } from 'node:crypto'
 import type { DetectionsBackend, DetectionsRepository } from '@intellisite/detections-store'
+import type { HostResolver } from '@intellisite/webhooks'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import { afterAll, beforeAll } from 'vitest'
@@ -78,6 +79,8 @@ export interface TestAppOptions {
   env?: Record<string, string>
   backend?: DetectionsBackend
   alerts?: AlertsFeature
+  /** Resolves webhook hosts at registration (DNS unless given). */
+  resolveHost?: HostResolver
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -97,6 +100,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     store: { repository, backend: store.backend },
     logger,
     alerts: options.alerts,
+    ...(options.resolveHost && { resolveHost: options.resolveHost }),
   })
   await app.ready()
   const spec = await createSpecValidator(app.swagger())

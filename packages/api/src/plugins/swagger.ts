@@ -81,6 +81,10 @@ export const swaggerPlugin = fp(
           { name: 'auth', description: 'Access tokens (JWT, HS256)' },
           { name: 'detections', description: 'Stored vehicle detections and their counts' },
           { name: 'alerts', description: 'Live suspicious-vehicle alerts (Server-Sent Events)' },
+          {
+            name: 'webhooks',
+            description: 'Alerts POSTed to your endpoints, signed per Standard Webhooks, retried for hours',
+          },
           { name: 'operations', description: 'Health, readiness and metrics' },
         ],
         components: {
