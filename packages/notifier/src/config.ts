@@ -58,7 +58,7 @@ export const configSchema = z
     WEBHOOK_TOTAL_TIMEOUT: duration('15s'),
     WEBHOOK_MAX_RESPONSE_BYTES: positiveInt.default(64 * 1024),
     WEBHOOK_CONCURRENCY: positiveInt.default(128),
-    WEBHOOK_ENDPOINT_CONCURRENCY: positiveInt.default(4),
+    WEBHOOK_ENDPOINT_CONCURRENCY: positiveInt.default(8),
     WEBHOOK_POLL_INTERVAL: duration('250ms'),
     WEBHOOK_DISABLE_AFTER_FAILURES: positiveInt.default(20),
     WEBHOOK_DISABLE_MIN_SPAN: duration('5m'),

@@ -163,6 +163,14 @@ export function createDeliveriesRepository(pool: Pool) {
     }))
   }
 
+  /** Ends the lease of deliveries taken but not attempted (a stopping notifier): due again now. */
+  async function release(ids: readonly string[]): Promise<void> {
+    await pool.query(
+      "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = ANY($1::uuid[]) AND state = 'pending'",
+      [ids],
+    )
+  }
+
   /** A 2xx: the delivery is done and the endpoint's run of failures, if any, ends. */
   async function recordSuccess(attempt: AttemptRecord): Promise<void> {
     await pool.query(
@@ -250,7 +258,7 @@ export function createDeliveriesRepository(pool: Pool) {
     await pool.query('SELECT 1 FROM webhook_deliveries LIMIT 0')
   }
 
-  return { enqueue, claim, recordSuccess, recordFailure, disableEndpoint, counts, ping }
+  return { enqueue, claim, release, recordSuccess, recordFailure, disableEndpoint, counts, ping }
 }
 
 export type DeliveriesRepository = ReturnType<typeof createDeliveriesRepository>

@@ -8,13 +8,19 @@ import { disableReason, retryDelay } from './retry-policy.js'
 import type { AttemptResult, WebhookSender } from './webhook-sender.js'
 
 export interface DeliveryWorkerOptions {
-  repository: Pick<DeliveriesRepository, 'claim' | 'recordSuccess' | 'recordFailure' | 'disableEndpoint'>
+  repository: Pick<
+    DeliveriesRepository,
+    'claim' | 'release' | 'recordSuccess' | 'recordFailure' | 'disableEndpoint'
+  >
   sender: Pick<WebhookSender, 'send'>
   retry: RetryPolicy
   disable: DisablePolicy
   concurrency: { total: number; perEndpoint: number }
   pollIntervalMs: number
-  /** How long a taken delivery stays invisible to other notifiers: longer than an attempt can last. */
+  /**
+   * How long a taken delivery stays invisible to other notifiers: longer than it can wait for a
+   * slot (one attempt) plus its own attempt.
+   */
   leaseMs: number
   logger: Logger
   metrics: NotifierMetrics
@@ -32,8 +38,14 @@ export const webhookMessageId = (deliveryId: string) => `msg_${deliveryId}`
  */
 export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const { repository, sender, logger, metrics, concurrency } = options
-  const busy = new Map<string, number>()
+  /** HTTP exchanges in progress, per endpoint. */
+  const sending = new Map<string, number>()
+  /** Deliveries taken and leased, waiting for a free slot of their endpoint. */
+  const ready = new Map<string, ClaimedDelivery[]>()
+  /** Every attempt not yet recorded, for a graceful stop. */
   const attempts = new Set<Promise<void>>()
+  let sendingTotal = 0
+  let readyTotal = 0
   let running = false
   let loop: Promise<void> | undefined
   let wakeUp: (() => void) | undefined
@@ -55,17 +67,27 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     })
   }
 
+  /** What this process holds per endpoint (sending or waiting), so a claim takes no more than it can use soon. */
+  function held(): Map<string, number> {
+    const counts = new Map(sending)
+    for (const [endpointId, queue] of ready)
+      counts.set(endpointId, (counts.get(endpointId) ?? 0) + queue.length)
+    return counts
+  }
+
   async function run(): Promise<void> {
     let claimFailures = 0
     while (running) {
-      const free = concurrency.total - attempts.size
+      // Up to one round of deliveries per endpoint waits here beside the round being sent, so a
+      // freed slot is refilled without a round trip to PostgreSQL.
+      const room = 2 * concurrency.total - sendingTotal - readyTotal
       let claimed: ClaimedDelivery[] = []
-      if (free > 0) {
+      if (room > 0) {
         try {
           claimed = await repository.claim({
-            limit: free,
-            perEndpoint: concurrency.perEndpoint,
-            busy,
+            limit: room,
+            perEndpoint: 2 * concurrency.perEndpoint,
+            busy: held(),
             leaseMs: options.leaseMs,
           })
           claimFailures = 0
@@ -76,31 +98,78 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
           await sleep(delayMs, stopSignal.signal)
           continue
         }
-        for (const delivery of claimed) dispatch(delivery)
+        for (const delivery of claimed) {
+          const queue = ready.get(delivery.endpointId)
+          if (queue) queue.push(delivery)
+          else ready.set(delivery.endpointId, [delivery])
+          readyTotal++
+        }
+        pump()
       }
-      // Every slot filled: wait for one to free. Fewer due than slots: wait for the next poll, or
-      // for a slot or new deliveries (wake), whichever comes first.
-      if (running && (free === 0 || claimed.length < free)) await nap(options.pollIntervalMs)
+      // Took all it had room for: look again at once. Otherwise wait for the next poll, or for new
+      // deliveries or an endpoint with a free slot and nothing waiting (wake), whichever comes first.
+      if (running && (room <= 0 || claimed.length < room)) await nap(options.pollIntervalMs)
     }
   }
 
-  function dispatch(delivery: ClaimedDelivery): void {
-    busy.set(delivery.endpointId, (busy.get(delivery.endpointId) ?? 0) + 1)
-    const attempt = deliver(delivery)
+  /** Starts what waits, as far as the endpoints' and the process's limits allow. */
+  function pump(): void {
+    for (const [endpointId, queue] of ready) {
+      while (
+        queue.length > 0 &&
+        (sending.get(endpointId) ?? 0) < concurrency.perEndpoint &&
+        sendingTotal < concurrency.total
+      ) {
+        readyTotal--
+        start(queue.shift()!)
+      }
+      if (queue.length === 0) ready.delete(endpointId)
+      if (sendingTotal >= concurrency.total) return
+    }
+  }
+
+  /** An endpoint that is gone or disabled: what waits for it here goes back, undelivered. */
+  function dropWaiting(endpointId: string): void {
+    const queue = ready.get(endpointId)
+    if (!queue) return
+    ready.delete(endpointId)
+    readyTotal -= queue.length
+    repository
+      .release(queue.map((delivery) => delivery.id))
+      .catch((err: unknown) => logger.warn({ err, endpointId }, 'could not hand back deliveries'))
+  }
+
+  function start(delivery: ClaimedDelivery): void {
+    const { endpointId } = delivery
+    sending.set(endpointId, (sending.get(endpointId) ?? 0) + 1)
+    sendingTotal++
+    let holdsSlot = true
+    // The endpoint's slot frees when its HTTP exchange ends, before the outcome is recorded: the
+    // lease keeps the delivery from being taken again meanwhile, and the endpoint's next delivery
+    // need not wait for PostgreSQL.
+    const releaseSlot = () => {
+      if (!holdsSlot) return
+      holdsSlot = false
+      sendingTotal--
+      const left = (sending.get(endpointId) ?? 1) - 1
+      if (left > 0) sending.set(endpointId, left)
+      else sending.delete(endpointId)
+      if (!running) return
+      pump()
+      if (!ready.has(endpointId)) wake()
+    }
+    const attempt = deliver(delivery, releaseSlot)
       .catch((err: unknown) =>
         logger.error({ err, deliveryId: delivery.id }, 'delivery attempt failed unexpectedly'),
       )
       .finally(() => {
         attempts.delete(attempt)
-        const left = (busy.get(delivery.endpointId) ?? 1) - 1
-        if (left > 0) busy.set(delivery.endpointId, left)
-        else busy.delete(delivery.endpointId)
-        wake()
+        releaseSlot()
       })
     attempts.add(attempt)
   }
 
-  async function deliver(delivery: ClaimedDelivery): Promise<void> {
+  async function deliver(delivery: ClaimedDelivery, sent: () => void): Promise<void> {
     const attemptedAt = new Date()
     const headers = signWebhook(
       {
@@ -111,6 +180,8 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       delivery.secrets,
     )
     const result = await sender.send({ url: delivery.url, headers: { ...headers }, body: delivery.body })
+    if (result.outcome === 'gone') dropWaiting(delivery.endpointId)
+    sent()
     metrics.recordAttempt(result.outcome, result.latencyMs)
     const record: AttemptRecord = {
       deliveryId: delivery.id,
@@ -155,6 +226,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
         ? 'the endpoint answered 410 Gone'
         : disableReason({ ...run, now: new Date() }, options.disable, result.error ?? result.outcome)
     if (reason === null) return
+    dropWaiting(delivery.endpointId)
     if (await persist(() => repository.disableEndpoint(delivery.endpointId, reason))) {
       metrics.endpointsDisabledTotal.inc({ cause: result.outcome === 'gone' ? 'gone' : 'failing' })
       log.warn({ reason }, 'endpoint disabled')
@@ -171,7 +243,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     /** New deliveries are due now: look without waiting for the next poll. */
     wake,
     inFlight(): number {
-      return attempts.size
+      return sendingTotal
     },
     /** Takes nothing more and waits for the attempts in flight (each bounded by its timeout) to be recorded. */
     async stop(): Promise<void> {
@@ -179,6 +251,14 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       stopSignal.abort()
       wake()
       await loop
+      // What waited here is handed back at once rather than when its lease ends.
+      const waiting = [...ready.values()].flat().map((delivery) => delivery.id)
+      ready.clear()
+      readyTotal = 0
+      if (waiting.length > 0)
+        await repository
+          .release(waiting)
+          .catch((err: unknown) => logger.warn({ err }, 'could not hand back deliveries'))
       await Promise.allSettled([...attempts])
     },
   }

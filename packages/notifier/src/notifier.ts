@@ -45,7 +45,7 @@ export function createNotifier(deps: NotifierDependencies) {
     disable: config.disable,
     concurrency: config.concurrency,
     pollIntervalMs: config.pollIntervalMs,
-    leaseMs: config.timeouts.totalMs + LEASE_MARGIN_MS,
+    leaseMs: 2 * config.timeouts.totalMs + LEASE_MARGIN_MS,
     logger: logger.child({ component: 'delivery-worker' }),
     metrics,
   })

@@ -29,7 +29,8 @@ export class TargetRefusedError extends IntellisiteError<'TARGET_REFUSED'> {
 export function describeRefusal(hostname: string, refusal: TargetRefusal): string {
   if (refusal.reason === 'unresolvable') return `${hostname} does not resolve (${refusal.detail})`
   const via = refusal.address === hostname ? '' : ` (${hostname} resolves to it)`
-  return `${refusal.address} is a ${refusal.kind} address${via}: webhooks go to public addresses only`
+  const article = /^[aeiou]/i.test(refusal.kind) ? 'an' : 'a'
+  return `${refusal.address} is ${article} ${refusal.kind} address${via}: webhooks go to public addresses only`
 }
 
 export interface GuardOptions {
