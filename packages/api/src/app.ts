@@ -132,7 +132,7 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
     webhooks: createWebhooksRepository(pool),
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
     resolve: deps.resolveHost ?? systemResolver,
-    secretOverlapMs: config.WEBHOOK_SECRET_OVERLAP,
+    secretOverlapMs: config.WEBHOOK_ROTATION_OVERLAP,
     maxPerUser: config.WEBHOOK_MAX_PER_USER,
   })
   await app.register(dashboardPlugin, { root: config.DASHBOARD_DIR })

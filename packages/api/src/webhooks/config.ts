@@ -9,7 +9,7 @@ export const webhooksConfigSchema = z.object({
    */
   WEBHOOK_ALLOW_PRIVATE: booleanSchema,
   /** How long the previous secret keeps signing after a rotation, so receivers can switch without a gap. */
-  WEBHOOK_SECRET_OVERLAP: z.string().default('24h').pipe(durationSchema),
+  WEBHOOK_ROTATION_OVERLAP: z.string().default('24h').pipe(durationSchema),
   /** Endpoints one user may have. */
   WEBHOOK_MAX_PER_USER: z.coerce.number().int().positive().default(25),
 })

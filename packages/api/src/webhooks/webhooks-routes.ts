@@ -209,7 +209,7 @@ export const webhooksRoutes: FastifyPluginAsyncZod<WebhooksRoutesOptions> = asyn
     },
     async (request, reply) => {
       if (!(await webhooks.remove(request.user.sub, request.params.id))) throw notFound()
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 
