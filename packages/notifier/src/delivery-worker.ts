@@ -10,7 +10,7 @@ import type { AttemptResult, WebhookSender } from './webhook-sender.js'
 export interface DeliveryWorkerOptions {
   repository: Pick<
     DeliveriesRepository,
-    'claim' | 'release' | 'recordSuccess' | 'recordFailure' | 'disableEndpoint'
+    'claim' | 'release' | 'recordSuccesses' | 'recordFailure' | 'disableEndpoint'
   >
   sender: Pick<WebhookSender, 'send'>
   retry: RetryPolicy
@@ -50,6 +50,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   let loop: Promise<void> | undefined
   let wakeUp: (() => void) | undefined
   let stopSignal = new AbortController()
+  const successes = createSuccessBatch(repository.recordSuccesses)
 
   function wake(): void {
     wakeUp?.()
@@ -196,7 +197,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     const persist = <T>(operation: () => Promise<T>) =>
       retry(operation, { initialMs: 200, maxMs: 2_000, withinMs: options.leaseMs / 2 })
     if (result.outcome === 'success') {
-      await persist(() => repository.recordSuccess(record))
+      await successes.add(record, persist)
       metrics.deliveries.inc({ outcome: 'delivered' })
       return
     }
@@ -265,3 +266,49 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
 }
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>
+
+/** Successes gathered for a moment (or until there are many) and recorded in one statement. */
+const SUCCESS_BATCH = 200
+const SUCCESS_DELAY_MS = 5
+
+function createSuccessBatch(write: (attempts: readonly AttemptRecord[]) => Promise<void>) {
+  let pending: { record: AttemptRecord; done: () => void; failed: (err: unknown) => void }[] = []
+  let timer: NodeJS.Timeout | undefined
+
+  function flush(): void {
+    clearTimeout(timer)
+    timer = undefined
+    const batch = pending
+    pending = []
+    write(batch.map((p) => p.record)).then(
+      () => {
+        for (const p of batch) p.done()
+      },
+      (err: unknown) => {
+        for (const p of batch) p.failed(err)
+      },
+    )
+  }
+
+  function once(record: AttemptRecord): Promise<void> {
+    return new Promise((done, failed) => {
+      pending.push({ record, done, failed })
+      if (pending.length >= SUCCESS_BATCH) flush()
+      else timer ??= setTimeout(flush, SUCCESS_DELAY_MS)
+    })
+  }
+
+  return {
+    /** Resolves once `record` is written; a failed write is retried for this record alone, as `persist` says. */
+    async add(
+      record: AttemptRecord,
+      persist: (operation: () => Promise<void>) => Promise<void>,
+    ): Promise<void> {
+      try {
+        await once(record)
+      } catch {
+        await persist(() => write([record]))
+      }
+    },
+  }
+}
