@@ -50,6 +50,7 @@ export function createStackScope(prefix: string): StackScope {
       ALERTS_TOPIC: topics.alerts,
       DLQ_TOPIC: topics.dlq,
       INDEXER_GROUP_ID: id,
+      NOTIFIER_GROUP_ID: `${id}-notifier`,
       ALERTS_GROUP_PREFIX: id,
     },
     databaseUrl,
