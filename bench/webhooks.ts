@@ -6,6 +6,7 @@
 //   node --conditions=development --import tsx bench/webhooks.ts            # 100 endpoints, 500-alert burst, 10 s paced
 //   node --conditions=development --import tsx bench/webhooks.ts --tiny     # smoke: 10 endpoints, 30 alerts, 3 s
 //   options: --endpoints N --burst N (alerts) --rate R (alerts/s, paced phase) --seconds S --naive-seconds S
+//            --delay MS (each endpoint answers after MS, like a receiver doing some work; default 0)
 //
 // Per sender, a fresh topic: a burst of alerts produced at once (throughput: deliveries/s from the
 // first commit to the last 2xx), then a paced phase at `rate` alerts/s (latency per delivery, from
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     seconds: { type: 'string' },
     'naive-seconds': { type: 'string' },
+    delay: { type: 'string' },
   },
 })
 const tiny = args.tiny ?? false
@@ -39,6 +41,8 @@ const BURST = Number(args.burst ?? (tiny ? 30 : 500))
 const RATE = Number(args.rate ?? 2)
 const SECONDS = Number(args.seconds ?? (tiny ? 3 : 10))
 const NAIVE_SECONDS = Number(args['naive-seconds'] ?? (tiny ? 5 : 20))
+/** How long each endpoint takes to answer, as a real receiver does (0: at once). */
+const DELAY_MS = Number(args.delay ?? 0)
 const root = new URL('..', import.meta.url).pathname
 const progress = (text: string) => process.stderr.write(`[webhooks] ${text}\n`)
 
@@ -76,7 +80,8 @@ async function startReceivers(count: number): Promise<Receivers> {
         const times = receivers.received.get(body.data.id)
         if (times) times.push(at)
         else receivers.received.set(body.data.id, [at])
-        res.writeHead(204).end()
+        if (DELAY_MS > 0) setTimeout(() => res.writeHead(204).end(), DELAY_MS)
+        else res.writeHead(204).end()
       })
     })
     server.keepAliveTimeout = 60_000
@@ -307,7 +312,7 @@ const pct = (values: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(0)
 }
 console.log(
-  `${ENDPOINTS} endpoints on loopback (HTTP servers in the bench process, 204 at once). Burst: ${BURST} alerts ` +
+  `${ENDPOINTS} endpoints on loopback (HTTP servers in the bench process, 204 ${DELAY_MS > 0 ? `after ${DELAY_MS} ms` : 'at once'}). Burst: ${BURST} alerts ` +
     `produced at once, timed from the first ack to the last 2xx (the naive sender is stopped after ` +
     `${NAIVE_SECONDS} s). Paced: ${RATE} alerts/s for ${SECONDS} s, latency per delivery from the alert's ack to ` +
     `the receiver's request end. Notifier defaults (128 in flight, 8 per endpoint), signing and recording every ` +

@@ -44,6 +44,12 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const ready = new Map<string, ClaimedDelivery[]>()
   /** Every attempt not yet recorded, for a graceful stop. */
   const attempts = new Set<Promise<void>>()
+  /**
+   * Endpoints being disabled (a 410, or failing for too long), by the attempts that are disabling
+   * them: nothing more is sent or taken for them meanwhile, and what waited goes back only once
+   * PostgreSQL says disabled, so no other claim takes it in between.
+   */
+  const blocked = new Map<string, number>()
   let sendingTotal = 0
   let readyTotal = 0
   let running = false
@@ -73,6 +79,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     const counts = new Map(sending)
     for (const [endpointId, queue] of ready)
       counts.set(endpointId, (counts.get(endpointId) ?? 0) + queue.length)
+    for (const endpointId of blocked.keys()) counts.set(endpointId, 2 * concurrency.perEndpoint)
     return counts
   }
 
@@ -116,6 +123,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   /** Starts what waits, as far as the endpoints' and the process's limits allow. */
   function pump(): void {
     for (const [endpointId, queue] of ready) {
+      if (blocked.has(endpointId)) continue
       while (
         queue.length > 0 &&
         (sending.get(endpointId) ?? 0) < concurrency.perEndpoint &&
@@ -127,6 +135,17 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       if (queue.length === 0) ready.delete(endpointId)
       if (sendingTotal >= concurrency.total) return
     }
+  }
+
+  function block(endpointId: string): void {
+    blocked.set(endpointId, (blocked.get(endpointId) ?? 0) + 1)
+  }
+
+  function unblock(endpointId: string): void {
+    const left = (blocked.get(endpointId) ?? 1) - 1
+    if (left > 0) return void blocked.set(endpointId, left)
+    blocked.delete(endpointId)
+    dropWaiting(endpointId)
   }
 
   /** An endpoint that is gone or disabled: what waits for it here goes back, undelivered. */
@@ -181,7 +200,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       delivery.secrets,
     )
     const result = await sender.send({ url: delivery.url, headers: { ...headers }, body: delivery.body })
-    if (result.outcome === 'gone') dropWaiting(delivery.endpointId)
+    if (result.outcome === 'gone') block(delivery.endpointId)
     sent()
     metrics.recordAttempt(result.outcome, result.latencyMs)
     const record: AttemptRecord = {
@@ -214,23 +233,32 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     // 410 Gone: the receiver says this endpoint is no more. The delivery ends and so does the endpoint.
     const delay = result.outcome === 'gone' ? null : retryDelay(made, options.retry)
     const nextAttemptAt = delay === null ? null : new Date(Date.now() + delay)
-    const run = await persist(() => repository.recordFailure(record, nextAttemptAt))
-    if (nextAttemptAt === null) metrics.deliveries.inc({ outcome: 'failed' })
-    const log = logger.child({ deliveryId: delivery.id, endpointId: delivery.endpointId, attempts: made })
-    log.info(
-      { outcome: result.outcome, status: result.status, error: result.error, nextAttemptAt },
-      'delivery attempt failed',
-    )
-    if (run === null) return
-    const reason =
-      result.outcome === 'gone'
+    const gone = result.outcome === 'gone'
+    let blocking = gone
+    try {
+      const run = await persist(() => repository.recordFailure(record, nextAttemptAt))
+      if (nextAttemptAt === null) metrics.deliveries.inc({ outcome: 'failed' })
+      const log = logger.child({ deliveryId: delivery.id, endpointId: delivery.endpointId, attempts: made })
+      log.info(
+        { outcome: result.outcome, status: result.status, error: result.error, nextAttemptAt },
+        'delivery attempt failed',
+      )
+      // null: the endpoint is gone or already disabled.
+      if (run === null) return
+      const reason = gone
         ? 'the endpoint answered 410 Gone'
         : disableReason({ ...run, now: new Date() }, options.disable, result.error ?? result.outcome)
-    if (reason === null) return
-    dropWaiting(delivery.endpointId)
-    if (await persist(() => repository.disableEndpoint(delivery.endpointId, reason))) {
-      metrics.endpointsDisabledTotal.inc({ cause: result.outcome === 'gone' ? 'gone' : 'failing' })
-      log.warn({ reason }, 'endpoint disabled')
+      if (reason === null) return
+      if (!blocking) {
+        block(delivery.endpointId)
+        blocking = true
+      }
+      if (await persist(() => repository.disableEndpoint(delivery.endpointId, reason))) {
+        metrics.endpointsDisabledTotal.inc({ cause: gone ? 'gone' : 'failing' })
+        log.warn({ reason }, 'endpoint disabled')
+      }
+    } finally {
+      if (blocking) unblock(delivery.endpointId)
     }
   }
 
