@@ -125,6 +125,17 @@ it('pnpm bench --tiny prints every section with numeric results', { timeout: 300
     positive(alerts, row, 'client CPU')
   }
 
+  // The notifier and the naive sender, side by side, every burst delivered.
+  const webhooks = table(section(stdout, '3b. Webhooks'), 'deliveries/s')
+  expect(webhooks.rows.map((row) => cell(webhooks, row, 'sender'))).toEqual([
+    'notifier',
+    'naive (await each POST)',
+  ])
+  for (const row of webhooks.rows) {
+    positive(webhooks, row, 'deliveries/s')
+    positive(webhooks, row, 'p50 ms')
+  }
+
   const summary = table(section(stdout, 'Ingest summary'), '÷ min(a, b)')
   expect(summary.rows).toHaveLength(5)
   for (const row of summary.rows) positive(summary, row, 'det/s')

@@ -6,6 +6,7 @@
 //   pnpm bench --only ingest,api        # sections: ingest (with references), references, api, api-ferretdb, alerts
 //   pnpm bench --only storm             # kill storm: 100k detections, 10 SIGKILLs (not in the default run)
 //   pnpm bench --only soak              # soak: 10 min, 1,000 SSE clients (not in the default run)
+//   pnpm bench --only webhooks          # webhook delivery to 100 loopback endpoints, beside a naive sender
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
 //            --alerts-clients 1000,10000 --alerts-seconds S --alerts-fanouts ours,naive
 //            --alerts-churn none,reconnect,stall --out report.md
@@ -23,7 +24,16 @@ import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 
 const root = new URL('..', import.meta.url).pathname
 
-export const SECTIONS = ['ingest', 'references', 'api', 'api-ferretdb', 'alerts', 'storm', 'soak'] as const
+export const SECTIONS = [
+  'ingest',
+  'references',
+  'api',
+  'api-ferretdb',
+  'alerts',
+  'webhooks',
+  'storm',
+  'soak',
+] as const
 export type Section = (typeof SECTIONS)[number]
 /** Long-running: run only when named with --only. */
 const ON_REQUEST: readonly Section[] = ['storm', 'soak']
@@ -117,6 +127,8 @@ function sectionArgs(section: Section, s: Sizes): string[] {
         ...opt('fanouts', s.alertsFanouts),
         ...opt('churn', s.alertsChurn),
       ]
+    case 'webhooks':
+      return ['bench/webhooks.ts', ...(s.tiny ? ['--tiny'] : [])]
     case 'storm':
       return [
         'bench/storm.ts',
@@ -141,6 +153,7 @@ const TITLES: Record<Section, string> = {
   api: '2. API (PostgreSQL)',
   'api-ferretdb': '2b. API on FerretDB (FerretDB-bound)',
   alerts: '3. Alerts (SSE)',
+  webhooks: '3b. Webhooks: the notifier beside a naive sender',
   storm: '4. Kill storm: two indexers, SIGKILLs at random moments',
   soak: '5. Soak: the pipeline over time',
 }

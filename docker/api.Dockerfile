@@ -20,12 +20,13 @@ COPY package.json tsconfig.base.json ./
 COPY packages/common packages/common
 COPY packages/detections-store packages/detections-store
 COPY packages/alert-rules packages/alert-rules
+COPY packages/webhooks packages/webhooks
 COPY packages/api packages/api
 COPY packages/dashboard packages/dashboard
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm install --offline --frozen-lockfile --store-dir /pnpm/store \
       --filter "@intellisite/api..." --filter @intellisite/dashboard
-# The workspace libraries (common, detections-store, alert-rules) are consumed through their `default` export
+# The workspace libraries (common, detections-store, alert-rules, webhooks) are consumed through their `default` export
 # condition, i.e. their dist/: build them too. The dashboard is static files: built here, served by
 # the API, no Node dependency at run time.
 RUN pnpm --filter "@intellisite/api..." --filter @intellisite/dashboard build

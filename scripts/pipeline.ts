@@ -92,6 +92,18 @@ env.INDEXER_PORT = String(indexerPort)
 // own defaults stay 0.0.0.0, which is what a container needs.
 env.HOST ||= '127.0.0.1'
 env.INDEXER_HOST ||= env.HOST
+const notifierPort = Number(env.NOTIFIER_PORT ?? 9102)
+env.NOTIFIER_PORT = String(notifierPort)
+env.NOTIFIER_HOST ||= env.HOST
+// Webhooks registered on a development machine usually point at a receiver on it: let them (and
+// plain http) through, for the API's registration check and the notifier alike, and say so.
+if (env.WEBHOOK_ALLOW_PRIVATE === undefined) {
+  env.WEBHOOK_ALLOW_PRIVATE = 'true'
+  say(
+    'WEBHOOK_ALLOW_PRIVATE=true for this run: webhooks may target loopback/private addresses and plain http ' +
+      '(never in production; set WEBHOOK_ALLOW_PRIVATE=false to check as production does)',
+  )
+}
 const producerCounted =
   Boolean(env.PRODUCER_COUNT) || producerArgs.some((arg) => arg === '--count' || arg.startsWith('--count='))
 if (!env.JWT_SECRET) {
@@ -279,9 +291,12 @@ ensureDashboardBuilt()
 say(`starting the indexer (:${indexerPort}) and the API (:${apiPort}) from source…`)
 start('indexer', 36, 'indexer')
 start('api', 35, 'api')
+say(`starting the notifier (:${notifierPort}) from source…`)
+start('notifier', 34, 'notifier')
 await Promise.all([
   waitReady('indexer', `http://127.0.0.1:${indexerPort}/readyz`, 120_000),
   waitReady('api', `http://127.0.0.1:${apiPort}/readyz`, 120_000),
+  waitReady('notifier', `http://127.0.0.1:${notifierPort}/readyz`, 120_000),
 ])
 if (!flags['no-producer']) {
   start('producer', 33, 'producer', producerArgs)
@@ -298,6 +313,7 @@ say(
     `  OpenAPI          ${base}/docs/json`,
     `  alert stream     ${base}/alerts (SSE, bearer token or ?access_token=)`,
     `  indexer metrics  http://localhost:${indexerPort}/metrics`,
+    `  notifier metrics http://localhost:${notifierPort}/metrics   (webhooks: see docs/webhooks.md)`,
     '',
     '  Try it from another terminal:',
     `    curl -s ${json} -d ${credentials} ${base}/users`,

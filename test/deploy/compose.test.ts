@@ -204,14 +204,16 @@ describe('configuration', () => {
     // The image sets DASHBOARD_DIR to the page it was built with; compose has no other copy to point at.
     api: ['DASHBOARD_DIR'],
     producer: [],
+    notifier: ['NOTIFIER_HOST'],
   }
   const composeService: Record<ServiceName, ComposeService> = {
     indexer: indexerFile.services.indexer!,
     api: indexerFile.services.api!,
     producer: files['docker-compose.producer.yml']!.services.producer!,
+    notifier: indexerFile.services.notifier!,
   }
 
-  it.each(['indexer', 'api', 'producer'] as const)(
+  it.each(['indexer', 'api', 'producer', 'notifier'] as const)(
     'every variable %s reads is in .env.example with a comment, and compose passes it',
     (service) => {
       const variables = configVariables(service)

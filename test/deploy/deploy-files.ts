@@ -15,7 +15,7 @@ export const COMPOSE_FILES = [
   'docker-compose.producer.yml',
   'docker-compose.indexer.yml',
 ]
-export const SERVICES = ['indexer', 'api', 'producer'] as const
+export const SERVICES = ['indexer', 'api', 'producer', 'notifier'] as const
 export type ServiceName = (typeof SERVICES)[number]
 
 export interface ComposeService {

@@ -22,6 +22,7 @@ const healthPort: Record<ServiceName, string | null> = {
   indexer: 'INDEXER_PORT',
   api: 'PORT',
   producer: null,
+  notifier: 'NOTIFIER_PORT',
 }
 
 describe.each(SERVICES)('docker/%s.Dockerfile', (service) => {

@@ -67,7 +67,7 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
   beforeAll(async () => {
     await scope.createDatabase()
 
-    const [apiPort, indexerPort] = [await freePort(), await freePort()]
+    const [apiPort, indexerPort, notifierPort] = [await freePort(), await freePort(), await freePort()]
     api = `http://127.0.0.1:${apiPort}`
     pipeline = spawn(
       process.execPath,
@@ -79,6 +79,7 @@ describe.each(BACKENDS)('pipeline on the %s detections store: producer -> indexe
           ...process.env,
           PORT: String(apiPort),
           INDEXER_PORT: String(indexerPort),
+          NOTIFIER_PORT: String(notifierPort),
           ...scope.env,
           MONGO_URL: scope.databaseUrl('MONGO_URL'),
           // PostgreSQL: a database of its own, which the store creates on first use.

@@ -81,7 +81,7 @@ const started: ChildProcess[] = []
 let ports: number[] = []
 
 async function startStack(producerEnv: Record<string, string>): Promise<Run> {
-  const [apiPort, indexerPort] = ports
+  const [apiPort, indexerPort, notifierPort] = ports
   const npm = spawn('npm', ['start', '--silent'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,6 +91,7 @@ async function startStack(producerEnv: Record<string, string>): Promise<Run> {
       ...process.env,
       PORT: String(apiPort),
       INDEXER_PORT: String(indexerPort),
+      NOTIFIER_PORT: String(notifierPort),
       ...scope.env,
       DETECTIONS_STORE_URL: scope.databaseUrl('MONGO_URL'),
       DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
@@ -151,7 +152,7 @@ async function expectAllGone(pids: Map<number, string>, withinMs: number): Promi
 
 beforeAll(async () => {
   await scope.createDatabase()
-  ports = [await freePort(), await freePort()]
+  ports = [await freePort(), await freePort(), await freePort()]
 })
 
 afterAll(async () => {

@@ -56,6 +56,7 @@ export function createStackScope(prefix: string): StackScope {
       DLQ_TOPIC: topics.dlq,
       ALERT_RULES_TOPIC: topics.rules,
       INDEXER_GROUP_ID: id,
+      NOTIFIER_GROUP_ID: `${id}-notifier`,
       ALERTS_GROUP_PREFIX: id,
     },
     databaseUrl,

@@ -5,6 +5,7 @@ import fastifyFormbody from '@fastify/formbody'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { builtinRule } from '@intellisite/alert-rules'
 import type { DetectionsStore } from '@intellisite/detections-store'
+import { type HostResolver, systemResolver } from '@intellisite/webhooks'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -31,6 +32,8 @@ import { adminBootstrapPlugin } from './users/admin-bootstrap.js'
 import { createPasswordHasher } from './users/password-hasher.js'
 import { createUsersRepository } from './users/users-repository.js'
 import { usersRoutes } from './users/users-routes.js'
+import { createWebhooksRepository } from './webhooks/webhooks-repository.js'
+import { webhooksRoutes } from './webhooks/webhooks-routes.js'
 
 export interface AppDependencies {
   config: Config
@@ -47,6 +50,8 @@ export interface AppDependencies {
   rulesPublisher?: RulesPublisher
   /** Registry served at /metrics; pass one to share it with components built outside the app (alerts). */
   metrics?: Registry
+  /** Resolves webhook hosts for the registration check (DNS unless given). */
+  resolveHost?: HostResolver
 }
 
 export type App = FastifyInstance<
@@ -146,6 +151,13 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
       password: config.ADMIN_PASSWORD,
     })
   }
+  await app.register(webhooksRoutes, {
+    webhooks: createWebhooksRepository(pool),
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    resolve: deps.resolveHost ?? systemResolver,
+    secretOverlapMs: config.WEBHOOK_ROTATION_OVERLAP,
+    maxPerUser: config.WEBHOOK_MAX_PER_USER,
+  })
   await app.register(dashboardPlugin, { root: config.DASHBOARD_DIR })
 
   if (deps.rulesPublisher !== undefined) {

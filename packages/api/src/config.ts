@@ -11,6 +11,7 @@ import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
 import { rulesConfigSchema } from './rules/config.js'
 import { passwordSchema, usernameSchema } from './users/users-schemas.js'
+import { webhooksConfigSchema } from './webhooks/config.js'
 
 /** PostgreSQL beside the users' database on the local services; created on first use. */
 export const DEFAULT_DETECTIONS_STORE_URL = LOCAL_DETECTIONS_STORE_URL
@@ -70,6 +71,8 @@ const variablesSchema = z.object({
    */
   ADMIN_USERNAME: usernameSchema.optional(),
   ADMIN_PASSWORD: passwordSchema.optional(),
+  // /webhooks settings (WEBHOOK_*), declared by the webhooks routes.
+  ...webhooksConfigSchema.shape,
   // Optional outside tests only in the sense that the refinement below rejects its absence.
   JWT_SECRET: z.string().optional(),
   JWT_EXPIRES_IN: positiveInt.default(3600).describe('access token lifetime in seconds'),

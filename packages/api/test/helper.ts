@@ -4,6 +4,7 @@
 // document.
 import { randomUUID } from 'node:crypto'
 import type { DetectionsBackend, DetectionsRepository } from '@intellisite/detections-store'
+import type { HostResolver } from '@intellisite/webhooks'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import type { Logger } from 'pino'
@@ -98,6 +99,8 @@ export interface TestAppOptions {
   }) => RulesPublisher
   /** An existing users database (left in place on close) instead of a new one. */
   databaseUrl?: string
+  /** Resolves webhook hosts at registration (DNS unless given). */
+  resolveHost?: HostResolver
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -122,6 +125,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logger,
     alerts: options.alerts,
     rulesPublisher: options.rulesPublisher?.({ pool, config, logger, registry: metrics }),
+    ...(options.resolveHost && { resolveHost: options.resolveHost }),
   })
   await app.ready()
   const spec = await createSpecValidator(app.swagger())

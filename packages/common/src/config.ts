@@ -105,3 +105,28 @@ export function redactUrlPassword(url: string): string {
 export const logLevelSchema = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info')
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `250ms`, `5s`, `5m`, `2h`, `1d` (or a bare number of milliseconds) in milliseconds; NaN when malformed. */
+export function parseDuration(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
+  if (!match) return Number.NaN
+  return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!)
+}
+
+/** A duration variable (see parseDuration), in milliseconds. */
+export const durationSchema = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text)
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 5s, 5m, 2h or 1d' })
+    return z.NEVER
+  }
+  return ms
+})
+
+/** `true`/`false` (or 1/0) variables. */
+export const booleanSchema = z
+  .enum(['true', 'false', '1', '0'])
+  .default('false')
+  .transform((value) => value === 'true' || value === '1')

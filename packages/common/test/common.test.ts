@@ -5,8 +5,8 @@ import { z } from 'zod'
 import {
   ConfigError,
   checkReadiness,
-  createKafkaLogCreator,
   chooseDetectionsStore,
+  createKafkaLogCreator,
   describeDetectionsStore,
   errorCode,
   growingDelay,
@@ -16,8 +16,8 @@ import {
   kafkaErrorType,
   LOCAL_DETECTIONS_STORE_URL,
   parseEnvironment,
-  retriableKafkaErrorType,
   redactUrlPassword,
+  retriableKafkaErrorType,
   retry,
   warnWhenMongoUrlChoseStore,
 } from '../src/index.js'

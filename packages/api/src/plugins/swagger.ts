@@ -120,6 +120,10 @@ export const swaggerPlugin = fp(
           { name: 'detections', description: 'Stored vehicle detections and their counts' },
           { name: 'alerts', description: 'Live suspicious-vehicle alerts (Server-Sent Events)' },
           { name: 'rules', description: 'Alert rules and watch lists: what raises an alert, and for whom' },
+          {
+            name: 'webhooks',
+            description: 'Alerts POSTed to your endpoints, signed per Standard Webhooks, retried for hours',
+          },
           { name: 'operations', description: 'Health, readiness and metrics' },
         ],
         components: {

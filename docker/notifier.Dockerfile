@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# The notifier (alerts -> users' webhooks, Standard Webhooks). Build from the repository root:
+#   docker build -f docker/notifier.Dockerfile -t intellisite/notifier .
+
+# Node 24 is the current LTS line, the major of .node-version (what npm start and npm test run);
+# the major tag keeps receiving security patches.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+# Must equal packageManager in package.json (test/deploy checks it).
+ARG PNPM_VERSION=10.34.8
+ENV CI=true
+RUN npm install --global --no-audit --no-fund "pnpm@${PNPM_VERSION}"
+WORKDIR /repo
+# Dependencies first, from the lockfile alone, so this layer survives source edits.
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
+COPY package.json tsconfig.base.json ./
+COPY packages/common packages/common
+COPY packages/detections-store packages/detections-store
+COPY packages/alert-rules packages/alert-rules
+COPY packages/webhooks packages/webhooks
+COPY packages/notifier packages/notifier
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
+    pnpm install --offline --frozen-lockfile --store-dir /pnpm/store --filter "@intellisite/notifier..."
+# The workspace libraries (common, detections-store, alert-rules, webhooks) are consumed through their `default` export
+# condition, i.e. their dist/: build them too.
+RUN pnpm --filter "@intellisite/notifier..." build
+# A self-contained copy of the service with production dependencies only (workspace packages are
+# copied, not linked; --legacy because the workspace does not inject its packages).
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
+    pnpm --filter @intellisite/notifier deploy --legacy --prod --store-dir /pnpm/store /out
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /out/package.json ./package.json
+COPY --from=build /out/node_modules ./node_modules
+COPY --from=build /out/dist ./dist
+# The image's unprivileged `node` user, by uid so runtimes can verify it is not root; the app
+# writes nothing to disk.
+USER 1000:1000
+EXPOSE 9102
+# Slim images have no curl: Node's own fetch probes liveness (the health server on NOTIFIER_PORT).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.NOTIFIER_PORT||9102)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# kafkajs 2.2.4 sets timers with negative delays, and Node 24 prints a plain-text
+# TimeoutNegativeWarning for each; only that warning type is disabled (npm start does the same).
+CMD ["node", "--disable-warning=TimeoutNegativeWarning", "dist/main.js"]
