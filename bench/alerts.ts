@@ -301,6 +301,10 @@ function alert(seq: number, sentAt: number) {
     model: `t${sentAt.toFixed(3)}`,
     category: 'SUV',
     reason: 'category matches SUV',
+    // As the indexer writes it with no rule but the built-in one: the case every reader shares.
+    rules: [
+      { id: '00000000-0000-4000-8000-000000000001', version: 1, name: 'SUSPICIOUS_VEHICLE', scope: 'shared' },
+    ],
   }
 }
 

@@ -4,7 +4,14 @@
 // checking whether the refusal was an expired token.
 import type { ApiClient } from './api-client.js'
 import { byId, formatTime, show } from './dom.js'
-import { type Alert, alertsUrl, createFeedState, type FeedFilters, reconnectDelayMs } from './feed-state.js'
+import {
+  type Alert,
+  alertsUrl,
+  createFeedState,
+  type FeedFilters,
+  matchedRules,
+  reconnectDelayMs,
+} from './feed-state.js'
 
 export type ConnectionState = 'live' | 'connecting' | 'reconnecting' | 'signed-out'
 
@@ -54,7 +61,17 @@ export function createAlertsFeed(options: AlertsFeedOptions) {
     const time = document.createElement('time')
     time.dateTime = alert.detectedAt
     time.textContent = formatTime(alert.detectedAt)
-    item.append(title, meta, time)
+    const rules = document.createElement('span')
+    rules.className = 'rules'
+    for (const rule of matchedRules(alert)) {
+      const badge = document.createElement('span')
+      badge.className = rule.scope === null ? 'rule' : `rule rule-${rule.scope}`
+      badge.textContent = rule.name
+      if (rule.scope !== null) badge.title = `${rule.scope === 'private' ? 'Your private' : 'Shared'} rule`
+      rules.append(badge)
+    }
+    item.title = alert.reason
+    item.append(title, meta, time, rules)
     list.prepend(item)
     while (list.children.length > state.alerts.length) list.lastElementChild?.remove()
     count.textContent = String(state.alerts.length)

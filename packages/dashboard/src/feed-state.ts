@@ -2,6 +2,14 @@
 // already seen, and the resume token of the last one. The API already sends each alert once per
 // stream; the id set is the client's own guard for the moments around a reconnect.
 
+/** A rule an alert matched, as the API shows it to this user: shared, or one of their own. */
+export interface AlertRule {
+  id: string
+  version: number
+  name: string
+  scope: 'private' | 'shared'
+}
+
 export interface Alert {
   id: string
   detectedAt: string
@@ -10,6 +18,16 @@ export interface Alert {
   model: string
   category: string
   reason: string
+  /** Every rule it matched that this user may see; absent from an API older than rules. */
+  rules?: AlertRule[]
+}
+
+/** What the feed says matched: each rule by name and scope, or the reason when no rule is named. */
+export function matchedRules(alert: Alert): { name: string; scope: AlertRule['scope'] | null }[] {
+  if (alert.rules && alert.rules.length > 0) {
+    return alert.rules.map((rule) => ({ name: rule.name, scope: rule.scope }))
+  }
+  return [{ name: alert.reason, scope: null }]
 }
 
 export interface FeedFilters {

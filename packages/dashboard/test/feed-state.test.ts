@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type Alert, alertsUrl, createFeedState, reconnectDelayMs } from '../src/feed-state.js'
+import { type Alert, alertsUrl, createFeedState, matchedRules, reconnectDelayMs } from '../src/feed-state.js'
 
 const alert = (id: string): Alert => ({
   id,
@@ -31,6 +31,35 @@ describe('feed state', () => {
     state.clear()
     expect(state.alerts).toEqual([])
     expect(state.lastEventId).toBeNull()
+  })
+})
+
+describe('matched rules', () => {
+  it('names every rule the alert lists, with its scope, in the order the API sends them', () => {
+    const shown = matchedRules({
+      ...alert('a'),
+      reason: 'category matches SUV',
+      rules: [
+        {
+          id: '00000000-0000-4000-8000-000000000001',
+          version: 1,
+          name: 'SUSPICIOUS_VEHICLE',
+          scope: 'shared',
+        },
+        { id: 'r-2', version: 4, name: 'my watch list', scope: 'private' },
+      ],
+    })
+    expect(shown).toEqual([
+      { name: 'SUSPICIOUS_VEHICLE', scope: 'shared' },
+      { name: 'my watch list', scope: 'private' },
+    ])
+  })
+
+  it('falls back to the reason for an alert that names no rule', () => {
+    expect(matchedRules(alert('a'))).toEqual([{ name: 'category matches SUV', scope: null }])
+    expect(matchedRules({ ...alert('b'), rules: [] })).toEqual([
+      { name: 'category matches SUV', scope: null },
+    ])
   })
 })
 

@@ -1,19 +1,32 @@
+import { type VisibleAlert, visibleToAll } from '@intellisite/alert-rules'
 import { type Alert, alertSchema, categoryTokens, normalizeKey } from '@intellisite/detections-store'
 import { encodeResumeToken, type Position } from './resume-token.js'
 import { sseEvent } from './sse-frames.js'
 
-/** One alert as the broadcaster holds it: parsed once, framed once, shared by every client. */
-export interface AlertEntry {
-  readonly partition: number
-  readonly offset: number
-  readonly alert: Alert
-  /** Lower-cased make and category tokens, for filters. */
+/** What the make and category filters look at: lower-cased make and category tokens. */
+export interface FilterKeys {
   readonly makeKey: string
   readonly categoryKeys: readonly string[]
-  /** The consumer position right after this alert; encoded as the frame's `id`. */
+}
+
+/** One alert as the broadcaster holds it: parsed once, framed once per way readers see it. */
+export interface AlertEntry extends FilterKeys {
+  readonly partition: number
+  readonly offset: number
+  /** As consumed, owners of private rules included: never sent as it is (see `entryFrame`). */
+  readonly alert: Alert
+  /** The consumer position right after this alert; encoded as its frames' `id`. */
   readonly position: Position
-  /** The complete SSE frame (`id`, `event`, `data`), serialised once for every client. */
-  readonly frame: Buffer
+  /**
+   * Every reader who gets this alert sees it alike (it matched shared rules only, the common
+   * case): one frame serves them all, and chunks of such entries are shared by filter alone.
+   */
+  readonly sharedByAll: boolean
+  /**
+   * Frames made so far, by `entryFrame`: the one frame of an entry shared by all, or one frame
+   * per set of visible rules (the alert as one group of readers sees it).
+   */
+  frames: Buffer | Map<string, Buffer> | undefined
 }
 
 export function parseAlert(value: Buffer | null): Alert | null {
@@ -26,8 +39,13 @@ export function parseAlert(value: Buffer | null): Alert | null {
   }
 }
 
-export function alertFrame(token: string, alert: Alert): string {
+/** Only an alert as a reader sees it (`alertForReader`) can be framed. */
+export function alertFrame(token: string, alert: VisibleAlert): string {
   return sseEvent('alert', JSON.stringify(alert), token)
+}
+
+export function filterKeys(alert: Alert): FilterKeys {
+  return { makeKey: normalizeKey(alert.make), categoryKeys: categoryTokens(alert.category) }
 }
 
 export function createAlertEntry(
@@ -40,40 +58,47 @@ export function createAlertEntry(
     partition,
     offset,
     alert,
-    makeKey: normalizeKey(alert.make),
-    categoryKeys: categoryTokens(alert.category),
+    ...filterKeys(alert),
     position,
-    frame: Buffer.from(alertFrame(encodeResumeToken(position), alert)),
+    sharedByAll: visibleToAll(alert),
+    frames: undefined,
   }
+}
+
+/**
+ * The visible rules identify the alert as a reader sees it: its reason and rule list follow from
+ * them. Ids are length-prefixed so that no two sets share a key whatever the ids hold.
+ */
+export function visibleRulesKey(alert: VisibleAlert): string {
+  let key = ''
+  for (const rule of alert.rules) key += `${rule.id.length}:${rule.id}`
+  return key
+}
+
+/**
+ * The frame of `entry` (id: its shared position) for a reader who sees it as `visible`, made once
+ * per way of seeing it and kept on the entry, so the window's replays reuse it too.
+ */
+export function entryFrame(entry: AlertEntry, visible: VisibleAlert): Buffer {
+  if (entry.sharedByAll) {
+    if (entry.frames instanceof Buffer) return entry.frames
+    const frame = Buffer.from(alertFrame(encodeResumeToken(entry.position), visible))
+    entry.frames = frame
+    return frame
+  }
+  const byRules = entry.frames instanceof Map ? entry.frames : new Map<string, Buffer>()
+  entry.frames = byRules
+  const key = visibleRulesKey(visible)
+  let frame = byRules.get(key)
+  if (frame === undefined) {
+    frame = Buffer.from(alertFrame(encodeResumeToken(entry.position), visible))
+    byRules.set(key, frame)
+  }
+  return frame
 }
 
 export function samePosition(a: Position, b: Position): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
-}
-
-export type AlertFilter = (entry: Pick<AlertEntry, 'makeKey' | 'categoryKeys'>) => boolean
-
-/**
- * `make` and `category` are comma-separated lists matched case-insensitively; a category matches
- * when any token of the alert's category equals a listed one (`SUV` matches `"Wagon, SUV"`), like
- * the suspicious rule. Returns null when there is nothing to filter.
- */
-export function createAlertFilter(options: { make?: string; category?: string }): {
-  filter: AlertFilter | null
-  key: string
-} {
-  const makes = options.make ? new Set(options.make.split(',').map(normalizeKey).filter(Boolean)) : null
-  const categories = options.category ? new Set(categoryTokens(options.category)) : null
-  const useMakes = makes && makes.size > 0 ? makes : null
-  const useCategories = categories && categories.size > 0 ? categories : null
-  if (!useMakes && !useCategories) return { filter: null, key: '' }
-  const key = `${[...(useMakes ?? [])].sort().join(',')}|${[...(useCategories ?? [])].sort().join(',')}`
-  return {
-    key,
-    filter: (entry) =>
-      (!useMakes || useMakes.has(entry.makeKey)) &&
-      (!useCategories || entry.categoryKeys.some((token) => useCategories.has(token))),
-  }
 }

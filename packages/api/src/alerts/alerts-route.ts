@@ -1,4 +1,4 @@
-import { alertSchema } from '@intellisite/detections-store'
+import { alertRuleSchema, alertSchema } from '@intellisite/detections-store'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
@@ -6,7 +6,13 @@ import { detachFromHttpServer } from '../http/detach-socket.js'
 import { HttpError, problemSchema as problem } from '../http/problem.js'
 import { bearerToken } from '../plugins/auth.js'
 import { SECURED } from '../plugins/swagger.js'
-import { createAlertFilter } from './alert-entry.js'
+import {
+  createAlertSelection,
+  createStreamReader,
+  MAX_RULE_FILTER,
+  MAX_RULE_ID_LENGTH,
+  ruleIds,
+} from './alert-reader.js'
 import type { StreamRequest } from './alerts-stream.js'
 import { decodeResumeToken } from './resume-token.js'
 import { parseSince } from './since.js'
@@ -43,9 +49,40 @@ const querystring = z.object({
   category: filterList('category').describe(
     'Comma-separated categories; matches any token of the alert category, case-insensitive; blank items are ignored',
   ),
+  rule: z
+    .union([z.string(), z.array(z.string())])
+    .refine((value) => {
+      const ids = ruleIds(value)
+      return (
+        ids.length > 0 && ids.length <= MAX_RULE_FILTER && ids.every((id) => id.length <= MAX_RULE_ID_LENGTH)
+      )
+    }, `must name 1 to ${MAX_RULE_FILTER} rule ids of at most ${MAX_RULE_ID_LENGTH} characters`)
+    .optional()
+    .describe(
+      `Only alerts that matched one of these rules: rule ids, repeated (\`rule=a&rule=b\`) or comma-separated, ` +
+        `at most ${MAX_RULE_FILTER}. An id of a rule you cannot see, or of no rule, matches nothing`,
+    ),
 })
 
-const alertJsonSchema = z.toJSONSchema(alertSchema, { target: 'draft-2020-12' })
+/**
+ * An alert as a reader gets it: every rule it matched that the reader may see (shared rules and
+ * their own private ones), never who owns them; alerts raised before rules existed list the
+ * built-in rule.
+ */
+const visibleAlertSchema = alertSchema.extend({
+  reason: alertSchema.shape.reason.describe(
+    "Why it alerted: the built-in rule's `category matches SUV`, or `matches rule <name>` naming one of `rules`",
+  ),
+  rules: z
+    .array(alertRuleSchema.omit({ owner: true }))
+    .min(1)
+    .describe(
+      'The rules the detection matched that you may see (shared ones and your own), the built-in ' +
+        'SUSPICIOUS_VEHICLE rule first when it matched',
+    ),
+})
+
+const alertJsonSchema = z.toJSONSchema(visibleAlertSchema, { target: 'draft-2020-12' })
 delete (alertJsonSchema as { $schema?: string }).$schema
 
 /**
@@ -87,7 +124,8 @@ const alertEventSchema = z
       id: 'AQOwCRk4',
       data:
         '{"id":"q0P3b0kM5iQ2yB3Q5zN2Xg","detectedAt":"2024-05-01T12:00:00.000Z","year":2011,"make":"Toyota",' +
-        '"model":"Land Cruiser","category":"SUV","reason":"category matches SUV"}',
+        '"model":"Land Cruiser","category":"SUV","reason":"category matches SUV","rules":[{"id":' +
+        '"00000000-0000-4000-8000-000000000001","version":1,"name":"SUSPICIOUS_VEHICLE","scope":"shared"}]}',
     },
   })
 
@@ -122,8 +160,10 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
           summary: 'Live suspicious-vehicle alerts (Server-Sent Events), resumable',
           description:
             '`text/event-stream`. Each alert is `event: alert` with `data:` the alert JSON and `id:` a ' +
-            'resume token (the Kafka position after it). Reconnect with `Last-Event-ID` (or `lastEventId`) ' +
-            'to receive every later alert exactly once. `event: reset` means the position is no longer ' +
+            'resume token (the Kafka position after it). You get the alerts of shared rules and of your own ' +
+            'private rules; each lists the rules it matched that you may see (`rules`). `make`, `category` ' +
+            'and `rule` narrow the stream. Reconnect with `Last-Event-ID` (or `lastEventId`) and the same ' +
+            'filters to receive every later alert exactly once. `event: reset` means the position is no longer ' +
             'retained; the stream restarts from the oldest retained alert (its `id`). `event: token-expired` ' +
             'precedes the end of the stream when the JWT expires: get a new token before reconnecting. ' +
             'Comment lines are heartbeats.',
@@ -154,7 +194,7 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
         const resume = lastEventId ? decodeResumeToken(lastEventId) : undefined
         const since =
           !resume && request.query.since ? (parseSince(request.query.since) ?? undefined) : undefined
-        const { filter, key } = createAlertFilter(request.query)
+        const reader = createStreamReader(claims.sub, createAlertSelection(request.query))
         if (!deps.accepting()) {
           throw new HttpError(503, 'ALERTS_UNAVAILABLE', 'The alerts stream is not available right now')
         }
@@ -166,10 +206,8 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
         if (deps.detachSockets) detachFromHttpServer(request.raw, reply.raw)
         try {
           deps.open(request.raw.socket, {
-            user: claims.sub,
+            reader,
             exp: claims.exp,
-            filter,
-            filterKey: key,
             resume,
             since,
             headers,

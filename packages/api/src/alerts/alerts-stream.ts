@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net'
-import { categoryTokens, normalizeKey } from '@intellisite/detections-store'
 import type { Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
-import { type AlertFilter, alertFrame, samePosition } from './alert-entry.js'
+import { alertFrame, filterKeys } from './alert-entry.js'
+import type { StreamReader } from './alert-reader.js'
 import type { AlertsConsumer } from './alerts-consumer.js'
 import type { AlertsMetrics } from './alerts-metrics.js'
 import { replayFromKafka } from './alerts-replay.js'
@@ -15,11 +15,10 @@ import type { SseClient } from './sse-client.js'
 import { httpChunk, sseEvent, sseRetry, TOKEN_EXPIRED_CHUNK } from './sse-frames.js'
 
 export interface StreamRequest {
-  user: string
+  /** Who reads (the token's subject) and what they selected. */
+  reader: StreamReader
   /** Token expiry, epoch seconds. */
   exp: number | undefined
-  filter: AlertFilter | null
-  filterKey: string
   /** Resume position (Last-Event-ID), or a time to start from, or neither (live only). */
   resume?: Position
   since?: number
@@ -42,6 +41,10 @@ export interface StreamDeps {
  * reserved a connection slot). The client is registered for live alerts first and only then
  * catches up, from the in-memory window or from Kafka, so nothing falls between replay and live;
  * at the seam duplicates are dropped by Kafka position.
+ *
+ * An alert the reader does not get (filtered out, or not theirs to see) still moves their
+ * position: ids sent after it are past it, so a resume never reads it again, and one sent before
+ * it resumes where it is examined (and skipped) again. No gap, no duplicate, whatever the filter.
  */
 export function createStreamOpener(deps: StreamDeps) {
   const { config, consumer, window, broadcaster, metrics, logger } = deps
@@ -111,12 +114,8 @@ export function createStreamOpener(deps: StreamDeps) {
       for (const entry of window.after(from)) {
         if (entry.offset >= (live[entry.partition] ?? 0)) continue
         current[entry.partition] = entry.offset + 1
-        if (client.filter && !client.filter(entry)) continue
-        frames.push(
-          samePosition(current, entry.position)
-            ? entry.frame
-            : Buffer.from(alertFrame(encodeResumeToken(current), entry.alert)),
-        )
+        const frame = client.reader.frameAt(entry, current)
+        if (frame) frames.push(frame)
       }
       if (frames.length > 0) {
         client.write(httpChunk(Buffer.concat(frames)), frames.length)
@@ -151,9 +150,9 @@ export function createStreamOpener(deps: StreamDeps) {
           logger,
           onAlert: async (partition, offset, alert) => {
             position[partition] = offset + 1
-            const keys = { makeKey: normalizeKey(alert.make), categoryKeys: categoryTokens(alert.category) }
-            if (client.filter && !client.filter(keys)) return !client.closed
-            await client.writeAndWait(httpChunk(alertFrame(encodeResumeToken(position), alert)))
+            const visible = client.reader.view(alert, filterKeys(alert))
+            if (visible === null) return !client.closed
+            await client.writeAndWait(httpChunk(alertFrame(encodeResumeToken(position), visible)))
             metrics.eventsSent.inc()
             return !client.closed
           },
@@ -185,7 +184,7 @@ export function createStreamOpener(deps: StreamDeps) {
     // Registered first, so that anything thrown below still releases the slot when the socket
     // is destroyed; a new client only holds alerts until it goes live, so nothing is written
     // before the head.
-    const client = broadcaster.connect(socket, request)
+    const client = broadcaster.connect(socket, request.reader)
     // Same tick as connect: every alert after `live` reaches the client through the broadcaster.
     const live = consumer.position()
     writeHead(socket, request.headers)

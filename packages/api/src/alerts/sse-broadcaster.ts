@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
-import type { AlertEntry, AlertFilter } from './alert-entry.js'
+import { type AlertEntry, visibleRulesKey } from './alert-entry.js'
+import type { StreamReader } from './alert-reader.js'
 import type { Position } from './resume-token.js'
 import type { SseClient } from './sse-client.js'
 import { createSseClients, type SseClientsOptions } from './sse-clients.js'
@@ -17,8 +18,8 @@ export interface SseBroadcaster {
   /** Reserves a connection slot for the user; false when the per-user cap is reached. */
   acquire(user: string): boolean
   release(user: string): void
-  /** Creates a client in the catching-up state; it receives live entries from now on. */
-  connect(socket: Socket, options: { user: string; filter: AlertFilter | null; filterKey: string }): SseClient
+  /** Creates a client in the catching-up state; it receives live entries (as `reader` sees them) from now on. */
+  connect(socket: Socket, reader: StreamReader): SseClient
   /**
    * Sends what the client held while catching up, then streams live. `position` is where the
    * client stands after its replay; the caller guarantees the consumer is at or past it.
@@ -42,6 +43,11 @@ export interface SseBroadcaster {
  * with many clients, each sweep carries several alerts. The bytes for a run of entries are
  * concatenated and HTTP-chunk framed once per (filter, starting sequence) and shared by every
  * client that needs exactly that run.
+ *
+ * Alerts that matched a private rule are not seen alike by everyone. A run holding some is keyed
+ * also by how this client's reader sees each of them (hidden, or which rules are visible): the
+ * readers they do not concern (usually all but a few) still share one chunk, and runs without
+ * them (the common case) cost nothing more.
  */
 export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaster {
   const { metrics } = options
@@ -51,6 +57,8 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
   // The log of live entries not yet sent to every live client: log[i] has sequence logBase + i.
   let log: AlertEntry[] = []
   let logBase = 0
+  // Sequences of the entries in the log that not every reader sees alike, ascending.
+  let privateSeqs: number[] = []
   const head = () => logBase + log.length
   const sentUpTo = new WeakMap<SseClient, number>()
   // Sweep state: the iterator over `live` (Set iterators see additions and survive deletions).
@@ -65,25 +73,39 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
   let chunksHead = -1
   let closing = false
 
-  /** Everything from sequence `from` to the head that passes the client's filter, framed once. */
+  /** The part of a chunk key that says how the client's reader sees the private entries from `from`. */
+  const privateView = (reader: StreamReader, from: number) => {
+    let view = ''
+    for (let i = privateSeqs.length - 1; i >= 0 && privateSeqs[i]! >= from; i--) {
+      const entry = log[privateSeqs[i]! - logBase]!
+      const visible = reader.view(entry.alert, entry)
+      view += visible === null ? '-' : `+${visibleRulesKey(visible)}`
+    }
+    return view
+  }
+
+  /** Everything from sequence `from` to the head that the client's reader gets, framed once. */
   const chunkFor = (client: SseClient, from: number) => {
     if (chunksHead !== head()) {
       chunks = new Map()
       chunksHead = head()
     }
-    const key = `${client.filterKey}\u0000${from}`
+    const { reader } = client
+    const hasPrivate = privateSeqs.length > 0 && privateSeqs.at(-1)! >= from
+    const key = `${reader.filterKey}\u0000${from}${hasPrivate ? `\u0000${privateView(reader, from)}` : ''}`
     let shared = chunks.get(key)
     if (shared === undefined) {
-      const run = log.slice(from - logBase)
-      const selected = client.filter ? run.filter(client.filter) : run
+      const frames: Buffer[] = []
+      for (let i = from - logBase; i < log.length; i++) {
+        const frame = reader.frame(log[i]!)
+        if (frame) frames.push(frame)
+      }
       shared =
-        selected.length === 0
+        frames.length === 0
           ? null
           : {
-              chunk: httpChunk(
-                selected.length === 1 ? selected[0]!.frame : Buffer.concat(selected.map((e) => e.frame)),
-              ),
-              frames: selected.length,
+              chunk: httpChunk(frames.length === 1 ? frames[0]! : Buffer.concat(frames)),
+              frames: frames.length,
             }
       chunks.set(key, shared)
     }
@@ -116,6 +138,8 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
         const done = Math.min(sweepMin, head())
         log = log.slice(done - logBase)
         logBase = done
+        if (privateSeqs.length > 0 && privateSeqs[0]! < done)
+          privateSeqs = privateSeqs.filter((seq) => seq >= done)
         metrics.eventsSent.inc(sweepSent)
         metrics.flushSeconds.observe((performance.now() - sweepStartedAt) / 1000)
         return true
@@ -161,7 +185,10 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
     publish(entries) {
       if (entries.length === 0) return
       clients.hold(entries)
-      for (const entry of entries) log.push(entry)
+      for (const entry of entries) {
+        if (!entry.sharedByAll) privateSeqs.push(head())
+        log.push(entry)
+      }
       // A lone alert after a quiet spell goes out at once; a sweep under way picks it up.
       if (!sweep) schedule(budgetDelay())
     },

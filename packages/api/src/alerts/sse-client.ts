@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
-import type { AlertEntry, AlertFilter } from './alert-entry.js'
+import type { AlertEntry } from './alert-entry.js'
+import type { StreamReader } from './alert-reader.js'
 import { HEARTBEAT_CHUNK, LAST_CHUNK } from './sse-frames.js'
 
 export type CloseReason =
@@ -12,9 +13,8 @@ export type CloseReason =
 
 export interface SseClientOptions {
   socket: Socket
-  user: string
-  filter: AlertFilter | null
-  filterKey: string
+  /** Who reads and what they selected: every alert this client is sent goes through it. */
+  reader: StreamReader
   maxQueueFrames: number
   maxQueueBytes: number
   onClose(client: SseClient, reason: CloseReason): void
@@ -29,8 +29,7 @@ export interface SseClientOptions {
  */
 export class SseClient {
   readonly user: string
-  readonly filter: AlertFilter | null
-  readonly filterKey: string
+  readonly reader: StreamReader
   state: 'catching-up' | 'live' | 'closed' = 'catching-up'
   /** Live entries that arrived while the client was replaying; sent when it switches to live. */
   pending: AlertEntry[] = []
@@ -48,9 +47,8 @@ export class SseClient {
   constructor(options: SseClientOptions) {
     this.options = options
     this.socket = options.socket
-    this.user = options.user
-    this.filter = options.filter
-    this.filterKey = options.filterKey
+    this.reader = options.reader
+    this.user = options.reader.userId
     this.socket.on('drain', () => this.onDrain())
     this.socket.once('close', () => this.onSocketClose())
     this.socket.on('error', () => {
@@ -93,11 +91,10 @@ export class SseClient {
     return true
   }
 
-  /** Adds live entries while replaying; the same bounds apply. */
+  /** Adds live entries for this reader while replaying; the same bounds apply. */
   hold(entries: readonly AlertEntry[]): void {
     for (const entry of entries) {
-      if (this.filter && !this.filter(entry)) continue
-      this.pending.push(entry)
+      if (this.reader.view(entry.alert, entry) !== null) this.pending.push(entry)
     }
     if (this.pending.length > this.options.maxQueueFrames) this.destroy('slow-client')
   }

@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { type AlertEntry, type AlertFilter, alertFrame, samePosition } from './alert-entry.js'
+import type { AlertEntry } from './alert-entry.js'
+import type { StreamReader } from './alert-reader.js'
 import type { AlertsMetrics } from './alerts-metrics.js'
-import { encodeResumeToken, type Position } from './resume-token.js'
+import type { Position } from './resume-token.js'
 import { type CloseReason, SseClient } from './sse-client.js'
 import { httpChunk } from './sse-frames.js'
 
@@ -27,11 +28,8 @@ export function heldFrames(client: SseClient, position: Position): Buffer[] {
   for (const entry of client.pending) {
     if (entry.offset < (current[entry.partition] ?? 0)) continue
     current[entry.partition] = entry.offset + 1
-    frames.push(
-      samePosition(current, entry.position)
-        ? entry.frame
-        : Buffer.from(alertFrame(encodeResumeToken(current), entry.alert)),
-    )
+    const frame = client.reader.frameAt(entry, current)
+    if (frame) frames.push(frame)
   }
   client.pending = []
   return frames
@@ -85,15 +83,10 @@ export function createSseClients(options: SseClientsOptions) {
     },
     release,
     /** A new client, catching up: it holds live entries from now on until it goes live. */
-    connect(
-      socket: Socket,
-      { user, filter, filterKey }: { user: string; filter: AlertFilter | null; filterKey: string },
-    ) {
+    connect(socket: Socket, reader: StreamReader) {
       const client = new SseClient({
         socket,
-        user,
-        filter,
-        filterKey,
+        reader,
         maxQueueFrames: options.maxQueueFrames,
         maxQueueBytes: options.maxQueueBytes,
         onClose,

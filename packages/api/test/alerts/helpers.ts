@@ -2,7 +2,8 @@
 // handler) with the alerts feature on a unique topic, listening on a real port; plus a
 // transactional producer like the indexer's. Everything registers its own cleanup.
 import { randomUUID } from 'node:crypto'
-import type { Alert } from '@intellisite/detections-store'
+import { BUILTIN_RULE_ID, BUILTIN_RULE_NAME } from '@intellisite/alert-rules'
+import type { Alert, AlertRule } from '@intellisite/detections-store'
 import { EventSource } from 'eventsource'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
@@ -96,6 +97,19 @@ export async function deleteTopicLater(topic: string, brokers?: string): Promise
   })
 }
 
+/** The built-in rule as alerts name it: with no other rule, every alert carries it alone. */
+export const BUILTIN: AlertRule = {
+  id: BUILTIN_RULE_ID,
+  version: 1,
+  name: BUILTIN_RULE_NAME,
+  scope: 'shared',
+}
+
+/** A private rule of `owner`, as the indexer names it on an alert (owner included). */
+export function privateRule(owner: string, name = `${owner}'s rule`): AlertRule {
+  return { id: randomUUID(), version: 1, name, scope: 'private', owner }
+}
+
 export function makeAlert(seq: number, overrides: Partial<Alert> = {}): Alert {
   return {
     id: `alert-${seq}-${randomUUID()}`,
@@ -105,6 +119,7 @@ export function makeAlert(seq: number, overrides: Partial<Alert> = {}): Alert {
     model: `model-${seq}`,
     category: seq % 3 === 0 ? 'SUV, Pickup' : 'SUV',
     reason: 'category matches SUV',
+    rules: [BUILTIN],
     ...overrides,
   }
 }

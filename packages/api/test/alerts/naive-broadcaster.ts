@@ -23,10 +23,17 @@ export function createNaiveBroadcaster(options: BroadcasterOptions): SseBroadcas
     publish(entries) {
       clients.hold(entries)
       for (const entry of entries) {
-        const chunk = httpChunk(entry.frame)
+        // One chunk per way of seeing the alert (one for all, unless it matched a private rule).
+        const chunks = new Map<Buffer, Buffer>()
         let sent = 0
         for (const client of clients.live) {
-          if (client.filter && !client.filter(entry)) continue
+          const frame = client.reader.frame(entry)
+          if (!frame) continue
+          let chunk = chunks.get(frame)
+          if (!chunk) {
+            chunk = httpChunk(frame)
+            chunks.set(frame, chunk)
+          }
           if (client.write(chunk, 1)) sent++
         }
         metrics.eventsSent.inc(sent)

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { createAlertFilter } from '../../src/alerts/alert-entry.js'
 import {
   decodeResumeToken,
   encodeResumeToken,
@@ -51,18 +50,5 @@ describe('resume token', () => {
       expect(error, bad).toBeInstanceOf(InvalidResumeTokenError)
       expect((error as InvalidResumeTokenError).statusCode).toBe(400)
     }
-  })
-})
-
-describe('alert filter', () => {
-  const entry = (make: string, categories: string[]) => ({ makeKey: make, categoryKeys: categories })
-  it('matches makes case-insensitively and category tokens like the suspicious rule', () => {
-    const { filter } = createAlertFilter({ make: 'Toyota, MAZDA', category: 'pickup' })
-    expect(filter!(entry('toyota', ['suv', 'pickup']))).toBe(true)
-    expect(filter!(entry('mazda', ['pickup']))).toBe(true)
-    expect(filter!(entry('toyota', ['suv']))).toBe(false)
-    expect(filter!(entry('ford', ['pickup']))).toBe(false)
-    expect(createAlertFilter({}).filter).toBeNull()
-    expect(createAlertFilter({ make: 'A,b' }).key).toBe(createAlertFilter({ make: 'B, a' }).key)
   })
 })

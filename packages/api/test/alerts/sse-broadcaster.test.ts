@@ -2,11 +2,13 @@
 // live client every entry published after it went live, once and in order, however publishes
 // interleave with a sweep that spans many event-loop turns.
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import type { Alert } from '@intellisite/detections-store'
+import { BUILTIN_RULE_ID } from '@intellisite/alert-rules'
+import type { Alert, AlertRule } from '@intellisite/detections-store'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type AlertEntry, createAlertEntry, createAlertFilter } from '../../src/alerts/alert-entry.js'
+import { type AlertEntry, createAlertEntry } from '../../src/alerts/alert-entry.js'
+import { createAlertSelection, createStreamReader } from '../../src/alerts/alert-reader.js'
 import { createAlertsMetrics } from '../../src/alerts/alerts-metrics.js'
 import { createSseBroadcaster, type SseBroadcaster } from '../../src/alerts/sse-broadcaster.js'
 import type { SseClient } from '../../src/alerts/sse-client.js'
@@ -14,6 +16,8 @@ import type { SseClient } from '../../src/alerts/sse-client.js'
 interface Reader {
   /** Alert ids received, in order. */
   ids: string[]
+  /** The alerts received, in order. */
+  alerts: Alert[]
   /** Everything received (HTTP chunk framing included). */
   raw: string
   ended: Promise<void>
@@ -25,7 +29,7 @@ afterEach(async () => {
 })
 
 let offset = 0
-function entry(make = 'Toyota', category = 'SUV'): AlertEntry {
+function entry(make = 'Toyota', category = 'SUV', rules?: AlertRule[]): AlertEntry {
   const alert: Alert = {
     id: `a${offset}`,
     detectedAt: new Date(0).toISOString(),
@@ -33,7 +37,8 @@ function entry(make = 'Toyota', category = 'SUV'): AlertEntry {
     make,
     model: 'm',
     category,
-    reason: 'category matches SUV',
+    reason: rules ? `matches rule ${rules[0]!.name}` : 'category matches SUV',
+    ...(rules ? { rules } : {}),
   }
   offset++
   return createAlertEntry(0, offset - 1, alert, [offset])
@@ -64,7 +69,7 @@ function broadcaster(sweepChunk: number, heartbeatMs = 60_000): SseBroadcaster {
 async function open(
   fanOut: SseBroadcaster,
   count: number,
-  options: { make?: string } = {},
+  options: { make?: string; rule?: string; user?: string } = {},
 ): Promise<{ clients: SseClient[]; readers: Reader[] }> {
   const clients: SseClient[] = []
   const accepted: Socket[] = []
@@ -78,6 +83,7 @@ async function open(
     cleanups.push(() => void socket.destroy())
     const reader: Reader = {
       ids: [],
+      alerts: [],
       raw: '',
       ended: new Promise((resolve) => socket.once('close', () => resolve())),
     }
@@ -88,15 +94,19 @@ async function open(
       for (let at = text.indexOf('\ndata: '); at >= 0; at = text.indexOf('\ndata: ')) {
         const end = text.indexOf('\n', at + 7)
         if (end < 0) break
-        reader.ids.push((JSON.parse(text.slice(at + 7, end)) as Alert).id)
+        const alert = JSON.parse(text.slice(at + 7, end)) as Alert
+        reader.ids.push(alert.id)
+        reader.alerts.push(alert)
         text = text.slice(end)
       }
     })
     readers.push(reader)
   }
   while (accepted.length < count) await new Promise((resolve) => setTimeout(resolve, 5))
-  const { filter, key } = createAlertFilter(options)
-  for (const socket of accepted) clients.push(fanOut.connect(socket, { user: 'u', filter, filterKey: key }))
+  const selection = createAlertSelection(options)
+  for (const socket of accepted) {
+    clients.push(fanOut.connect(socket, createStreamReader(options.user ?? 'u', selection)))
+  }
   return { clients, readers }
 }
 
@@ -167,6 +177,62 @@ describe('SSE broadcaster (rolling sweep)', () => {
     for (const reader of everyone.readers) expect(reader.ids).toEqual(entries.map((e) => e.alert.id))
     for (const reader of toyota.readers)
       expect(reader.ids).toEqual([entries[0]!.alert.id, entries[2]!.alert.id])
+  })
+
+  it('gives alerts of private rules only to their owners, live and held while catching up', async () => {
+    const fanOut = broadcaster(3)
+    const ofA: AlertRule = { id: 'rule-a', version: 1, name: 'A list', scope: 'private', owner: 'user-a' }
+    const ofB: AlertRule = { id: 'rule-b', version: 1, name: 'B list', scope: 'private', owner: 'user-b' }
+    const shared: AlertRule = { id: 'rule-s', version: 1, name: 'fleet', scope: 'shared' }
+    const a = await open(fanOut, 4, { user: 'user-a' })
+    const b = await open(fanOut, 4, { user: 'user-b' })
+    const onlyA = await open(fanOut, 2, { user: 'user-a', rule: 'rule-a' })
+    const snooper = await open(fanOut, 2, { user: 'user-c', rule: 'rule-a,rule-b' })
+    const live = [...a.clients.slice(0, 2), ...b.clients.slice(0, 2), ...onlyA.clients, ...snooper.clients]
+    for (const client of live) fanOut.goLive(client, [offset])
+    // The others catch up while these are published: they hold them, then go live.
+    const catchingUp = [...a.clients.slice(2), ...b.clients.slice(2)]
+    const entries = [
+      entry('Toyota', 'SUV', [ofA]),
+      entry('Toyota', 'SUV', [shared]),
+      entry('Toyota', 'SUV', [ofB, ofA]),
+      entry('Toyota', 'SUV'),
+      entry('Toyota', 'SUV', [shared, ofB]),
+    ]
+    fanOut.publish(entries.slice(0, 2))
+    await turn()
+    fanOut.publish(entries.slice(2))
+    for (const client of catchingUp) fanOut.goLive(client, [entries[0]!.offset])
+    const ids = (...picked: number[]) => picked.map((i) => entries[i]!.alert.id)
+    await until(() => [...a.readers, ...b.readers].every((r) => r.ids.length >= 4))
+    await until(() => a.readers.every((r) => r.ids.length >= 5))
+    await until(() => onlyA.readers.every((r) => r.ids.length >= 2))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const reader of a.readers) {
+      expect(reader.ids).toEqual(ids(0, 1, 2, 3, 4))
+      expect(reader.alerts.map((x) => x.rules?.map((r) => r.id))).toEqual([
+        ['rule-a'],
+        ['rule-s'],
+        ['rule-a'],
+        [BUILTIN_RULE_ID],
+        ['rule-s'],
+      ])
+      // The reason named B's rule: A reads one naming a rule A can see.
+      expect(reader.alerts[4]!.reason).toBe('matches rule fleet')
+      expect(reader.alerts[2]!.reason).toBe('matches rule A list')
+      expect(reader.raw).not.toContain('B list')
+      expect(reader.raw).not.toContain('user-')
+    }
+    for (const reader of b.readers) {
+      expect(reader.ids).toEqual(ids(1, 2, 3, 4))
+      expect(reader.alerts[1]!.rules).toEqual([
+        { id: 'rule-b', version: 1, name: 'B list', scope: 'private' },
+      ])
+      expect(reader.alerts[3]!.rules?.map((r) => r.id)).toEqual(['rule-s', 'rule-b'])
+      expect(reader.raw).not.toContain('A list')
+    }
+    for (const reader of onlyA.readers) expect(reader.ids).toEqual(ids(0, 2))
+    for (const reader of snooper.readers) expect(reader.ids).toEqual([])
   })
 
   it('close() delivers everything already published, mid-sweep included, then ends every stream', async () => {
