@@ -11,6 +11,7 @@ import {
   openDetectionsStore,
 } from '../../packages/detections-store/src/index.js'
 import { requireEnv } from './env.js'
+import { dropPostgresDatabase } from './postgres.js'
 
 export const BACKENDS: readonly DetectionsBackend[] = ['postgres', 'mongodb']
 
@@ -110,29 +111,5 @@ export async function createTestStore(backend: DetectionsBackend, prefix = 'stor
         .catch(() => {})
       await Promise.allSettled([store.close(), reader.close()])
     },
-  }
-}
-
-const INSUFFICIENT_PRIVILEGE = '42501'
-
-/**
- * `WITH (FORCE)` ends the test's own sessions, but not an autovacuum worker that a large insert has
- * just started (it runs as the superuser): wait for it a little instead of failing the test.
- */
-async function dropPostgresDatabase(base: string, name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: base })
-  await client.connect()
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-        return
-      } catch (err) {
-        if ((err as { code?: string }).code !== INSUFFICIENT_PRIVILEGE || attempt >= 20) throw err
-        await new Promise((resolve) => setTimeout(resolve, 500))
-      }
-    }
-  } finally {
-    await client.end()
   }
 }

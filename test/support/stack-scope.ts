@@ -8,6 +8,7 @@ import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { requireEnv } from './env.js'
 import { testKafka } from './kafka.js'
+import { dropPostgresDatabase } from './postgres.js'
 
 /** The service URL (postgres://… or mongodb://…) with another database in its path. */
 export function withDatabase(url: string, database: string): string {
@@ -91,11 +92,7 @@ export function createStackScope(prefix: string): StackScope {
         await mongo.close()
       }
       if (postgresDatabases.size > 0) {
-        const postgres = new pg.Client({ connectionString: requireEnv('DATABASE_URL') })
-        await postgres.connect()
-        for (const name of postgresDatabases)
-          await postgres.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-        await postgres.end()
+        for (const name of postgresDatabases) await dropPostgresDatabase(requireEnv('DATABASE_URL'), name)
       }
     },
   }

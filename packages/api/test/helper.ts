@@ -12,6 +12,7 @@ import { Registry } from 'prom-client'
 import { afterAll, beforeAll } from 'vitest'
 import { createTestStore, type TestStore } from '../../../test/support/detections-stores.js'
 import { requireEnv } from '../../../test/support/env.js'
+import { dropPostgresDatabase } from '../../../test/support/postgres.js'
 import type { AlertsFeature } from '../src/alerts-feature.js'
 import { type App, buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config.js'
@@ -47,15 +48,7 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop: () 
   url.pathname = `/${name}`
   return {
     url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: adminUrl })
-      await client.connect()
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      } finally {
-        await client.end()
-      }
-    },
+    drop: () => dropPostgresDatabase(adminUrl, name),
   }
 }
 

@@ -7,6 +7,9 @@ import type { NotifierMetrics } from './metrics.js'
 import { disableReason, retryDelay } from './retry-policy.js'
 import type { AttemptResult, WebhookSender } from './webhook-sender.js'
 
+/** PostgreSQL's undefined_table: the API, which owns the schema, has not migrated it yet. */
+const UNDEFINED_TABLE = '42P01'
+
 export interface DeliveryWorkerOptions {
   repository: Pick<
     DeliveriesRepository,
@@ -102,7 +105,10 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
         } catch (err) {
           claimFailures++
           const delayMs = backoffDelay(claimFailures, options.pollIntervalMs, 10_000)
-          logger.warn({ err, delayMs }, 'could not take due deliveries; trying again')
+          if ((err as { code?: string }).code !== UNDEFINED_TABLE)
+            logger.warn({ err, delayMs }, 'could not take due deliveries; trying again')
+          else if (claimFailures === 1)
+            logger.info('waiting for the webhooks tables (the API creates them when it starts)')
           await sleep(delayMs, stopSignal.signal)
           continue
         }

@@ -16,6 +16,7 @@ import { onTestFinished } from 'vitest'
 import { requireEnv } from '../../../test/support/env.js'
 import { testKafka } from '../../../test/support/kafka.js'
 import { freePort } from '../../../test/support/ports.js'
+import { dropPostgresDatabase } from '../../../test/support/postgres.js'
 import { waitFor } from '../../../test/support/wait.js'
 import { loadConfig } from '../src/config.js'
 import { createNotifierMetrics } from '../src/metrics.js'
@@ -47,10 +48,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   })
   onTestFinished(async () => {
     await pool.end()
-    const client = new pg.Client({ connectionString: adminUrl })
-    await client.connect()
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await client.end()
+    await dropPostgresDatabase(adminUrl, name)
   })
   return { url: url.toString(), pool }
 }

@@ -51,7 +51,8 @@ const disabled = (reason: string | null) =>
 
 export const webhooksRoutes: FastifyPluginAsyncZod<WebhooksRoutesOptions> = async (app, options) => {
   const { webhooks, allowPrivate } = options
-  app.addHook('preHandler', app.authenticate)
+  // Before the body is validated: an anonymous caller learns nothing about what a body should be.
+  app.addHook('onRequest', app.authenticate)
 
   const resolve: HostResolver = (hostname) =>
     new Promise((done, fail) => {

@@ -46,6 +46,7 @@ export const updateWebhookBodySchema = z
       .describe('false pauses deliveries (kept pending); true resumes them and clears the disabled reason'),
   })
   .refine((body) => Object.keys(body).length > 0, 'give at least one of url, description, rules, enabled')
+  .meta({ minProperties: 1 })
 
 export const pageQuerySchema = z.object({
   skip: z.coerce.number().int().min(0).max(1_000_000).default(0).describe('Items to skip'),

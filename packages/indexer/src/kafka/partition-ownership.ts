@@ -1,4 +1,4 @@
-import { IntellisiteError } from '@intellisite/common'
+import { IntellisiteError, retry } from '@intellisite/common'
 import { type Admin, type Kafka, Partitioners, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
 
@@ -182,7 +182,11 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
     const { partition } = owner
     let offset = committed
     if (offset < 0n) {
-      const watermarks = await admin.fetchTopicOffsets(topic)
+      const watermarks = await retry(() => admin.fetchTopicOffsets(topic), {
+        initialMs: 50,
+        maxMs: 1_000,
+        attempts: 20,
+      })
       offset = BigInt(watermarks.find((p) => p.partition === partition)?.low ?? '0')
     }
     logger.warn(

@@ -8,7 +8,7 @@ import {
   RULES_TOPIC_CONFIG,
   type RuleIndex,
 } from '@intellisite/alert-rules'
-import { ensureTopics, growingDelay } from '@intellisite/common'
+import { ensureTopics, growingDelay, retry } from '@intellisite/common'
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { IndexerMetrics } from '../metrics.js'
@@ -164,7 +164,13 @@ export function createRulesFollower(options: RulesFollowerOptions) {
       ],
       logger,
     )
-    for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
+    // A topic created a moment ago may not have a leader yet: wait for one.
+    const offsets = await retry(() => admin.fetchTopicOffsets(topic), {
+      initialMs: 50,
+      maxMs: 1_000,
+      attempts: 20,
+    })
+    for (const { partition, low, high } of offsets) {
       position.set(partition, Number(low))
       end.set(partition, Number(high))
     }
