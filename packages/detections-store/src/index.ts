@@ -39,8 +39,11 @@ export {
   type DetectionsRepository,
   type InsertResult,
   InvalidCursorError,
+  KEEP_EVERYTHING,
   type ListQuery,
   type ListResult,
+  type MaintenanceResult,
+  type RetentionPolicy,
   STATS_DIMENSIONS,
   type StatsDimension,
   type StatsItem,
@@ -51,9 +54,11 @@ export {
   type TimeseriesPoint,
   type TimeseriesQuery,
   type TimeseriesResult,
+  TimeseriesWidthDroppedError,
 } from './repository.js'
 export { createSuspiciousRule, parseSuspiciousList, type SuspiciousRule } from './suspicious-rule.js'
 export {
+  availableWidths,
   BUCKET_MS,
   ceilToBucket,
   checkedTimeseriesRange,
