@@ -37,12 +37,31 @@ export function copyLines(rows: Iterable<readonly CopyValue[]>): string {
   return text
 }
 
-/** `COPY <target> FROM STDIN` with `text` as its whole input, on a client the caller holds. */
-export function copyInto(client: PoolClient, target: string, text: string): Promise<void> {
+/**
+ * `COPY <target> FROM STDIN` with `text` as its whole input, on a client the caller holds. The
+ * pool's `query_timeout` does not cover a COPY, so a server that stops answering mid-COPY (a cut
+ * that sends no reset) is given `timeoutMs`, after which the connection is closed and the COPY fails.
+ */
+export function copyInto(
+  client: PoolClient,
+  target: string,
+  text: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`))
-    stream.on('error', reject)
-    stream.on('finish', () => resolve())
+    const timer = setTimeout(() => {
+      reject(new Error(`COPY into ${target} did not finish within ${timeoutMs} ms`))
+      ;(client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+    }, timeoutMs)
+    stream.on('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    stream.on('finish', () => {
+      clearTimeout(timer)
+      resolve()
+    })
     stream.end(text)
   })
 }

@@ -136,6 +136,12 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
     for (let attempt = 1; ; attempt++) {
       const client = await pool.connect()
       let broken: Error | undefined
+      // A connection lost between two statements of the transaction emits here (and fails the
+      // next statement); unheard, it would crash the process.
+      const lost = (err: Error) => {
+        broken = err
+      }
+      client.on('error', lost)
       try {
         return await writeBatch(client, documents)
       } catch (err) {
@@ -154,6 +160,7 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
         }
         if (codeOf(err) !== DEADLOCK) throw err
       } finally {
+        client.off('error', lost)
         client.release(broken)
       }
     }

@@ -89,6 +89,12 @@ export async function maintainPartitions(
   now: Date,
 ): Promise<MaintenanceResult> {
   const client = await pool.connect()
+  let broken: Error | undefined
+  // A connection lost between two statements emits here; unheard, it would crash the process.
+  const lost = (err: Error) => {
+    broken = err
+  }
+  client.on('error', lost)
   try {
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
       MAINTENANCE_LOCK,
@@ -123,10 +129,11 @@ export async function maintainPartitions(
       for (const partition of expired) await dropPartition(client, partition)
       return { ran: true, dropped: expired.map((p) => p.name) }
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK])
+      await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK]).catch(() => {})
     }
   } finally {
-    client.release()
+    client.off('error', lost)
+    client.release(broken)
   }
 }
 
