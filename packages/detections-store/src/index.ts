@@ -32,7 +32,13 @@ export {
   type OpenDetectionsStoreOptions,
   openDetectionsStore,
 } from './open-detections-store.js'
+export { copyInto } from './postgres-copy.js'
 export { createPostgresDetectionsRepository } from './postgres-detections-repository.js'
+export {
+  DETECTION_COLUMNS,
+  stagingRows as detectionCopyRows,
+  tokenRows as detectionTokenCopyRows,
+} from './postgres-insert.js'
 export { DETECTIONS_SCHEMA_TABLE, migrateDetectionsSchema } from './postgres-migrate.js'
 export {
   type DetectionFilters,

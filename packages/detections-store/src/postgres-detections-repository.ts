@@ -19,6 +19,7 @@ import {
   isMissingPartition,
   maintainPartitions,
 } from './postgres-partitions.js'
+import { prepared } from './postgres-prepared.js'
 import { createPostgresTimeseries } from './postgres-timeseries.js'
 import type {
   DetectionFilters,
@@ -184,11 +185,27 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
     }
     // One extra row tells whether a next page exists without a count.
     const limit = param(query.limit + 1)
-    const { rows } = await pool.query<DetectionRow>(
-      `SELECT ${SELECTED_COLUMNS} FROM ${from}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY ${order}.detected_at DESC, ${order}.id DESC LIMIT ${limit}${offset}`,
-      params,
-    )
+    const filters = query.filters ?? {}
+    const tokenOnly =
+      filters.category !== undefined &&
+      filters.make === undefined &&
+      filters.model === undefined &&
+      filters.year === undefined
+    const condition = where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''
+    // A token page picks its `limit` token rows first, then fetches each detection by its key: as a
+    // plain join the planner costs a probe of every day's partition per row and prefers a hash join
+    // over all detections. `LIMIT 1` keeps the lookup a per-row probe (it is not flattened).
+    const text = tokenOnly
+      ? `SELECT ${SELECTED_COLUMNS} FROM (
+           SELECT t.detected_at, t.id FROM detection_category_tokens t${condition}
+           ORDER BY t.detected_at DESC, t.id DESC LIMIT ${limit}${offset}
+         ) AS t CROSS JOIN LATERAL (
+           SELECT * FROM detections d WHERE d.detected_at = t.detected_at AND d.id = t.id LIMIT 1
+         ) AS d
+         ORDER BY t.detected_at DESC, t.id DESC`
+      : `SELECT ${SELECTED_COLUMNS} FROM ${from}${condition}
+         ORDER BY ${order}.detected_at DESC, ${order}.id DESC LIMIT ${limit}${offset}`
+    const { rows } = await pool.query<DetectionRow>(prepared(text, params))
     return pageOf(rows, query.limit, toDetection, (row) => ({ detectedAt: row.detected_at, id: row.id }))
   }
 
@@ -204,7 +221,8 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
       const dim = name === undefined ? '' : name === 'category' ? 'token' : name
       const key = name === undefined ? '' : name === 'year' ? String(value) : normalizeKey(String(value))
       const { rows } = await pool.query<{ n: string }>(
-        `SELECT CASE WHEN r.kept_from IS NULL THEN
+        prepared(
+          `SELECT CASE WHEN r.kept_from IS NULL THEN
            (SELECT coalesce(sum(count), 0) FROM detection_stats
             WHERE dim = coalesce(nullif($1, ''), 'make') AND ($1 = '' OR value_key = $2))
          ELSE
@@ -212,15 +230,15 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
             WHERE dim = $1 AND value_key = $2 AND start >= r.kept_from)
          END AS n
          FROM (SELECT (SELECT kept_from FROM detection_retention WHERE what = 'detections') AS kept_from) AS r`,
-        [dim, key],
+          [dim, key],
+        ),
       )
       return Number(rows[0]?.n ?? 0)
     }
     const params: unknown[] = []
     const { from, where } = selection(filters, params)
     const { rows } = await pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`,
-      params,
+      prepared(`SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`, params),
     )
     return Number(rows[0]?.n ?? 0)
   }

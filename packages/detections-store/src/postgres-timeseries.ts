@@ -1,5 +1,6 @@
 import type { Pool } from 'pg'
 import { keptFrom } from './postgres-partitions.js'
+import { prepared } from './postgres-prepared.js'
 import type { StatsDimension, TimeseriesBucket, TimeseriesQuery, TimeseriesResult } from './repository.js'
 import {
   assembleTimeseries,
@@ -35,11 +36,13 @@ export function createPostgresTimeseries(pool: Pool) {
     // Epoch milliseconds and float8 sums come back as JavaScript numbers: 1,440 rows cost no date
     // or numeric parsing.
     const totals = pool.query<{ start: number; total: number; suspicious: number }>(
-      `SELECT (extract(epoch FROM start) * 1000)::float8 AS start, sum(total)::float8 AS total,
+      prepared(
+        `SELECT (extract(epoch FROM start) * 1000)::float8 AS start, sum(total)::float8 AS total,
          sum(suspicious)::float8 AS suspicious
        FROM ${table} WHERE dim = '' AND value_key = '' AND start >= $1 AND start < $2
        GROUP BY start`,
-      [from, to],
+        [from, to],
+      ),
     )
     const dim = query.groupBy
     const groups = dim
@@ -83,9 +86,11 @@ export function createPostgresTimeseries(pool: Pool) {
               WHERE dim = $1 AND start >= $${params.length - 1} AND start < $${params.length}`
     })
     const { rows } = await pool.query<{ key: string; total: number }>(
-      `SELECT value_key AS key, sum(total)::float8 AS total FROM (${selects.join(' UNION ALL ')}) AS p
-       GROUP BY value_key`,
-      params,
+      prepared(
+        `SELECT value_key AS key, sum(total)::float8 AS total FROM (${selects.join(' UNION ALL ')}) AS p
+         GROUP BY value_key`,
+        params,
+      ),
     )
     return new Map(rows.map((row) => [row.key, row.total]))
   }
@@ -116,13 +121,15 @@ export function createPostgresTimeseries(pool: Pool) {
     // One row per group, its buckets as a JSON array of [start, total] pairs: a few rows to parse
     // instead of thousands.
     const { rows } = await pool.query<{ key: string; points: string }>(
-      `SELECT value_key AS key, json_agg(json_build_array(start, total))::text AS points FROM (
+      prepared(
+        `SELECT value_key AS key, json_agg(json_build_array(start, total))::text AS points FROM (
          SELECT value_key, (extract(epoch FROM start) * 1000)::float8 AS start, sum(total)::float8 AS total
          FROM ${TABLE[bucket]}
          WHERE dim = $1 AND start >= $2 AND start < $3 AND value_key = ANY($4)
          GROUP BY value_key, start
        ) AS b GROUP BY value_key`,
-      [dim, from, to, chosen.map((group) => group.key)],
+        [dim, from, to, chosen.map((group) => group.key)],
+      ),
     )
     return rows.flatMap((row) =>
       (JSON.parse(row.points) as [number, number][]).map(([start, total]) => ({
