@@ -68,97 +68,153 @@ export interface BatchCounters {
   }
 }
 
+type Width = 'minute' | 'hour' | 'day'
+const WIDTH_MS: Record<Width, number> = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS }
+/** The dimensions counted per bucket, in the order of `MinuteGroup.values`. */
+const BUCKET_DIMS = ['make', 'model', 'category', 'year'] as const
+
+/** A batch's detections of one shard in one minute: its totals and a count per dimension value. */
+interface MinuteGroup {
+  shard: number
+  start: number
+  total: number
+  suspicious: number
+  values: [Map<string, Count>, Map<string, Count>, Map<string, Count>, Map<string, Count>]
+  tokens: Map<string, Count>
+}
+interface Count {
+  total: number
+  suspicious: number
+}
+
+function bump(map: Map<string, Count>, key: string, suspicious: boolean): void {
+  const count = map.get(key)
+  if (count) {
+    count.total++
+    if (suspicious) count.suspicious++
+  } else map.set(key, { total: 1, suspicious: suspicious ? 1 : 0 })
+}
+
 /**
  * Counts a batch of detections, every one of which was inserted, into per-key sums: one row per
  * (dimension, value, shard) for the stats, per (width, dimension, start, value, shard) for the
- * buckets. A batch of a few thousand detections comes down to a few hundred counter rows.
+ * buckets. Each detection is counted once, into its (shard, minute) group; hours, days and the
+ * stats are then summed from those groups, so a batch of thousands costs a few map updates per
+ * detection and comes down to a few thousand counter rows.
  */
 export function batchCounters(documents: readonly DetectionDocument[]): BatchCounters {
-  const stats = new Map<string, { dim: string; key: string; shard: number; label: string; count: number }>()
-  const buckets = new Map<
-    string,
-    {
-      width: string
-      dim: string
-      start: number
-      key: string
-      shard: number
-      total: number
-      suspicious: number
-    }
-  >()
-  const stat = (dim: string, key: string, shard: number, label: string) => {
-    const id = `${dim}\u0000${key}\u0000${shard}`
-    const row = stats.get(id)
-    if (!row) stats.set(id, { dim, key, shard, label, count: 1 })
-    else {
-      row.count++
-      // The smallest spelling, whatever the batch order: the label a counter row starts with.
-      if (label < row.label) row.label = label
-    }
-  }
-  const bucket = (
-    width: string,
-    start: number,
-    dim: string,
-    key: string,
-    shard: number,
-    suspicious: boolean,
-  ) => {
-    const id = `${width}\u0000${start}\u0000${dim}\u0000${key}\u0000${shard}`
-    const row = buckets.get(id)
-    if (row) {
-      row.total++
-      if (suspicious) row.suspicious++
-    } else buckets.set(id, { width, dim, start, key, shard, total: 1, suspicious: suspicious ? 1 : 0 })
+  const groups = new Map<number, Map<number, MinuteGroup>>()
+  /** Per dimension, the smallest display spelling of each value: the label a counter row starts with. */
+  const labels = BUCKET_DIMS.map(() => new Map<string, string>())
+  const label = (dim: number, key: string, spelling: string) => {
+    const known = labels[dim]!.get(key)
+    if (known === undefined || spelling < known) labels[dim]!.set(key, spelling)
   }
   for (const d of documents) {
     const shard = d.source.partition
-    const year = String(d.year)
-    stat('make', d.makeKey, shard, d.make)
-    stat('model', d.modelKey, shard, d.model)
-    stat('category', d.categoryKey, shard, d.category)
-    stat('year', year, shard, year)
     const time = d.detectedAt.getTime()
-    const day = time - (((time % DAY_MS) + DAY_MS) % DAY_MS)
-    // A token twice in one category ("SUV, suv") is one token of the detection.
-    const tokens = new Set(d.categoryTokens)
-    for (const token of tokens) {
-      stat('token', token, shard, token)
-      bucket('day', day, 'token', token, shard, d.suspicious)
+    const start = time - (((time % MINUTE_MS) + MINUTE_MS) % MINUTE_MS)
+    let byStart = groups.get(shard)
+    if (!byStart) groups.set(shard, (byStart = new Map()))
+    let group = byStart.get(start)
+    if (!group) {
+      group = {
+        shard,
+        start,
+        total: 0,
+        suspicious: 0,
+        values: [new Map(), new Map(), new Map(), new Map()],
+        tokens: new Map(),
+      }
+      byStart.set(start, group)
     }
-    for (const [width, size] of [
-      ['minute', MINUTE_MS],
-      ['hour', HOUR_MS],
-      ['day', DAY_MS],
-    ] as const) {
-      const start = time - (((time % size) + size) % size)
-      bucket(width, start, '', '', shard, d.suspicious)
-      bucket(width, start, 'make', d.makeKey, shard, d.suspicious)
-      bucket(width, start, 'model', d.modelKey, shard, d.suspicious)
-      bucket(width, start, 'category', d.categoryKey, shard, d.suspicious)
-      bucket(width, start, 'year', year, shard, d.suspicious)
+    const year = String(d.year)
+    group.total++
+    if (d.suspicious) group.suspicious++
+    bump(group.values[0], d.makeKey, d.suspicious)
+    bump(group.values[1], d.modelKey, d.suspicious)
+    bump(group.values[2], d.categoryKey, d.suspicious)
+    bump(group.values[3], year, d.suspicious)
+    label(0, d.makeKey, d.make)
+    label(1, d.modelKey, d.model)
+    label(2, d.categoryKey, d.category)
+    // A token twice in one category ("SUV, suv") is one token of the detection.
+    const tokens = d.categoryTokens
+    for (let i = 0; i < tokens.length; i++) {
+      const token = tokens[i]!
+      if (tokens.indexOf(token) === i) bump(group.tokens, token, d.suspicious)
     }
   }
+
   const out: BatchCounters = {
     stats: { dim: [], key: [], shard: [], label: [], count: [] },
     buckets: { width: [], dim: [], start: [], key: [], shard: [], total: [], suspicious: [] },
   }
-  for (const row of stats.values()) {
-    out.stats.dim.push(row.dim)
-    out.stats.key.push(row.key)
-    out.stats.shard.push(row.shard)
-    out.stats.label.push(row.label)
-    out.stats.count.push(row.count)
+  const coarse = { hour: new Map<string, Count>(), day: new Map<string, Count>() }
+  const stats = new Map<string, number>()
+  const addBucket = (width: Width, dim: string, start: number, key: string, shard: number, count: Count) => {
+    if (width === 'minute') {
+      const b = out.buckets
+      b.width.push(width)
+      b.dim.push(dim)
+      b.start.push(start)
+      b.key.push(key)
+      b.shard.push(shard)
+      b.total.push(count.total)
+      b.suspicious.push(count.suspicious)
+      return
+    }
+    const size = WIDTH_MS[width]
+    const id = `${dim}\u0000${start - (((start % size) + size) % size)}\u0000${key}\u0000${shard}`
+    const sum = coarse[width].get(id)
+    if (sum) {
+      sum.total += count.total
+      sum.suspicious += count.suspicious
+    } else coarse[width].set(id, { total: count.total, suspicious: count.suspicious })
   }
-  for (const row of buckets.values()) {
-    out.buckets.width.push(row.width)
-    out.buckets.dim.push(row.dim)
-    out.buckets.start.push(row.start)
-    out.buckets.key.push(row.key)
-    out.buckets.shard.push(row.shard)
-    out.buckets.total.push(row.total)
-    out.buckets.suspicious.push(row.suspicious)
+  for (const byStart of groups.values()) {
+    for (const group of byStart.values()) {
+      const { shard, start } = group
+      for (const width of ['minute', 'hour', 'day'] as const) {
+        addBucket(width, '', start, '', shard, group)
+        group.values.forEach((values, dim) => {
+          for (const [key, count] of values) addBucket(width, BUCKET_DIMS[dim]!, start, key, shard, count)
+        })
+      }
+      group.values.forEach((values, dim) => {
+        for (const [key, count] of values) {
+          const id = `${BUCKET_DIMS[dim]}\u0000${key}\u0000${shard}`
+          stats.set(id, (stats.get(id) ?? 0) + count.total)
+        }
+      })
+      for (const [token, count] of group.tokens) {
+        addBucket('day', 'token', start, token, shard, count)
+        const id = `token\u0000${token}\u0000${shard}`
+        stats.set(id, (stats.get(id) ?? 0) + count.total)
+      }
+    }
+  }
+  for (const width of ['hour', 'day'] as const) {
+    for (const [id, count] of coarse[width]) {
+      const [dim, start, key, shard] = id.split('\u0000') as [string, string, string, string]
+      const b = out.buckets
+      b.width.push(width)
+      b.dim.push(dim)
+      b.start.push(Number(start))
+      b.key.push(key)
+      b.shard.push(Number(shard))
+      b.total.push(count.total)
+      b.suspicious.push(count.suspicious)
+    }
+  }
+  for (const [id, count] of stats) {
+    const [dim, key, shard] = id.split('\u0000') as [string, string, string]
+    const index = BUCKET_DIMS.indexOf(dim as (typeof BUCKET_DIMS)[number])
+    out.stats.dim.push(dim)
+    out.stats.key.push(key)
+    out.stats.shard.push(Number(shard))
+    out.stats.label.push(index < 0 || dim === 'year' ? key : (labels[index]!.get(key) ?? key))
+    out.stats.count.push(count)
   }
   return out
 }
