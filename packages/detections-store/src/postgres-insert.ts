@@ -115,7 +115,10 @@ export function batchCounters(documents: readonly DetectionDocument[]): BatchCou
     const time = d.detectedAt.getTime()
     const start = time - (((time % MINUTE_MS) + MINUTE_MS) % MINUTE_MS)
     let byStart = groups.get(shard)
-    if (!byStart) groups.set(shard, (byStart = new Map()))
+    if (!byStart) {
+      byStart = new Map()
+      groups.set(shard, byStart)
+    }
     let group = byStart.get(start)
     if (!group) {
       group = {

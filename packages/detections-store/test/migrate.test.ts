@@ -120,7 +120,9 @@ function insertVersion1(batch: readonly DetectionDocument[]) {
       d.source.partition,
       d.source.offset,
     ]
-    row.forEach((value, c) => columns[c]!.push(value))
+    row.forEach((value, c) => {
+      columns[c]!.push(value)
+    })
   }
   return pool.query(VERSION_1_INSERT, columns)
 }
