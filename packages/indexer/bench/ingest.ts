@@ -104,6 +104,8 @@ async function freshStore(name: string) {
   }
   const store = openDetectionsStore(withPath(databaseUrl, name))
   const pool = new pg.Pool({ connectionString: withPath(databaseUrl, name), max: partitions })
+  // DROP … WITH (FORCE) at the end ends sessions the pool may still hold idle.
+  pool.on('error', () => {})
   return {
     repository: store.repository,
     stored: async () => Number((await pool.query('SELECT count(*) AS n FROM detections')).rows[0].n),
