@@ -69,6 +69,8 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
         summary: 'Count detections per make, model, category or year',
         description:
           'Exact counts kept by the indexer as it stores detections, so this costs the same at any volume. ' +
+          'All time: detections removed by retention (DETECTIONS_RETENTION) stay counted here, while the `total` ' +
+          'of GET /detections counts only what can still be paged through. ' +
           'Values are grouped case-insensitively (`MAZDA` and `Mazda` are one make).',
         security: SECURED,
         querystring: statsQuerySchema,

@@ -101,7 +101,12 @@ const exampleDetection = {
 export const detectionsPageSchema = z
   .object({
     items: z.array(detectionSchema).describe('Newest first; ties broken by id'),
-    total: z.number().int().describe('Detections matching the filters (all pages)'),
+    total: z
+      .number()
+      .int()
+      .describe(
+        'Detections matching the filters that can be paged through (all pages; retention removes old ones)',
+      ),
     skip: z.number().int(),
     limit: z.number().int(),
     nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
