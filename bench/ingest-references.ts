@@ -2,12 +2,15 @@
 // round (unique topic, produced before anything reads it; every reader is a fresh consumer group):
 //   (b) consume-only: the indexer's client (kafkajs) and fetch settings, eachBatch, no processing —
 //       the broker/client limit;
-//   (c) naive: eachMessage, one insertOne per message, autocommit — the common approach;
+//   (c) naive: eachMessage, one insert per message (PostgreSQL: one INSERT … ON CONFLICT DO NOTHING;
+//       MongoDB: insertOne), autocommit — the common approach;
 //   the real indexer as a process (packages/indexer/src/main.ts), whose peak RSS (VmHWM) is read
 //   from /proc before it exits.
+// (c) and the indexer write to the store of the run (`--store`, PostgreSQL by default, as the other
+// sections), each into a fresh database; the table names it.
 //
 //   node --conditions=development --import tsx bench/ingest-references.ts [--count 100000]
-//     [--naive-count 3000] [--rounds 3] [--partitions 3] [--tiny]
+//     [--naive-count 3000] [--rounds 3] [--partitions 3] [--store postgres|mongodb] [--tiny]
 //
 // Also importable: produceBacklog, consumeOnly, naivePerMessage, indexerProcess.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -15,10 +18,15 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type Admin, type ConsumerRunConfig, Kafka, logLevel } from 'kafkajs'
-import { type Db, MongoClient } from 'mongodb'
+import { MongoClient } from 'mongodb'
+import pg from 'pg'
 import {
   createMongoDetectionsRepository,
+  DETECTION_COLUMNS,
+  type DetectionDocument,
+  type DetectionsBackend,
   detectionMessageSchema,
+  openDetectionsStore,
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
 import { createDetectionGenerator, encodeDetection } from '../packages/producer/src/detection-generator.js'
@@ -115,19 +123,108 @@ export async function consumeOnly(kafka: Kafka, backlog: Backlog, groupId: strin
   }))
 }
 
+/** Where the naive consumer and the indexer process write: a fresh database of the run's store. */
+export interface TargetStore {
+  backend: DetectionsBackend
+  url: string
+  /** One detection, one round trip, no token rows and no counters (what the naive approach does). */
+  insertOne(document: DetectionDocument): Promise<void>
+  stored(): Promise<number>
+  drop(): Promise<void>
+}
+
+export interface StoreEnv {
+  brokers: string
+  mongoUrl: string
+  databaseUrl: string
+}
+
+/** A fresh database on `backend` with the detections schema, for one reader of one round. */
+export async function targetStore(
+  env: StoreEnv,
+  backend: DetectionsBackend,
+  name: string,
+): Promise<TargetStore> {
+  if (backend === 'mongodb') {
+    const url = new URL(env.mongoUrl)
+    url.pathname = `/${name}`
+    const mongo = new MongoClient(env.mongoUrl)
+    await mongo.connect()
+    const repository = createMongoDetectionsRepository(mongo.db(name))
+    await repository.ensureIndexes()
+    return {
+      backend,
+      url: url.toString(),
+      insertOne: async (document) => {
+        await repository.collection.insertOne(document)
+      },
+      stored: () => repository.collection.estimatedDocumentCount(),
+      drop: async () => {
+        await mongo
+          .db(name)
+          .dropDatabase()
+          .catch(() => {})
+        await mongo.close()
+      },
+    }
+  }
+  const url = new URL(env.databaseUrl)
+  url.pathname = `/${name}`
+  const admin = new pg.Client({ connectionString: env.databaseUrl })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  const store = openDetectionsStore(url.toString())
+  await store.repository.ensureIndexes()
+  await store.close()
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 3 })
+  pool.on('error', () => {})
+  const values = DETECTION_COLUMNS.split(',')
+    .map((_, i) => `$${i + 1}`)
+    .join(', ')
+  return {
+    backend,
+    url: url.toString(),
+    insertOne: async (d) => {
+      await pool.query(
+        `INSERT INTO detections (${DETECTION_COLUMNS}) VALUES (${values}) ON CONFLICT DO NOTHING`,
+        [
+          d._id,
+          d.detectedAt,
+          d.year,
+          d.make,
+          d.model,
+          d.category,
+          d.makeKey,
+          d.modelKey,
+          d.categoryKey,
+          d.categoryTokens,
+          d.suspicious,
+          d.source.topic,
+          d.source.partition,
+          d.source.offset,
+          d.source.timestamp,
+        ],
+      )
+    },
+    stored: async () => Number((await pool.query('SELECT count(*) AS n FROM detections')).rows[0].n),
+    drop: async () => {
+      await pool.end().catch(() => {})
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
+      await admin.end()
+    },
+  }
+}
+
 /**
- * The common approach: eachMessage, parse, one insertOne per detection, kafkajs autocommit. Stops
+ * The common approach: eachMessage, parse, one insert per detection, kafkajs autocommit. Stops
  * after `count` inserts (it is too slow for the whole backlog); seconds from joining the group.
  */
 export async function naivePerMessage(
   kafka: Kafka,
-  db: Db,
+  target: TargetStore,
   backlog: Backlog,
   groupId: string,
 ): Promise<number> {
-  const repository = createMongoDetectionsRepository(db)
-  await repository.ensureIndexes()
-  const collection = repository.collection
   let inserted = 0
   return timeConsumer(kafka, backlog, groupId, (finish) => ({
     eachMessage: async ({ topic, partition, message }) => {
@@ -139,7 +236,7 @@ export async function naivePerMessage(
         offset: Number(message.offset),
         timestamp: Number(message.timestamp),
       }
-      await collection.insertOne(toDetectionDocument(parsed, coords, parsed.Category.includes('SUV')))
+      await target.insertOne(toDetectionDocument(parsed, coords, parsed.Category.includes('SUV')))
       if (++inserted === backlog.count) finish()
     },
   }))
@@ -172,7 +269,7 @@ export interface IndexerProcessResult {
  */
 export async function indexerProcess(
   kafka: Kafka,
-  env: { brokers: string; mongoUrl: string },
+  env: { brokers: string; storeUrl: string },
   backlog: Backlog,
   names: { groupId: string; alerts: string; dlq: string; rules: string },
   timeoutMs = 600_000,
@@ -184,7 +281,7 @@ export async function indexerProcess(
     env: {
       ...process.env,
       KAFKA_BROKERS: env.brokers,
-      DETECTIONS_STORE_URL: env.mongoUrl,
+      DETECTIONS_STORE_URL: env.storeUrl,
       LOG_LEVEL: 'warn',
       DETECTIONS_TOPIC: backlog.topic,
       ALERTS_TOPIC: names.alerts,
@@ -240,6 +337,7 @@ export async function indexerProcess(
 }
 
 export interface ReferencesRound {
+  backend: DetectionsBackend
   count: number
   naiveCount: number
   consumeOnlySeconds: number
@@ -249,8 +347,8 @@ export interface ReferencesRound {
 
 /** One round: a fresh backlog, then consume-only, naive and the indexer process on it. */
 export async function referencesRound(
-  env: { brokers: string; mongoUrl: string },
-  options: { count: number; naiveCount: number; partitions: number },
+  env: StoreEnv,
+  options: { count: number; naiveCount: number; partitions: number; backend: DetectionsBackend },
 ): Promise<ReferencesRound> {
   const kafka = new Kafka({
     clientId: 'bench-references',
@@ -266,31 +364,32 @@ export async function referencesRound(
     rules: `bench-ref-rules-${id}`,
   }
   const groups = [`bench-ref-consume-${id}`, `bench-ref-naive-${id}`, names.groupId]
-  const naiveDb = `bench_ref_naive_${id.replaceAll('-', '')}`
-  const indexerDb = `bench_ref_indexer_${id.replaceAll('-', '')}`
-  const mongo = new MongoClient(env.mongoUrl)
-  await mongo.connect()
+  const targets: TargetStore[] = []
   try {
     await produceBacklog(kafka, backlog, id)
     const consumeOnlySeconds = await consumeOnly(kafka, backlog, groups[0]!)
     const naiveCount = Math.min(options.naiveCount, options.count)
-    const naiveSeconds = await naivePerMessage(
-      kafka,
-      mongo.db(naiveDb),
-      { ...backlog, count: naiveCount },
-      groups[1]!,
-    )
-    const url = new URL(env.mongoUrl)
-    url.pathname = `/${indexerDb}`
+    const naive = await targetStore(env, options.backend, `bench_ref_naive_${id.replaceAll('-', '')}`)
+    targets.push(naive)
+    const naiveSeconds = await naivePerMessage(kafka, naive, { ...backlog, count: naiveCount }, groups[1]!)
+    const target = await targetStore(env, options.backend, `bench_ref_indexer_${id.replaceAll('-', '')}`)
+    targets.push(target)
     const indexer = await indexerProcess(
       kafka,
-      { brokers: env.brokers, mongoUrl: url.toString() },
+      { brokers: env.brokers, storeUrl: target.url },
       backlog,
       names,
     )
-    const stored = await mongo.db(indexerDb).collection('detections').estimatedDocumentCount()
+    const stored = await target.stored()
     if (stored !== options.count) throw new Error(`indexer stored ${stored} of ${options.count}`)
-    return { count: options.count, naiveCount, consumeOnlySeconds, naiveSeconds, indexer }
+    return {
+      backend: options.backend,
+      count: options.count,
+      naiveCount,
+      consumeOnlySeconds,
+      naiveSeconds,
+      indexer,
+    }
   } finally {
     const admin = kafka.admin()
     await admin.connect()
@@ -299,13 +398,7 @@ export async function referencesRound(
       .catch(() => {})
     await admin.deleteGroups(groups).catch(() => {})
     await admin.disconnect()
-    for (const name of [naiveDb, indexerDb]) {
-      await mongo
-        .db(name)
-        .dropDatabase()
-        .catch(() => {})
-    }
-    await mongo.close()
+    for (const target of targets) await target.drop()
   }
 }
 
@@ -326,12 +419,14 @@ export function referencesTable(rounds: ReferencesRound[]): string {
     rss: r.indexer.peakRssMiB,
   }))
   const first = rounds[0]!
+  const store = first.backend === 'postgres' ? 'PostgreSQL' : 'MongoDB protocol'
   return [
     `Ingest references: backlog of ${first.count} detections in ${rounds.length} round(s), one fresh topic ` +
       `per round read by three consumer groups in turn; naive stops after ${first.naiveCount}. Rates from ` +
-      'joining the group; ratios per round, median of each column.',
+      `joining the group; ratios per round, median of each column. (b) reads Kafka only; (c) and the indexer ` +
+      `process write to ${store} (store of the run), each into a fresh database.`,
     '',
-    '| round | (b) consume-only det/s | (c) naive per-message det/s | indexer process det/s | indexer / (b) | (c) / indexer | indexer peak RSS MiB |',
+    `| round | (b) consume-only det/s (Kafka only) | (c) naive per-message det/s (${store}) | indexer process det/s (${store}) | indexer / (b) | (c) / indexer | indexer peak RSS MiB |`,
     '|---|---:|---:|---:|---:|---:|---:|',
     ...perRound.map((r, i) => line(String(i + 1), r)),
     line('**median**', {
@@ -343,15 +438,16 @@ export function referencesTable(rounds: ReferencesRound[]): string {
   ].join('\n')
 }
 
-function serviceEnv(): { brokers: string; mongoUrl: string } {
-  if (process.env.KAFKA_BROKERS && process.env.MONGO_URL) {
-    return { brokers: process.env.KAFKA_BROKERS, mongoUrl: process.env.MONGO_URL }
+function serviceEnv(): StoreEnv {
+  const { KAFKA_BROKERS, MONGO_URL, DATABASE_URL } = process.env
+  if (KAFKA_BROKERS && MONGO_URL && DATABASE_URL) {
+    return { brokers: KAFKA_BROKERS, mongoUrl: MONGO_URL, databaseUrl: DATABASE_URL }
   }
   const script = `${root}scripts/services/services.sh`
   execFileSync('bash', [script, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
   const out = execFileSync('bash', [script, 'env'], { encoding: 'utf8' })
   const get = (name: string) => new RegExp(`^export ${name}=(.*)$`, 'm').exec(out)?.[1] ?? ''
-  return { brokers: get('KAFKA_BROKERS'), mongoUrl: get('MONGO_URL') }
+  return { brokers: get('KAFKA_BROKERS'), mongoUrl: get('MONGO_URL'), databaseUrl: get('DATABASE_URL') }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -362,16 +458,20 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'naive-count': { type: 'string' },
       rounds: { type: 'string' },
       partitions: { type: 'string', default: '3' },
+      store: { type: 'string', default: 'postgres' },
     },
   })
   const tiny = args.tiny ?? false
   const count = Number(args.count ?? (tiny ? 2_000 : 100_000))
   const naiveCount = Number(args['naive-count'] ?? (tiny ? 500 : 3_000))
   const rounds = Number(args.rounds ?? (tiny ? 1 : 3))
+  const backend: DetectionsBackend = args.store === 'mongodb' ? 'mongodb' : 'postgres'
   const env = serviceEnv()
   const results: ReferencesRound[] = []
   for (let i = 0; i < rounds; i++) {
-    results.push(await referencesRound(env, { count, naiveCount, partitions: Number(args.partitions) }))
+    results.push(
+      await referencesRound(env, { count, naiveCount, partitions: Number(args.partitions), backend }),
+    )
     process.stderr.write(`references round ${i + 1}/${rounds} done\n`)
   }
   console.log(`\n${referencesTable(results)}`)

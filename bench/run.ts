@@ -147,9 +147,9 @@ function sectionArgs(section: Section, s: Sizes): string[] {
 }
 
 const TITLES: Record<Section, string> = {
-  ingest: '1. Ingest: indexer vs raw insertMany (a)',
+  ingest: '1. Ingest: indexer and its batch write vs raw COPY of the same rows (a)',
   references:
-    '1b. Ingest references: consume-only (b), naive per-message (c), the indexer as a process (c and the process: FerretDB-bound)',
+    '1b. Ingest references: consume-only (b), naive per-message (c), the indexer as a process (c and the process on the store of the run)',
   api: '2. API (PostgreSQL)',
   'api-ferretdb': '2b. API on FerretDB (FerretDB-bound)',
   alerts: '3. Alerts (SSE)',
@@ -245,7 +245,7 @@ function summaries(results: SectionResult[]): string {
       '|---|---:|---:|',
       `| indexer, in-process (ingest section) | ${show(indexer)} | ${ratio(indexer, limit)} |`,
       `| indexer, own process (references section) | ${show(process_)} | ${ratio(process_, limit)} |`,
-      `| (a) raw insertMany, same batch size and indexes | ${show(raw)} | ${ratio(raw, limit)} |`,
+      `| (a) raw write (PostgreSQL: COPY rows + token rows), same batch size and indexes | ${show(raw)} | ${ratio(raw, limit)} |`,
       `| (b) consume-only, same client and fetch settings | ${show(consume)} | ${ratio(consume, limit)} |`,
       `| (c) naive: eachMessage + insertOne, autocommit | ${show(naive)} | ${ratio(naive, limit)} |`,
       '',

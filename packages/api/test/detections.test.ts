@@ -271,6 +271,7 @@ describe.each(BACKENDS)('GET /stats/timeseries (%s)', (backend) => {
       from: '2026-11-23T20:00:00.000Z',
       to: '2026-11-23T20:03:00.000Z',
       group_by: null,
+      available: ['minute', 'hour', 'day'],
       points: [
         { start: '2026-11-23T20:00:00.000Z', total: 3, suspicious: 2 },
         { start: '2026-11-23T20:01:00.000Z', total: 0, suspicious: 0 },
@@ -328,5 +329,56 @@ describe.each(BACKENDS)('GET /stats/timeseries (%s)', (backend) => {
     expect(ok.body.points).toHaveLength(1500)
     const anonymous = await t.inject({ method: 'GET', url: '/stats/timeseries' })
     expect(anonymous.statusCode).toBe(401)
+  })
+})
+
+describe('GET /stats/timeseries after downsampling (postgres)', () => {
+  const t = useTestApp({ backend: 'postgres' })
+  let headers: Record<string, string>
+  const at = Date.parse('2026-11-23T20:00:00Z')
+  const documents = [0, 1, 2].map((offset) =>
+    toDetectionDocument(
+      { Make: 'Toyota', Model: 'M', Category: 'SUV', Year: 2020 },
+      { topic: `downsampled-${randomUUID()}`, partition: 0, offset, timestamp: at + offset * 60_000 },
+      true,
+    ),
+  )
+
+  beforeAll(async () => {
+    headers = (await createUserAndToken(t)).headers
+    await t.repository.insertBatch(documents)
+    // Minutes kept 7 days, hours 90: a week after those detections, their minutes are gone.
+    const day = 86_400_000
+    await t.repository.maintain(
+      { detectionsMs: null, minuteBucketsMs: 7 * day, hourBucketsMs: 90 * day },
+      new Date(at + 9 * day),
+    )
+  })
+
+  it('answers 400 naming the widths still kept when the range needs dropped minutes', async () => {
+    const response = await t.inject({
+      method: 'GET',
+      url: '/stats/timeseries?bucket=minute&from=2026-11-23T20:00:00Z&to=2026-11-23T21:00:00Z',
+      headers,
+    })
+    expect(response.statusCode).toBe(400)
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+    const body = response.json()
+    expect(body.code).toBe('TIMESERIES_WIDTH_DROPPED')
+    expect(body.detail).toMatch(/minute buckets are kept from 2026-11-24T00:00:00.000Z on/)
+    expect(body.detail).toMatch(/widths available for it: hour, day$/)
+  })
+
+  it('answers the same range in hours, and says which widths it has', async () => {
+    const response = await t.inject({
+      method: 'GET',
+      url: '/stats/timeseries?bucket=hour&from=2026-11-23T20:00:00Z&to=2026-11-23T22:00:00Z&group_by=make',
+      headers,
+    })
+    expect(response.statusCode).toBe(200)
+    const body = response.json()
+    expect(body.available).toEqual(['hour', 'day'])
+    expect(body.points.map((p: { total: number }) => p.total)).toEqual([3, 0])
+    expect(body.groups).toEqual([{ value: 'Toyota', total: 3, counts: [3, 0] }])
   })
 })

@@ -32,15 +32,24 @@ export {
   type OpenDetectionsStoreOptions,
   openDetectionsStore,
 } from './open-detections-store.js'
+export { copyInto } from './postgres-copy.js'
 export { createPostgresDetectionsRepository } from './postgres-detections-repository.js'
+export {
+  DETECTION_COLUMNS,
+  stagingRows as detectionCopyRows,
+  tokenRows as detectionTokenCopyRows,
+} from './postgres-insert.js'
 export { DETECTIONS_SCHEMA_TABLE, migrateDetectionsSchema } from './postgres-migrate.js'
 export {
   type DetectionFilters,
   type DetectionsRepository,
   type InsertResult,
   InvalidCursorError,
+  KEEP_EVERYTHING,
   type ListQuery,
   type ListResult,
+  type MaintenanceResult,
+  type RetentionPolicy,
   STATS_DIMENSIONS,
   type StatsDimension,
   type StatsItem,
@@ -51,8 +60,10 @@ export {
   type TimeseriesPoint,
   type TimeseriesQuery,
   type TimeseriesResult,
+  TimeseriesWidthDroppedError,
 } from './repository.js'
 export {
+  availableWidths,
   BUCKET_MS,
   ceilToBucket,
   checkedTimeseriesRange,

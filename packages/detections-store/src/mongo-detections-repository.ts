@@ -1,6 +1,7 @@
 import type { Collection, Db, Filter, MongoBulkWriteError } from 'mongodb'
 import { cursorPosition, pageOf } from './cursor.js'
 import { type DetectionDocument, normalizeKey, toDetection } from './detection.js'
+import { createMongoRetention } from './mongo-retention.js'
 import { createStatsCounters } from './mongo-stats-counters.js'
 import { createTimeseriesCounters } from './mongo-timeseries-counters.js'
 import type {
@@ -9,6 +10,8 @@ import type {
   InsertResult,
   ListQuery,
   ListResult,
+  MaintenanceResult,
+  RetentionPolicy,
   StatsDimension,
   StatsResult,
   TimeseriesQuery,
@@ -141,5 +144,20 @@ export function createMongoDetectionsRepository(
     await db.command({ ping: 1 })
   }
 
-  return { ensureIndexes, insertBatch, list, count, stats: statsBy, timeseries, ping, collection: detections }
+  const retention = createMongoRetention(db, detections)
+  async function maintain(policy: RetentionPolicy, now = new Date()): Promise<MaintenanceResult> {
+    return retention.apply(policy, now)
+  }
+
+  return {
+    ensureIndexes,
+    insertBatch,
+    list,
+    count,
+    stats: statsBy,
+    timeseries,
+    ping,
+    maintain,
+    collection: detections,
+  }
 }

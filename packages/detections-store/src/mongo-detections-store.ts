@@ -62,6 +62,7 @@ export function openMongoDetectionsStore(url: string, options: MongoStoreOptions
     stats: (dimension) => run((r) => r.stats(dimension)),
     timeseries: (query) => run((r) => r.timeseries(query)),
     ping: () => run((r) => r.ping()),
+    maintain: (policy, now) => run((r) => r.maintain(policy, now)),
   }
   return { repository, close: () => current.client.close() }
 }

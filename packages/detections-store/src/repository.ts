@@ -78,6 +78,8 @@ export interface TimeseriesResult {
   from: Date
   to: Date
   groupBy: StatsDimension | null
+  /** The widths still kept for the whole range (finer ones are dropped by retention as they age). */
+  available: TimeseriesBucket[]
   /** Every bucket of [from, to), oldest first, zeros included. */
   points: TimeseriesPoint[]
   groups: TimeseriesGroup[]
@@ -105,6 +107,50 @@ export interface DetectionsRepository {
   timeseries(query: TimeseriesQuery): Promise<TimeseriesResult>
   /** Resolves when the store answers; rejects otherwise. */
   ping(): Promise<void>
+  /**
+   * Housekeeping that one process runs at a time, on start and on a timer: days of storage created
+   * ahead of time, and whatever the policy no longer keeps removed. Safe to call from several
+   * processes at once (the others skip).
+   */
+  maintain(policy: RetentionPolicy, now?: Date): Promise<MaintenanceResult>
+}
+
+/** How long each kind of data is kept; null keeps it for ever. */
+export interface RetentionPolicy {
+  /** Detections (and, on PostgreSQL, their token rows), by `detectedAt`. */
+  detectionsMs: number | null
+  /** Minute buckets of the time series. */
+  minuteBucketsMs: number | null
+  /** Hour buckets of the time series. Day buckets are kept for ever. */
+  hourBucketsMs: number | null
+}
+
+export const KEEP_EVERYTHING: RetentionPolicy = {
+  detectionsMs: null,
+  minuteBucketsMs: null,
+  hourBucketsMs: null,
+}
+
+export interface MaintenanceResult {
+  /** False when another process held the maintenance lock; nothing was done. */
+  ran: boolean
+  /** What was removed, e.g. `detections_p20261101` (PostgreSQL partitions). */
+  dropped: string[]
+}
+
+/** A time-series range that needs a width retention has already dropped for part of it. */
+export class TimeseriesWidthDroppedError extends Error {
+  readonly code = 'TIMESERIES_WIDTH_DROPPED'
+  constructor(
+    readonly bucket: TimeseriesBucket,
+    readonly keptFrom: Date,
+    readonly available: TimeseriesBucket[],
+  ) {
+    super(
+      `${bucket} buckets are kept from ${keptFrom.toISOString()} on and this range starts earlier; ` +
+        `widths available for it: ${available.join(', ')}`,
+    )
+  }
 }
 
 export class InvalidCursorError extends Error {

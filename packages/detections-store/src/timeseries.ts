@@ -1,9 +1,11 @@
-import type {
-  StatsDimension,
-  TimeseriesBucket,
-  TimeseriesGroup,
-  TimeseriesQuery,
-  TimeseriesResult,
+import {
+  type StatsDimension,
+  TIMESERIES_BUCKETS,
+  type TimeseriesBucket,
+  type TimeseriesGroup,
+  type TimeseriesQuery,
+  type TimeseriesResult,
+  TimeseriesWidthDroppedError,
 } from './repository.js'
 
 const MINUTE = 60_000
@@ -49,6 +51,31 @@ export function checkedTimeseriesRange(query: TimeseriesQuery) {
   return range
 }
 
+/** Where each width's kept data starts; a width absent here is kept in full. */
+export type KeptFrom = Partial<Record<TimeseriesBucket, Date>>
+
+/** The widths whose kept data covers a range starting at `from`. */
+export function availableWidths(from: Date, keptFrom: KeptFrom): TimeseriesBucket[] {
+  return TIMESERIES_BUCKETS.filter((width) => {
+    const kept = keptFrom[width]
+    return kept === undefined || kept.getTime() <= from.getTime()
+  })
+}
+
+/**
+ * The widths available for a query's range; {@link TimeseriesWidthDroppedError} when its own width
+ * is not among them (a range that begins where the finer counts were dropped would read as zeros).
+ */
+export function checkedAvailability(query: TimeseriesQuery, keptFrom: KeptFrom): TimeseriesBucket[] {
+  const { from } = checkedTimeseriesRange(query)
+  const available = availableWidths(from, keptFrom)
+  const kept = keptFrom[query.bucket]
+  if (kept !== undefined && !available.includes(query.bucket)) {
+    throw new TimeseriesWidthDroppedError(query.bucket, kept, available)
+  }
+  return available
+}
+
 /** Sparse counts as a backend reads them: the bucket's start, and what was counted in it. */
 export interface BucketCount {
   start: number
@@ -70,6 +97,7 @@ export function assembleTimeseries(
   query: TimeseriesQuery,
   counts: Iterable<BucketCount>,
   groupCounts: Iterable<GroupBucketCount> = [],
+  available: TimeseriesBucket[] = [...TIMESERIES_BUCKETS],
 ): TimeseriesResult {
   const { from, to, buckets } = checkedTimeseriesRange(query)
   const width = BUCKET_MS[query.bucket]
@@ -105,5 +133,5 @@ export function assembleTimeseries(
       .sort((a, b) => b.total - a.total || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
       .slice(0, query.top ?? DEFAULT_TIMESERIES_TOP)
   }
-  return { bucket: query.bucket, from, to, groupBy, points, groups }
+  return { bucket: query.bucket, from, to, groupBy, available, points, groups }
 }

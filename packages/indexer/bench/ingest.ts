@@ -1,7 +1,10 @@
-// Indexing throughput on a backlog: the real indexer (Kafka → store → transaction) against a raw
-// write of the same documents into the same kind of store, with the same batch size, in the same
-// run: on PostgreSQL one multi-row INSERT (unnest) per batch into the detections table and its
-// indexes, without the counters; on MongoDB an insertMany into the same collection and indexes.
+// Indexing throughput on a backlog: the real indexer (Kafka → store → transaction) against raw
+// writes of the same documents into the same kind of store, with the same batch size, one writer
+// per partition, in the same run. On PostgreSQL the floor is COPY (text) of the same rows, the
+// detections and their category token rows, into the same tables with the same indexes, one
+// transaction per batch, without counters; beside it COPY of the detection rows alone and the
+// multi-row INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING. On MongoDB: an insertMany into
+// the same collection and indexes.
 //
 //   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb] [--rules-rounds R] [--rules-sets thousand,nomatch,watchlist]
 //
@@ -14,9 +17,13 @@
 import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import {
+  copyInto,
   createMongoDetectionsRepository,
+  DETECTION_COLUMNS,
   type DetectionDocument,
   type DetectionsRepository,
+  detectionCopyRows,
+  detectionTokenCopyRows,
   openDetectionsStore,
   toDetectionDocument,
 } from '@intellisite/detections-store'
@@ -78,6 +85,14 @@ const withPath = (url: string, name: string) => {
   return parsed.toString()
 }
 
+/**
+ * The store's own batch write (`insertBatch`: rows, token rows and counters, without Kafka), then
+ * the raw references: `copy` (the floor: detection rows and token rows by COPY), `copy-rows`
+ * (detection rows only), `unnest` (one INSERT … SELECT FROM unnest per batch). MongoDB has one.
+ */
+type RawWrite = 'insertBatch' | 'copy' | 'copy-rows' | 'unnest'
+const RAW_WRITES: RawWrite[] = PG ? ['insertBatch', 'copy', 'copy-rows', 'unnest'] : ['insertBatch', 'copy']
+
 /** A fresh database for a store of either backend, and how to drop it. */
 async function freshStore(name: string) {
   if (!PG) {
@@ -85,7 +100,7 @@ async function freshStore(name: string) {
     return {
       repository: repository as DetectionsRepository,
       stored: () => repository.collection.countDocuments(),
-      rawWrite: async (docs: DetectionDocument[]) => {
+      rawWrite: async (docs: DetectionDocument[], _how: RawWrite) => {
         await repository.collection.insertMany(docs, { ordered: false })
       },
       drop: () =>
@@ -97,39 +112,57 @@ async function freshStore(name: string) {
   }
   const store = openDetectionsStore(withPath(databaseUrl, name))
   const pool = new pg.Pool({ connectionString: withPath(databaseUrl, name), max: partitions })
+  // DROP … WITH (FORCE) at the end ends sessions the pool may still hold idle.
+  pool.on('error', () => {})
   return {
     repository: store.repository,
     stored: async () => Number((await pool.query('SELECT count(*) AS n FROM detections')).rows[0].n),
-    // The store limit: the rows into the same table and indexes in one statement, no counters.
-    rawWrite: async (docs: DetectionDocument[]) => {
-      await pool.query(
-        `INSERT INTO detections (id, detected_at, year, make, model, category, make_key, model_key,
-           category_key, category_tokens, suspicious, source_topic, source_partition, source_offset,
-           source_timestamp)
-         SELECT id, timestamptz 'epoch' + ts * interval '1 millisecond', year, make, model, category,
-           make_key, model_key, category_key, string_to_array(tokens, ','), suspicious, topic, part, off, ts
-         FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
-           $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::int[], $14::bigint[])
-           AS i(id, ts, year, make, model, category, make_key, model_key, category_key, tokens,
-             suspicious, topic, part, off)
-         ON CONFLICT (id) DO NOTHING`,
-        [
-          docs.map((d) => d._id),
-          docs.map((d) => d.detectedAt.getTime()),
-          docs.map((d) => d.year),
-          docs.map((d) => d.make),
-          docs.map((d) => d.model),
-          docs.map((d) => d.category),
-          docs.map((d) => d.makeKey),
-          docs.map((d) => d.modelKey),
-          docs.map((d) => d.categoryKey),
-          docs.map((d) => d.categoryTokens.join(',')),
-          docs.map((d) => d.suspicious),
-          docs.map((d) => d.source.topic),
-          docs.map((d) => d.source.partition),
-          docs.map((d) => d.source.offset),
-        ],
-      )
+    /** The same rows into the same tables and indexes without the pipeline or the counters. */
+    rawWrite: async (docs: DetectionDocument[], how: RawWrite) => {
+      if (how === 'unnest') {
+        await pool.query(
+          `INSERT INTO detections (${DETECTION_COLUMNS})
+           SELECT id, timestamptz 'epoch' + ts * interval '1 millisecond', year, make, model, category,
+             make_key, model_key, category_key, string_to_array(tokens, ','), suspicious, topic, part, off, ts
+           FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::int[], $14::bigint[])
+             AS i(id, ts, year, make, model, category, make_key, model_key, category_key, tokens,
+               suspicious, topic, part, off)
+           ON CONFLICT DO NOTHING`,
+          [
+            docs.map((d) => d._id),
+            docs.map((d) => d.detectedAt.getTime()),
+            docs.map((d) => d.year),
+            docs.map((d) => d.make),
+            docs.map((d) => d.model),
+            docs.map((d) => d.category),
+            docs.map((d) => d.makeKey),
+            docs.map((d) => d.modelKey),
+            docs.map((d) => d.categoryKey),
+            docs.map((d) => d.categoryTokens.join(',')),
+            docs.map((d) => d.suspicious),
+            docs.map((d) => d.source.topic),
+            docs.map((d) => d.source.partition),
+            docs.map((d) => d.source.offset),
+          ],
+        )
+        return
+      }
+      const client = await pool.connect()
+      try {
+        await client.query('BEGIN')
+        await copyInto(client, `detections (${DETECTION_COLUMNS})`, detectionCopyRows(docs))
+        if (how === 'copy') {
+          await copyInto(
+            client,
+            'detection_category_tokens (token, detected_at, id)',
+            detectionTokenCopyRows(docs),
+          )
+        }
+        await client.query('COMMIT')
+      } finally {
+        client.release()
+      }
     },
     drop: async () => {
       await Promise.allSettled([store.close(), pool.end()])
@@ -148,7 +181,8 @@ const median = (xs: number[]) => {
 
 interface Round {
   indexerSeconds: number
-  rawSeconds: number
+  /** Seconds of each raw write of the same documents ({@link RAW_WRITES}). */
+  raw: Record<RawWrite, number>
   batchSize: number
   /** Seconds spent inside insertBatch, summed over the partitions written at the same time. */
   storeSeconds: number
@@ -254,24 +288,29 @@ async function round(): Promise<Round> {
         false,
       ),
     )
-    // Same collection and indexes as the indexer writes to, so the difference is the pipeline
-    // (fetch, decode, stats counters, Kafka transaction), not the store's index maintenance.
-    const raw = await freshStore(rawDbName)
-    stores.push(raw)
-    await raw.repository.ensureIndexes()
+    // Same tables (collection) and indexes as the indexer writes to, so the difference is the
+    // pipeline (fetch, decode, counters, Kafka transaction), not the store's index maintenance.
     const byPartition = Array.from({ length: partitions }, (_, p) =>
       documents.filter((d) => d.source.partition === p),
     )
-    const t1 = performance.now()
-    await Promise.all(
-      byPartition.map(async (docs) => {
-        for (let i = 0; i < docs.length; i += batchSize) {
-          await raw.rawWrite(docs.slice(i, i + batchSize))
-        }
-      }),
-    )
-    const rawSeconds = (performance.now() - t1) / 1000
-    return { indexerSeconds, rawSeconds, batchSize, storeSeconds }
+    const raw = {} as Record<RawWrite, number>
+    for (const how of RAW_WRITES) {
+      const rawStore = await freshStore(`${rawDbName}_${how.replace('-', '_')}`)
+      stores.push(rawStore)
+      await rawStore.repository.ensureIndexes()
+      const t1 = performance.now()
+      await Promise.all(
+        byPartition.map(async (docs) => {
+          for (let i = 0; i < docs.length; i += batchSize) {
+            const batch = docs.slice(i, i + batchSize)
+            if (how === 'insertBatch') await rawStore.repository.insertBatch(batch)
+            else await rawStore.rawWrite(batch, how)
+          }
+        }),
+      )
+      raw[how] = (performance.now() - t1) / 1000
+    }
+    return { indexerSeconds, raw, batchSize, storeSeconds }
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
     await admin.deleteGroups([groupId]).catch(() => {})
@@ -287,27 +326,53 @@ for (let i = 0; i < rounds; i++) {
 }
 
 const rate = (seconds: number) => Math.round(count / seconds)
+const rawCells = (r: Round) =>
+  RAW_WRITES.map((how) => `${rate(r.raw[how])} | ${(r.raw[how] / r.indexerSeconds).toFixed(2)}`).join(' | ')
+/** The store's batch write against each raw write of the same rows. */
+const storeCells = (r: Round) =>
+  RAW_WRITES.filter((how) => how !== 'insertBatch')
+    .map((how) => (r.raw[how] / r.raw.insertBatch).toFixed(2))
+    .join(' | ')
 const row = (label: string, r: Round) =>
-  `| ${label} | ${r.batchSize} | ${r.indexerSeconds.toFixed(2)} | ${rate(r.indexerSeconds)} | ${r.rawSeconds.toFixed(2)} | ${rate(r.rawSeconds)} | ${(r.rawSeconds / r.indexerSeconds).toFixed(2)} | ${r.storeSeconds.toFixed(2)} |`
+  `| ${label} | ${r.batchSize} | ${r.indexerSeconds.toFixed(2)} | ${rate(r.indexerSeconds)} | ${rawCells(r)} | ${storeCells(r)} | ${r.storeSeconds.toFixed(2)} |`
 console.log(
   `Backlog of ${count} detections, ${partitions} partitions, ${rounds} rounds (Kafka + ` +
     `${PG ? 'PostgreSQL' : 'FerretDB'} on loopback). Indexer: from joining the group until every offset is ` +
-    'committed. Raw: ' +
+    'committed. Raw writes: the same documents, same batch size, one writer per partition, each into a fresh ' +
     (PG
-      ? 'one multi-row INSERT … SELECT FROM unnest per batch into a detections table with the same indexes ' +
-        '(no token rows, no counters: the store limit)'
-      : 'insertMany into a collection with the same indexes') +
-    ', same batch size, one writer per partition.\n',
+      ? "database with the same tables and indexes: the store's own batch write (repository.insertBatch: rows, " +
+        'token rows and counters, without Kafka), COPY of the detection rows and their token rows in one ' +
+        'transaction per batch (the floor: the same rows into the same tables, no counters), COPY of the ' +
+        'detection rows alone, and one INSERT … SELECT FROM unnest … ON CONFLICT DO NOTHING per batch into the ' +
+        'detections table. "indexer ÷" = indexer det/s over that write\'s det/s.\n'
+      : 'collection with the same indexes (insertMany).\n'),
+)
+const RAW_LABELS: Record<RawWrite, string> = {
+  insertBatch: 'store write det/s: repository.insertBatch alone',
+  copy: PG ? 'raw det/s: COPY rows + token rows (floor)' : 'raw det/s: insertMany',
+  'copy-rows': 'COPY detection rows only det/s',
+  unnest: 'unnest INSERT det/s',
+}
+console.log(
+  `| round | docs per bulk write | indexer s | indexer det/s | ${RAW_WRITES.map((how) => `${RAW_LABELS[how]} | indexer ÷ ${how}`).join(' | ')} | ${RAW_WRITES.filter(
+    (how) => how !== 'insertBatch',
+  )
+    .map((how) => `store write ÷ ${how}`)
+    .join(' | ')} | indexer's insertBatch s (sum of partitions) |`,
 )
 console.log(
-  '| round | docs per bulk write | indexer s | indexer det/s | raw write s | raw det/s | indexer/raw | insertBatch s (sum of partitions) |',
+  `|---|---|---|---|${RAW_WRITES.map(() => '---|---|').join('')}${RAW_WRITES.slice(1)
+    .map(() => '---|')
+    .join('')}---|`,
 )
-console.log('|---|---|---|---|---|---|---|---|')
 for (const [i, r] of results.entries()) console.log(row(String(i + 1), r))
 console.log(
   row('**median**', {
     indexerSeconds: median(results.map((r) => r.indexerSeconds)),
-    rawSeconds: median(results.map((r) => r.rawSeconds)),
+    raw: Object.fromEntries(RAW_WRITES.map((how) => [how, median(results.map((r) => r.raw[how]))])) as Record<
+      RawWrite,
+      number
+    >,
     batchSize: median(results.map((r) => r.batchSize)),
     storeSeconds: median(results.map((r) => r.storeSeconds)),
   }),

@@ -7,6 +7,7 @@ import {
   logLevelSchema,
   parseEnvironment,
 } from '@intellisite/common'
+import type { RetentionPolicy } from '@intellisite/detections-store'
 import { z } from 'zod'
 
 export { ConfigError } from '@intellisite/common'
@@ -15,6 +16,38 @@ export { ConfigError } from '@intellisite/common'
 export const DEFAULT_DETECTIONS_STORE_URL = LOCAL_DETECTIONS_STORE_URL
 
 const positiveInt = z.coerce.number().int().positive()
+
+const HOUR_MS = 3_600_000
+const UNIT_MS = { m: 60_000, h: HOUR_MS, d: 24 * HOUR_MS, w: 7 * 24 * HOUR_MS } as const
+
+/**
+ * A retention window such as `30d`, `36h` or `2w` (minutes `m`, hours `h`, days `d`, weeks `w`), or
+ * `off` to keep for ever; at least an hour, since data is dropped a day at a time anyway and a
+ * shorter window is more likely a typo (`30m` for `30d`) than a wish.
+ */
+export function retentionSchema(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const text = value.trim().toLowerCase()
+      if (text === 'off') return null
+      const match = /^(\d+)\s*([mhdw])$/.exec(text)
+      if (!match) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `'${value}' is not a duration: a whole number and m, h, d or w (e.g. 30d), or off`,
+        })
+        return z.NEVER
+      }
+      const ms = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
+      if (ms < HOUR_MS) {
+        ctx.addIssue({ code: 'custom', message: `'${value}' is shorter than an hour (the shortest window)` })
+        return z.NEVER
+      }
+      return ms
+    })
+}
 
 /** Every variable the indexer reads, with defaults that work against the loopback services. */
 export const configSchema = z
@@ -74,6 +107,14 @@ export const configSchema = z
      */
     KAFKA_RETRY_MAX_MS: positiveInt.default(2_000),
     KAFKA_RETRIES: z.coerce.number().int().min(0).default(8),
+    /** Detections older than this are removed, a whole UTC day at a time; `off` keeps them. */
+    DETECTIONS_RETENTION: retentionSchema('off'),
+    /** Minute buckets of the time series (PostgreSQL); hour and day buckets answer for older ranges. */
+    DETECTIONS_MINUTE_BUCKETS_RETENTION: retentionSchema('7d'),
+    /** Hour buckets of the time series (PostgreSQL); day buckets are kept for ever. */
+    DETECTIONS_HOUR_BUCKETS_RETENTION: retentionSchema('90d'),
+    /** How often the indexer creates the coming days' partitions and applies retention. */
+    DETECTIONS_MAINTENANCE_INTERVAL_MS: positiveInt.default(HOUR_MS),
   })
   .refine((env) => env.INDEXER_HEARTBEAT_INTERVAL_MS * 3 <= env.INDEXER_SESSION_TIMEOUT_MS, {
     path: ['INDEXER_HEARTBEAT_INTERVAL_MS'],
@@ -91,6 +132,16 @@ export const configSchema = z
     path: ['INDEXER_PUBLISH_RETRY_INITIAL_MS'],
     message: 'must not exceed INDEXER_PUBLISH_RETRY_MAX_MS',
   })
+  .refine(
+    (env) =>
+      env.DETECTIONS_HOUR_BUCKETS_RETENTION === null ||
+      (env.DETECTIONS_MINUTE_BUCKETS_RETENTION !== null &&
+        env.DETECTIONS_MINUTE_BUCKETS_RETENTION <= env.DETECTIONS_HOUR_BUCKETS_RETENTION),
+    {
+      path: ['DETECTIONS_MINUTE_BUCKETS_RETENTION'],
+      message: 'must not exceed DETECTIONS_HOUR_BUCKETS_RETENTION (a range with minutes must have hours)',
+    },
+  )
 
 export type Env = z.infer<typeof configSchema>
 
@@ -123,6 +174,8 @@ export interface IndexerConfig {
   publishRetry: { initialMs: number; maxMs: number }
   stall: { failures: number; afterMs: number }
   produceMaxBatchBytes?: number
+  retention: RetentionPolicy
+  maintenanceIntervalMs: number
 }
 
 export function loadConfig(env: Record<string, string | undefined>): IndexerConfig {
@@ -160,6 +213,12 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
     storeRetry: { initialMs: e.INDEXER_STORE_RETRY_INITIAL_MS, maxMs: e.INDEXER_STORE_RETRY_MAX_MS },
     publishRetry: { initialMs: e.INDEXER_PUBLISH_RETRY_INITIAL_MS, maxMs: e.INDEXER_PUBLISH_RETRY_MAX_MS },
     stall: { failures: e.INDEXER_STALL_FAILURES, afterMs: e.INDEXER_STALL_TIMEOUT_MS },
+    retention: {
+      detectionsMs: e.DETECTIONS_RETENTION,
+      minuteBucketsMs: e.DETECTIONS_MINUTE_BUCKETS_RETENTION,
+      hourBucketsMs: e.DETECTIONS_HOUR_BUCKETS_RETENTION,
+    },
+    maintenanceIntervalMs: e.DETECTIONS_MAINTENANCE_INTERVAL_MS,
     ...(e.INDEXER_PRODUCE_MAX_BATCH_BYTES !== undefined && {
       produceMaxBatchBytes: e.INDEXER_PRODUCE_MAX_BATCH_BYTES,
     }),

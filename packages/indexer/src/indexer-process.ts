@@ -14,6 +14,7 @@ import { loadConfig } from './config.js'
 import { createHealthServer } from './http-server.js'
 import { createIndexer } from './indexer.js'
 import { createIndexerMetrics } from './metrics.js'
+import { createStoreMaintenance } from './store-maintenance.js'
 
 export interface IndexerFaults {
   /** Called after a batch's bulk write, before its transaction. */
@@ -110,11 +111,19 @@ export async function runIndexer({
     },
   })
 
+  const maintenance = createStoreMaintenance({
+    repository,
+    policy: config.retention,
+    intervalMs: config.maintenanceIntervalMs,
+    logger: logger.child({ component: 'store-maintenance' }),
+  })
+
   closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error')
     else logger.info({ signal }, 'shutting down')
     server.close()
     await indexer.stop()
+    await maintenance.stop()
     await store.close()
     logger.info('indexer stopped')
     // close-with-grace exits 1 when the handler throws: a supervisor must see the failure.
@@ -126,6 +135,8 @@ export async function runIndexer({
   })
   try {
     await indexer.start()
+    // After start: the schema the maintenance works on exists by then.
+    maintenance.start()
     logger.info(
       {
         topic: config.topics.detections,
@@ -133,6 +144,7 @@ export async function runIndexer({
         groupId: config.groupId,
         suspicious: config.suspiciousVehicle,
         store: { backend: store.backend, ...describeDetectionsStore(storeChoice) },
+        retention: config.retention,
       },
       'indexer started',
     )

@@ -70,4 +70,47 @@ describe('loadConfig', () => {
       expect(issues).toContain(name)
     }
   })
+
+  it('keeps detections for ever by default, minute buckets 7 days and hour buckets 90', () => {
+    expect(loadConfig({}).retention).toEqual({
+      detectionsMs: null,
+      minuteBucketsMs: 7 * 86_400_000,
+      hourBucketsMs: 90 * 86_400_000,
+    })
+    expect(loadConfig({}).maintenanceIntervalMs).toBe(3_600_000)
+  })
+
+  it('reads retention windows in minutes, hours, days or weeks, or off', () => {
+    const config = loadConfig({
+      DETECTIONS_RETENTION: '30d',
+      DETECTIONS_MINUTE_BUCKETS_RETENTION: '36h',
+      DETECTIONS_HOUR_BUCKETS_RETENTION: 'OFF',
+    })
+    expect(config.retention).toEqual({
+      detectionsMs: 30 * 86_400_000,
+      minuteBucketsMs: 36 * 3_600_000,
+      hourBucketsMs: null,
+    })
+    expect(loadConfig({ DETECTIONS_RETENTION: '2w' }).retention.detectionsMs).toBe(14 * 86_400_000)
+    expect(loadConfig({ DETECTIONS_RETENTION: '90m' }).retention.detectionsMs).toBe(90 * 60_000)
+  })
+
+  it.each([
+    ['30', /DETECTIONS_RETENTION: '30' is not a duration/],
+    ['thirty days', /DETECTIONS_RETENTION: 'thirty days' is not a duration/],
+    ['-1d', /DETECTIONS_RETENTION: '-1d' is not a duration/],
+    ['59m', /DETECTIONS_RETENTION: '59m' is shorter than an hour/],
+    ['0d', /DETECTIONS_RETENTION: '0d' is shorter than an hour/],
+  ])('refuses DETECTIONS_RETENTION=%s at start-up, naming the variable', (value, message) => {
+    expect(() => loadConfig({ DETECTIONS_RETENTION: value })).toThrow(message)
+  })
+
+  it('refuses minute buckets kept longer than hour buckets', () => {
+    expect(() =>
+      loadConfig({ DETECTIONS_MINUTE_BUCKETS_RETENTION: '30d', DETECTIONS_HOUR_BUCKETS_RETENTION: '7d' }),
+    ).toThrow(/DETECTIONS_MINUTE_BUCKETS_RETENTION: must not exceed DETECTIONS_HOUR_BUCKETS_RETENTION/)
+    expect(() => loadConfig({ DETECTIONS_MINUTE_BUCKETS_RETENTION: 'off' })).toThrow(
+      /DETECTIONS_MINUTE_BUCKETS_RETENTION/,
+    )
+  })
 })

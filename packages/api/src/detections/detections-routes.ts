@@ -69,6 +69,8 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
         summary: 'Count detections per make, model, category or year',
         description:
           'Exact counts kept by the indexer as it stores detections, so this costs the same at any volume. ' +
+          'All time: detections removed by retention (DETECTIONS_RETENTION) stay counted here, while the `total` ' +
+          'of GET /detections counts only what can still be paged through. ' +
           'Values are grouped case-insensitively (`MAZDA` and `Mazda` are one make).',
         security: SECURED,
         querystring: statsQuerySchema,
@@ -94,7 +96,10 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
           'also when Kafka redelivers it), bucketed by the Kafka record timestamp in UTC. `from` is floored and ' +
           '`to` ceiled to the bucket; every bucket of the range is returned, zeros included. At most ' +
           `${MAX_TIMESERIES_BUCKETS} buckets per request (400 beyond). With \`group_by\`, \`groups\` holds the \`top\` ` +
-          'groups by total over the range with one count per point.',
+          'groups by total over the range with one count per point. Retention downsamples: minute buckets are kept ' +
+          'for a period (7 days by default), hour buckets longer (90 days), day buckets for ever; `available` lists ' +
+          'the widths kept for the whole range, and a range that starts before its width was dropped is a 400 ' +
+          '(`TIMESERIES_WIDTH_DROPPED`) that names them.',
         security: SECURED,
         querystring: timeseriesQuerySchema,
         response: {
@@ -102,7 +107,8 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
           ...problemResponses(401, 500),
           400: problemSchema.describe(
             `Invalid parameter, or parameters that do not go together: \`from\` not earlier than \`to\`; more than ` +
-              `${MAX_TIMESERIES_BUCKETS} buckets between them`,
+              `${MAX_TIMESERIES_BUCKETS} buckets between them; a range that starts before retention dropped this ` +
+              'bucket width (code `TIMESERIES_WIDTH_DROPPED`; the detail names the widths available for it)',
           ),
         },
       },
@@ -115,6 +121,7 @@ export const detectionsRoutes: FastifyPluginAsyncZod<DetectionsRoutesOptions> = 
         from: series.from,
         to: series.to,
         group_by: series.groupBy,
+        available: series.available,
         points: series.points,
         groups: series.groups,
       }

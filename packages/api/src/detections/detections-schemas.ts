@@ -101,7 +101,12 @@ const exampleDetection = {
 export const detectionsPageSchema = z
   .object({
     items: z.array(detectionSchema).describe('Newest first; ties broken by id'),
-    total: z.number().int().describe('Detections matching the filters (all pages)'),
+    total: z
+      .number()
+      .int()
+      .describe(
+        'Detections matching the filters that can be paged through (all pages; retention removes old ones)',
+      ),
     skip: z.number().int(),
     limit: z.number().int(),
     nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
@@ -203,6 +208,13 @@ export const timeseriesSchema = z
     from: z.date().describe('Start of the first bucket (the requested `from`, floored)'),
     to: z.date().describe('End of the last bucket, exclusive (the requested `to`, ceiled)'),
     group_by: z.enum(STATS_DIMENSIONS).nullable(),
+    available: z
+      .array(z.enum(TIMESERIES_BUCKETS))
+      .describe(
+        'The bucket widths kept for the whole range. Retention drops minute buckets first, then hour ' +
+          'buckets, as they age (day buckets are kept for ever); a range that begins before its width was ' +
+          'dropped is a 400 naming the widths to use instead',
+      ),
     points: z
       .array(
         z.object({
@@ -230,6 +242,7 @@ export const timeseriesSchema = z
         from: '2026-11-23T20:00:00.000Z',
         to: '2026-11-23T20:03:00.000Z',
         group_by: 'make',
+        available: ['minute', 'hour', 'day'],
         points: [
           { start: '2026-11-23T20:00:00.000Z', total: 3, suspicious: 1 },
           { start: '2026-11-23T20:01:00.000Z', total: 0, suspicious: 0 },

@@ -13,7 +13,11 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_BAD_URL: 'BAD_URL',
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
   INVALID_CURSOR: 'INVALID_CURSOR',
+  TIMESERIES_WIDTH_DROPPED: 'TIMESERIES_WIDTH_DROPPED',
 }
+
+/** Errors of the detections store that a request caused, hence client errors. */
+const STORE_CLIENT_ERRORS = new Set(['INVALID_CURSOR', 'TIMESERIES_WIDTH_DROPPED'])
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
@@ -128,7 +132,7 @@ export const errorHandlerPlugin = fp(
             errors,
           )
         }
-        const status = err.statusCode ?? (err.code === 'INVALID_CURSOR' ? 400 : 500)
+        const status = err.statusCode ?? (STORE_CLIENT_ERRORS.has(err.code) ? 400 : 500)
         if (status >= 400 && status < 500) {
           if (err.headers) reply.headers(err.headers)
           const code =
