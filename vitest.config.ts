@@ -8,6 +8,9 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
     globalSetup: ['./test/global-setup.ts'],
     pool: 'forks',
+    // Two files at a time even on two cores: most of a file's time is spent waiting on brokers,
+    // databases and child processes, not on its own CPU.
+    maxWorkers: 2,
     // The workers run kafkajs too: quiet its TimeoutNegativeWarning even when vitest is started
     // without run.sh's NODE_OPTIONS (see test/support/node-flags.ts).
     execArgv: [QUIET_KAFKAJS_FLAG],
