@@ -8,9 +8,9 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
     globalSetup: ['./test/global-setup.ts'],
     pool: 'forks',
-    // Two files at a time even on two cores: most of a file's time is spent waiting on brokers,
-    // databases and child processes, not on its own CPU.
-    maxWorkers: 2,
+    // One file at a time: on two cores, two fault-injection files side by side starve each other's
+    // brokers and indexers past their timeouts.
+    maxWorkers: 1,
     // The workers run kafkajs too: quiet its TimeoutNegativeWarning even when vitest is started
     // without run.sh's NODE_OPTIONS (see test/support/node-flags.ts).
     execArgv: [QUIET_KAFKAJS_FLAG],
