@@ -23,6 +23,8 @@ export { type EnsuredTopic, ensureTopics, type TopicSpec, waitForLeaders } from 
 export { type AppliedMigration, type MigrationSet, migrateUnderLock } from './postgres/migrate.js'
 export {
   createHealthServer,
+  createServiceLogger,
+  loadConfigOrExit,
   type MetricsSource,
   type ReadinessReport,
   runWorker,

@@ -1,14 +1,13 @@
 import {
-  ConfigError,
   createKafkaLogCreator,
+  createServiceLogger,
   describeDetectionsStore,
+  loadConfigOrExit,
   runWorker,
-  serializeError,
   warnWhenMongoUrlChoseStore,
 } from '@intellisite/common'
 import { openDetectionsStore } from '@intellisite/detections-store'
 import { Kafka, logLevel } from 'kafkajs'
-import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { loadConfig } from './config.js'
 import { createIndexerHealthServer } from './health.js'
@@ -35,21 +34,8 @@ export async function runIndexer({
   env: Record<string, string | undefined>
   faults?: IndexerFaults
 }): Promise<void> {
-  let config: ReturnType<typeof loadConfig>
-  try {
-    config = loadConfig(env)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    console.error(err.message)
-    process.exit(1)
-  }
-
-  const logger = pino({
-    level: config.logLevel,
-    base: { service: 'indexer' },
-    redact: ['*.password', '*.authorization', 'storeUrl'],
-    serializers: { err: serializeError },
-  })
+  const config = loadConfigOrExit(() => loadConfig(env))
+  const logger = createServiceLogger({ service: 'indexer', level: config.logLevel, redact: ['storeUrl'] })
 
   const storeChoice = { url: config.storeUrl, source: config.storeSource }
   warnWhenMongoUrlChoseStore(logger, storeChoice)

@@ -1,34 +1,24 @@
 // Composition root: the only module that reads the environment, opens connections and listens.
 import {
-  ConfigError,
   checkReadiness,
   createHealthServer,
   createKafkaLogCreator,
+  createServiceLogger,
+  loadConfigOrExit,
   runWorker,
-  serializeError,
 } from '@intellisite/common'
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
-import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { loadConfig, type NotifierConfig } from './config.js'
+import { loadConfig } from './config.js'
 import { createNotifierMetrics } from './metrics.js'
 import { createNotifier } from './notifier.js'
 
-let config: NotifierConfig
-try {
-  config = loadConfig(process.env)
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  console.error(err.message)
-  process.exit(1)
-}
-
-const logger = pino({
+const config = loadConfigOrExit(() => loadConfig(process.env))
+const logger = createServiceLogger({
+  service: 'notifier',
   level: config.logLevel,
-  base: { service: 'notifier' },
-  redact: ['*.password', '*.authorization', '*.secret', '*.secrets', 'databaseUrl'],
-  serializers: { err: serializeError },
+  redact: ['*.secret', '*.secrets', 'databaseUrl'],
 })
 if (config.allowPrivate) {
   logger.warn(

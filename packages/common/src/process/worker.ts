@@ -1,6 +1,32 @@
 import { createServer, type Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
-import type { Logger } from 'pino'
+import { type Logger, pino } from 'pino'
+import { ConfigError } from '../config.js'
+import { serializeError } from '../error-serializer.js'
+
+/**
+ * A service's settings from its environment; a bad setting ends the process with the message alone
+ * (it names the variable and what it takes), as a supervisor's log should show it.
+ */
+export function loadConfigOrExit<T>(load: () => T): T {
+  try {
+    return load()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(err.message)
+    process.exit(1)
+  }
+}
+
+/** A service's JSON logger: its name on every line, secrets redacted, errors with causes. */
+export function createServiceLogger(options: { service: string; level: string; redact: string[] }): Logger {
+  return pino({
+    level: options.level,
+    base: { service: options.service },
+    redact: ['*.password', '*.authorization', ...options.redact],
+    serializers: { err: serializeError },
+  })
+}
 
 /** What `/metrics` serves: prom-client's `Registry` satisfies it. */
 export interface MetricsSource {
