@@ -22,6 +22,16 @@ export { createKafkaLogCreator } from './kafka/log-bridge.js'
 export { type EnsuredTopic, ensureTopics, type TopicSpec, waitForLeaders } from './kafka/topics.js'
 export { type AppliedMigration, type MigrationSet, migrateUnderLock } from './postgres/migrate.js'
 export {
+  createHealthServer,
+  createServiceLogger,
+  loadConfigOrExit,
+  type MetricsSource,
+  type ReadinessReport,
+  runWorker,
+  type Worker,
+  type WorkerOptions,
+} from './process/worker.js'
+export {
   type CheckStatus,
   checkReadiness,
   type DetectionsCheck,

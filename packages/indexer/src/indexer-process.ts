@@ -1,17 +1,16 @@
 import {
-  ConfigError,
   createKafkaLogCreator,
+  createServiceLogger,
   describeDetectionsStore,
-  serializeError,
+  loadConfigOrExit,
+  runWorker,
   warnWhenMongoUrlChoseStore,
 } from '@intellisite/common'
 import { openDetectionsStore } from '@intellisite/detections-store'
-import closeWithGrace from 'close-with-grace'
 import { Kafka, logLevel } from 'kafkajs'
-import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { loadConfig } from './config.js'
-import { createHealthServer } from './http-server.js'
+import { createIndexerHealthServer } from './health.js'
 import { createIndexer } from './indexer.js'
 import { createIndexerMetrics } from './metrics.js'
 import { createStoreMaintenance } from './store-maintenance.js'
@@ -35,21 +34,8 @@ export async function runIndexer({
   env: Record<string, string | undefined>
   faults?: IndexerFaults
 }): Promise<void> {
-  let config: ReturnType<typeof loadConfig>
-  try {
-    config = loadConfig(env)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    console.error(err.message)
-    process.exit(1)
-  }
-
-  const logger = pino({
-    level: config.logLevel,
-    base: { service: 'indexer' },
-    redact: ['*.password', '*.authorization', 'storeUrl'],
-    serializers: { err: serializeError },
-  })
+  const config = loadConfigOrExit(() => loadConfig(env))
+  const logger = createServiceLogger({ service: 'indexer', level: config.logLevel, redact: ['storeUrl'] })
 
   const storeChoice = { url: config.storeUrl, source: config.storeSource }
   warnWhenMongoUrlChoseStore(logger, storeChoice)
@@ -86,7 +72,6 @@ export async function runIndexer({
   collectDefaultMetrics({ register: registry })
   const metrics = createIndexerMetrics(registry)
 
-  let fatal = false
   const indexer = createIndexer({
     kafka,
     producerKafka,
@@ -95,22 +80,9 @@ export async function runIndexer({
     logger,
     metrics,
     ...(faults && { faults }),
-    onFatalError: (err) => {
-      fatal = true
-      logger.fatal({ err }, 'consumer stopped for good, exiting so the supervisor restarts us')
-      process.kill(process.pid, 'SIGTERM')
-    },
+    onFatalError: (err) =>
+      worker.fail(err, 'consumer stopped for good, exiting so the supervisor restarts us'),
   })
-  const server = createHealthServer({
-    registry,
-    checks: {
-      kafka: indexer.ready,
-      detections: { backend: store.backend, ping: () => repository.ping() },
-      stalled: indexer.stalled,
-      rules: indexer.rulesLoaded,
-    },
-  })
-
   const maintenance = createStoreMaintenance({
     repository,
     policy: config.retention,
@@ -118,39 +90,36 @@ export async function runIndexer({
     logger: logger.child({ component: 'store-maintenance' }),
   })
 
-  closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
-    if (err) logger.error({ err }, 'shutting down after an error')
-    else logger.info({ signal }, 'shutting down')
-    server.close()
-    await indexer.stop()
-    await maintenance.stop()
-    await store.close()
-    logger.info('indexer stopped')
-    // close-with-grace exits 1 when the handler throws: a supervisor must see the failure.
-    if (fatal) throw new Error('the Kafka consumer stopped for good')
-  })
-
-  server.listen(config.http.port, config.http.host, () => {
-    logger.info({ port: config.http.port }, 'health server listening')
-  })
-  try {
-    await indexer.start()
-    // After start: the schema the maintenance works on exists by then.
-    maintenance.start()
-    logger.info(
-      {
+  const worker = runWorker({
+    name: 'indexer',
+    logger,
+    http: config.http,
+    health: createIndexerHealthServer({
+      registry,
+      checks: {
+        kafka: indexer.ready,
+        detections: { backend: store.backend, ping: () => repository.ping() },
+        stalled: indexer.stalled,
+        rules: indexer.rulesLoaded,
+      },
+    }),
+    async start() {
+      await indexer.start()
+      // After start: the schema the maintenance works on exists by then.
+      maintenance.start()
+      return {
         topic: config.topics.detections,
         rulesTopic: config.topics.rules,
         groupId: config.groupId,
         suspicious: config.suspiciousVehicle,
         store: { backend: store.backend, ...describeDetectionsStore(storeChoice) },
         retention: config.retention,
-      },
-      'indexer started',
-    )
-  } catch (err) {
-    logger.fatal({ err }, 'indexer failed to start')
-    fatal = true
-    process.kill(process.pid, 'SIGTERM')
-  }
+      }
+    },
+    async stop() {
+      await indexer.stop()
+      await maintenance.stop()
+      await store.close()
+    },
+  })
 }

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { detectionId } from '@intellisite/detections-store'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { createHealthServer } from '../src/http-server.js'
+import { createIndexerHealthServer as createHealthServer } from '../src/health.js'
 import {
   committedCount,
   createPipeline,

@@ -6,7 +6,7 @@ import kafkajs, { type ConsumerConfig, type ConsumerRunConfig, type Kafka } from
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { expect, it, onTestFinished } from 'vitest'
-import { createHealthServer } from '../src/http-server.js'
+import { createIndexerHealthServer as createHealthServer } from '../src/health.js'
 import { createIndexer } from '../src/indexer.js'
 import { createIndexerMetrics } from '../src/metrics.js'
 import {

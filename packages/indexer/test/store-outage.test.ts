@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { BACKENDS } from '../../../test/support/detections-stores.js'
 import { createTcpProxy } from '../../../test/support/tcp-proxy.js'
-import { createHealthServer } from '../src/http-server.js'
+import { createIndexerHealthServer as createHealthServer } from '../src/health.js'
 import {
   committedCount,
   createPipeline,

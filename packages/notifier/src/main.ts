@@ -1,29 +1,24 @@
 // Composition root: the only module that reads the environment, opens connections and listens.
-import { ConfigError, createKafkaLogCreator, serializeError } from '@intellisite/common'
-import closeWithGrace from 'close-with-grace'
+import {
+  checkReadiness,
+  createHealthServer,
+  createKafkaLogCreator,
+  createServiceLogger,
+  loadConfigOrExit,
+  runWorker,
+} from '@intellisite/common'
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
-import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { loadConfig, type NotifierConfig } from './config.js'
-import { createHealthServer } from './http-server.js'
+import { loadConfig } from './config.js'
 import { createNotifierMetrics } from './metrics.js'
 import { createNotifier } from './notifier.js'
 
-let config: NotifierConfig
-try {
-  config = loadConfig(process.env)
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  console.error(err.message)
-  process.exit(1)
-}
-
-const logger = pino({
+const config = loadConfigOrExit(() => loadConfig(process.env))
+const logger = createServiceLogger({
+  service: 'notifier',
   level: config.logLevel,
-  base: { service: 'notifier' },
-  redact: ['*.password', '*.authorization', '*.secret', '*.secrets', 'databaseUrl'],
-  serializers: { err: serializeError },
+  redact: ['*.secret', '*.secrets', 'databaseUrl'],
 })
 if (config.allowPrivate) {
   logger.warn(
@@ -43,46 +38,34 @@ const registry = new Registry()
 collectDefaultMetrics({ register: registry })
 const metrics = createNotifierMetrics(registry)
 
-let fatal = false
 const notifier = createNotifier({
   kafka,
   pool,
   config,
   logger,
   metrics,
-  onFatalError: (err) => {
-    fatal = true
-    logger.fatal({ err }, 'alerts consumer stopped for good, exiting so the supervisor restarts us')
-    process.kill(process.pid, 'SIGTERM')
+  onFatalError: (err) =>
+    worker.fail(err, 'alerts consumer stopped for good, exiting so the supervisor restarts us'),
+})
+const checks = { kafka: notifier.kafkaReady, postgres: notifier.postgresReady }
+
+const worker = runWorker({
+  name: 'notifier',
+  logger,
+  http: config.http,
+  health: createHealthServer({
+    registry,
+    readiness: async () => {
+      const readiness = await checkReadiness(checks)
+      return { ready: readiness.status === 'ready', body: readiness }
+    },
+  }),
+  async start() {
+    await notifier.start()
+    return { topic: config.topic.name, groupId: config.groupId, allowPrivate: config.allowPrivate }
+  },
+  async stop() {
+    await notifier.stop()
+    await pool.end()
   },
 })
-const server = createHealthServer({
-  registry,
-  checks: { kafka: notifier.kafkaReady, postgres: notifier.postgresReady },
-})
-
-closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
-  if (err) logger.error({ err }, 'shutting down after an error')
-  else logger.info({ signal }, 'shutting down')
-  server.close()
-  await notifier.stop()
-  await pool.end()
-  logger.info('notifier stopped')
-  // close-with-grace exits 1 when the handler throws: a supervisor must see the failure.
-  if (fatal) throw new Error('the notifier stopped for good')
-})
-
-server.listen(config.http.port, config.http.host, () => {
-  logger.info({ port: config.http.port }, 'health server listening')
-})
-try {
-  await notifier.start()
-  logger.info(
-    { topic: config.topic.name, groupId: config.groupId, allowPrivate: config.allowPrivate },
-    'notifier started',
-  )
-} catch (err) {
-  logger.fatal({ err }, 'notifier failed to start')
-  fatal = true
-  process.kill(process.pid, 'SIGTERM')
-}

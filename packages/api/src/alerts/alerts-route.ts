@@ -14,7 +14,7 @@ import {
   ruleIds,
 } from './alert-reader.js'
 import type { StreamRequest } from './alerts-stream.js'
-import { decodeResumeToken } from './resume-token.js'
+import { decodeResumeToken, MAX_TOKEN_CHARS, RESUME_TOKEN_PATTERN } from './resume-token.js'
 import { parseSince } from './since.js'
 import type { SseBroadcaster } from './sse-broadcaster.js'
 
@@ -33,7 +33,9 @@ const querystring = z.object({
     .describe('JWT, for clients that cannot send an Authorization header (browser EventSource)'),
   lastEventId: z
     .string()
-    .regex(/^[A-Za-z0-9_-]{1,4096}$/, 'must be an event id from this stream')
+    .min(1)
+    .max(MAX_TOKEN_CHARS)
+    .regex(new RegExp(RESUME_TOKEN_PATTERN), 'must be an event id from this stream')
     .optional()
     .describe('Resume token (an event `id`) for clients that cannot send the Last-Event-ID header'),
   since: z
@@ -43,7 +45,8 @@ const querystring = z.object({
     .refine((value) => parseSince(value) !== null, 'must be epoch milliseconds or an ISO-8601 date-time')
     .optional()
     .describe(
-      'Start from alerts published at or after this time: epoch milliseconds or an ISO-8601 date-time with a zone (ignored when resuming)',
+      'Start from alerts published at or after this time: epoch milliseconds or an ISO-8601 date-time with a zone ' +
+        '(ignored when resuming). A time before the oldest alert kept, 1970 and earlier included, starts from the oldest alert kept',
     ),
   make: filterList('make').describe('Comma-separated makes, case-insensitive; blank items are ignored'),
   category: filterList('category').describe(

@@ -20,7 +20,7 @@ export const RESUME_TOKEN_VERSION = 1
 export const MAX_PARTITIONS = 4096
 /** Offsets above this are rejected so zig-zag arithmetic stays within exact doubles. */
 export const MAX_OFFSET = 2 ** 52
-const MAX_TOKEN_CHARS = 4 * 1024
+export const MAX_TOKEN_CHARS = 4 * 1024
 
 export type Position = readonly number[]
 
@@ -62,6 +62,14 @@ export function encodeResumeToken(position: Position): string {
   })
   return Buffer.from(bytes).toString('base64url')
 }
+
+/**
+ * Canonical unpadded base64url: whole quads, then 2 characters whose last one carries no stray bits
+ * (A, Q, g or w) or 3 whose last one carries none (every fourth letter of the alphabet). The same
+ * rule in the OpenAPI document lets clients (and fuzzers) know a token's shape without a decoder.
+ */
+export const RESUME_TOKEN_PATTERN =
+  '^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$'
 
 export function decodeResumeToken(token: string): Position {
   if (token.length === 0 || token.length > MAX_TOKEN_CHARS || !/^[A-Za-z0-9_-]+$/.test(token)) {

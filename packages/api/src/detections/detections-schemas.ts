@@ -51,7 +51,10 @@ export const listDetectionsQuerySchema = z
       .min(1)
       .max(200)
       .optional()
-      .describe('`nextCursor` from the previous page: keyset paging, constant cost at any depth'),
+      .describe(
+        '`nextCursor` from the previous page: keyset paging, constant cost at any depth. Not combinable with ' +
+          '`skip` (400), and only valid with the filters of the page that returned it',
+      ),
     make: filterText.optional().describe('Exact make, case-insensitive (`mazda` matches `MAZDA`)'),
     model: filterText.optional().describe('Exact model, case-insensitive'),
     category: filterText
@@ -65,7 +68,11 @@ export const listDetectionsQuerySchema = z
       .optional()
       .describe('Model year'),
     from: instant.optional().describe('Detected at or after this instant (ISO-8601)'),
-    to: instant.optional().describe('Detected before this instant (ISO-8601, exclusive)'),
+    to: instant
+      .optional()
+      .describe(
+        'Detected before this instant (ISO-8601, exclusive); must be later than `from` (400 otherwise)',
+      ),
   })
   .superRefine((query, ctx) => {
     if (query.from && query.to && !(query.from < query.to)) {
@@ -161,7 +168,11 @@ export const timeseriesQuerySchema = z
         `Start (ISO-8601), floored to the bucket. Default: \`to\` minus ${DEFAULT_TIMESERIES_BUCKETS} buckets. ` +
           `The range may hold at most ${MAX_TIMESERIES_BUCKETS} buckets (400 beyond).`,
       ),
-    to: instant.optional().describe('End (ISO-8601, exclusive), ceiled to the bucket. Default: now'),
+    to: instant
+      .optional()
+      .describe(
+        'End (ISO-8601, exclusive), ceiled to the bucket. Default: now. Must be later than `from` (400 otherwise)',
+      ),
     group_by: z
       .enum(STATS_DIMENSIONS, { error: `group_by must be one of ${STATS_DIMENSIONS.join(', ')}` })
       .optional()

@@ -211,6 +211,9 @@ describe('GET /alerts', () => {
     expect((await since.waitFor(4)).map((x) => x.id).sort()).toEqual(sent.map((x) => x.id).sort())
     const iso = subscribe(`${server.url}/alerts?since=${new Date(before).toISOString()}&make=TOYOTA`, token)
     expect((await iso.waitFor(2)).map((x) => x.id).sort()).toEqual([sent[0]!.id, sent[2]!.id].sort())
+    // Before 1970: from the oldest alert kept (Kafka has no offsets for negative timestamps).
+    const preEpoch = subscribe(`${server.url}/alerts?since=1969-12-31T23:59:59Z`, token)
+    expect((await preEpoch.waitFor(4)).map((x) => x.id).sort()).toEqual(sent.map((x) => x.id).sort())
     const category = subscribe(`${server.url}/alerts?category=pickup&make=toyota,mazda`, token)
     await opened(category)
     const live = [

@@ -4,6 +4,7 @@ import {
   encodeResumeToken,
   InvalidResumeTokenError,
   MAX_OFFSET,
+  RESUME_TOKEN_PATTERN,
 } from '../../src/alerts/resume-token.js'
 
 describe('resume token', () => {
@@ -50,5 +51,21 @@ describe('resume token', () => {
       expect(error, bad).toBeInstanceOf(InvalidResumeTokenError)
       expect((error as InvalidResumeTokenError).statusCode).toBe(400)
     }
+  })
+
+  it('documents exactly the canonical base64url strings as its pattern', () => {
+    const pattern = new RegExp(RESUME_TOKEN_PATTERN)
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    // Every string of 1 to 3 characters over a sample of the alphabet, and their 4-character extensions.
+    const sample = [...'AQgwBRhxEIMcks048_-']
+    const strings = sample.flatMap((a) => [
+      a,
+      ...sample.flatMap((b) => [a + b, ...sample.map((c) => a + b + c)]),
+    ])
+    for (const tail of strings.concat(strings.map((s) => `${alphabet.slice(0, 4)}${s}`))) {
+      const canonical = Buffer.from(tail, 'base64url').toString('base64url') === tail
+      expect(pattern.test(tail), tail).toBe(canonical)
+    }
+    expect(pattern.test(encodeResumeToken([1_000_000, 999_950, 1_000_073]))).toBe(true)
   })
 })
