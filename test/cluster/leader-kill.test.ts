@@ -41,6 +41,12 @@ const CHUNK = 1_500
 const SSE_CLIENTS = 3
 /** The test's stall timeout for the indexer (default 60 s): an outage shows on /readyz soon. */
 const STALL_TIMEOUT_MS = 10_000
+/**
+ * The suite kills the leader of a detections partition, then two brokers at once;
+ * `CLUSTER_FAULTS=all` (`pnpm test:cluster`) also kills the leader of an alerts partition and the
+ * active controller in between, a minute more on two cores.
+ */
+const ALL_FAULTS = process.env.CLUSTER_FAULTS === 'all'
 
 /** Every partition of the test's topics and of the internal ones has all three replicas in sync. */
 async function fullyReplicated(pipeline: Pipeline): Promise<boolean> {
@@ -324,11 +330,13 @@ describe('three brokers and a quorum of three controllers', () => {
       note('all replicas in sync')
     }
     await killOne('the leader of detections/0', await leaderOf(pipeline, pipeline.topics.detections, 0))
-    await killOne('the leader of alerts/1', await leaderOf(pipeline, pipeline.topics.alerts, 1))
-    const controller = nodes.activeController()
-    if (controller === undefined) throw new Error('no active controller found')
-    expect(nodes.controllers.map((c) => c.id)).toContain(controller)
-    await killOne('the active controller', controller)
+    if (ALL_FAULTS) {
+      await killOne('the leader of alerts/1', await leaderOf(pipeline, pipeline.topics.alerts, 1))
+      const controller = nodes.activeController()
+      if (controller === undefined) throw new Error('no active controller found')
+      expect(nodes.controllers.map((c) => c.id)).toContain(controller)
+      await killOne('the active controller', controller)
+    }
 
     // Two brokers down: the quorum stands, the third broker leads everything, alone in sync.
     await produceChunk()
