@@ -77,6 +77,21 @@ export function showProblem(element: HTMLElement, problem: unknown): void {
   element.hidden = false
 }
 
+/** `1 rule`, `3 rules`. */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`
+}
+
+/** The cell that holds a row's buttons; they wrap inside it, the cell stays a table cell. */
+export function actionsCell(...buttons: HTMLElement[]): HTMLTableCellElement {
+  const td = document.createElement('td')
+  const group = document.createElement('div')
+  group.className = 'row-actions'
+  group.append(...buttons)
+  td.append(group)
+  return td
+}
+
 /** A button for a table row; its accessible name says which row, its text stays short. */
 export function rowButton(text: string, label: string, className = 'secondary'): HTMLButtonElement {
   const button = document.createElement('button')

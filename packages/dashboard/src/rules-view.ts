@@ -2,7 +2,7 @@
 // row the actions the user may take. Every change names the version it was made from
 // (If-Match), so an edit based on a stale copy answers 412 and the list is read again.
 import { type ApiClient, ApiError } from './api-client.js'
-import { busy, byId, cell, rowButton, say, showProblem } from './dom.js'
+import { actionsCell, busy, byId, cell, count, rowButton, say, showProblem } from './dom.js'
 import {
   createBodyFromForm,
   describeMatch,
@@ -37,6 +37,7 @@ export function createRulesView(api: ApiClient) {
   })
   let rules: Rule[] = []
   let isAdmin = false
+  let me = ''
   /** The rule being edited, as it was read: its version goes in If-Match. */
   let editing: Rule | null = null
 
@@ -93,12 +94,13 @@ export function createRulesView(api: ApiClient) {
 
   async function load(message?: string): Promise<void> {
     try {
-      const [page, me] = await Promise.all([
+      const [page, user] = await Promise.all([
         api.get<RulesPage>('/rules', { limit: 200 }),
-        api.get<{ role: string }>('/users/me'),
+        api.get<{ id: string; role: string }>('/users/me'),
       ])
       rules = page.items
-      isAdmin = me.role === 'admin'
+      isAdmin = user.role === 'admin'
+      me = user.id
       render(page)
       watchlist.follow(rules)
       showProblem(listError, null)
@@ -110,17 +112,19 @@ export function createRulesView(api: ApiClient) {
 
   function render(page: RulesPage): void {
     total.textContent =
-      page.total > page.items.length ? `${page.items.length} of ${page.total}` : String(page.total)
+      page.total > page.items.length
+        ? `${page.items.length} of ${count(page.total, 'rule')}`
+        : count(page.total, 'rule')
     body.replaceChildren(...rules.map(row))
   }
 
   function row(rule: Rule): HTMLTableRowElement {
     const tr = document.createElement('tr')
     tr.dataset.ruleId = rule.id
-    const scope = cell('td', rule.builtin ? 'shared · built-in' : rule.scope)
+    const scope = cell('td', rule.scope)
     const enabled = cell('td', rule.enabled ? 'on' : 'off', rule.enabled ? 'state-on' : 'state-off')
-    const actions = document.createElement('td')
-    actions.className = 'actions-cell'
+    const actions = actionsCell()
+    const buttons = actions.firstElementChild as HTMLElement
     const access = ruleAccess(rule, isAdmin)
     if (access === 'edit') {
       const edit = rowButton('Edit', `Edit ${rule.name}`)
@@ -132,13 +136,13 @@ export function createRulesView(api: ApiClient) {
       toggle.addEventListener('click', () => void change(rule, { enabled: !rule.enabled }, tr))
       const remove = rowButton('Delete', `Delete ${rule.name}`, 'danger')
       remove.addEventListener('click', () => void destroy(rule, tr))
-      actions.append(edit, toggle)
+      buttons.append(edit, toggle)
       if (rule.watchlist) {
         const entries = rowButton('Watch list', `Watch list of ${rule.name}`)
         entries.addEventListener('click', () => watchlist.open(rule))
-        actions.append(entries)
+        buttons.append(entries)
       }
-      actions.append(remove)
+      buttons.append(remove)
     } else {
       const note = document.createElement('span')
       note.className = 'muted'
@@ -146,18 +150,24 @@ export function createRulesView(api: ApiClient) {
         access === 'builtin'
           ? 'Read-only: set by SUSPICIOUS_VEHICLE'
           : 'Read-only: shared rules are changed by admins'
-      actions.append(note)
+      buttons.append(note)
     }
-    tr.append(
-      cell('th', rule.name),
-      cell('td', describeMatch(rule)),
-      scope,
-      enabled,
-      cell('td', rule.owner?.username ?? '—'),
-      cell('td', String(rule.version), 'num'),
-      actions,
-    )
+    tr.append(nameCell(rule), cell('td', describeMatch(rule), 'matches'), scope, enabled, actions)
     return tr
+  }
+
+  /** The name, and under it whose rule it is and its version (the one If-Match will name). */
+  function nameCell(rule: Rule): HTMLTableCellElement {
+    const th = cell('th', '')
+    const name = document.createElement('span')
+    name.textContent = rule.name
+    const about = document.createElement('span')
+    about.className = 'muted block'
+    const whose =
+      rule.owner === null ? 'built-in' : rule.owner.id === me ? 'yours' : `by ${rule.owner.username}`
+    about.textContent = `${whose} · version ${rule.version}`
+    th.append(name, about)
+    return th
   }
 
   async function change(rule: Rule, changes: { enabled: boolean }, tr: HTMLElement): Promise<void> {
@@ -244,7 +254,7 @@ export function createRulesView(api: ApiClient) {
     reset(): void {
       rules = []
       body.replaceChildren()
-      total.textContent = '0'
+      total.textContent = count(0, 'rule')
       say(status, null)
       showProblem(listError, null)
       startCreate()

@@ -4,7 +4,7 @@
 // keeps it.
 import { type ApiClient, ApiError } from './api-client.js'
 import { createDeliveriesPanel } from './deliveries-panel.js'
-import { busy, byId, cell, formatTime, rowButton, say, showProblem } from './dom.js'
+import { actionsCell, busy, byId, cell, count, formatTime, rowButton, say, showProblem } from './dom.js'
 import { type Webhook, webhookBodyFromForm, webhookState } from './webhook-format.js'
 
 interface WebhooksPage {
@@ -22,7 +22,7 @@ export function createWebhooksView(api: ApiClient) {
   const secretBox = byId('secret-box')
   const secretTitle = byId('secret-title')
   const secretFor = byId('secret-for')
-  const secretValue = byId<HTMLInputElement>('secret-value')
+  const secretValue = byId<HTMLTextAreaElement>('secret-value')
   const secretNote = byId('secret-note')
   const copyStatus = byId('secret-copy-status')
   const deliveries = createDeliveriesPanel(api, { onClosed: () => byId('webhooks-title').focus() })
@@ -45,7 +45,7 @@ export function createWebhooksView(api: ApiClient) {
   async function load(message?: string): Promise<void> {
     try {
       const page = await api.get<WebhooksPage>('/webhooks', { limit: 200 })
-      total.textContent = String(page.total)
+      total.textContent = count(page.total, 'endpoint')
       body.replaceChildren(...page.items.map(row))
       deliveries.follow(page.items)
       showProblem(listError, null)
@@ -74,8 +74,6 @@ export function createWebhooksView(api: ApiClient) {
     const stateCell = cell('td', state.label, `state-${state.tone}`)
     if (!webhook.enabled && webhook.disabledAt) stateCell.title = `Since ${formatTime(webhook.disabledAt)}`
     const label = webhook.description || webhook.url
-    const actions = document.createElement('td')
-    actions.className = 'actions-cell'
     const test = rowButton('Send test', `Send a test event to ${label}`)
     test.disabled = !webhook.enabled
     test.addEventListener('click', () => void sendTest(webhook, tr))
@@ -90,8 +88,7 @@ export function createWebhooksView(api: ApiClient) {
     rotate.addEventListener('click', () => void rotateSecret(webhook, tr))
     const remove = rowButton('Delete', `Delete ${label}`, 'danger')
     remove.addEventListener('click', () => void destroy(webhook, tr))
-    actions.append(test, history, toggle, rotate, remove)
-    tr.append(target, stateCell, actions)
+    tr.append(target, stateCell, actionsCell(test, history, toggle, rotate, remove))
     return tr
   }
 
@@ -204,7 +201,7 @@ export function createWebhooksView(api: ApiClient) {
       hideSecret()
       form.reset()
       body.replaceChildren()
-      total.textContent = '0'
+      total.textContent = count(0, 'endpoint')
       say(status, null)
       showProblem(listError, null)
       showProblem(formError, null)
