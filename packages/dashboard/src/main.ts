@@ -85,7 +85,8 @@ function showView(view: View, focus: boolean): void {
 }
 
 window.addEventListener('hashchange', () => {
-  if (session) showView(viewFromHash(location.hash), true)
+  const view = viewFromHash(location.hash)
+  if (session && view) showView(view, true)
 })
 
 function showDashboard(current: Session): void {
@@ -93,7 +94,7 @@ function showDashboard(current: Session): void {
   sessionBar.hidden = false
   viewsNav.hidden = false
   userName.textContent = current.username
-  showView(viewFromHash(location.hash), false)
+  showView(viewFromHash(location.hash) ?? currentView ?? 'detections', false)
   feed.start()
   void stats.refresh()
   void timeseries.refresh()

@@ -3,7 +3,12 @@
 export const VIEWS = ['detections', 'rules', 'webhooks'] as const
 export type View = (typeof VIEWS)[number]
 
-export function viewFromHash(hash: string): View {
+/**
+ * The view a fragment names; none names the first view. Any other fragment (the skip link's
+ * `#main`) is not a view: null, and the current view stays.
+ */
+export function viewFromHash(hash: string): View | null {
   const name = hash.replace(/^#\/?/, '').split(/[/?]/)[0] ?? ''
-  return (VIEWS as readonly string[]).includes(name) ? (name as View) : 'detections'
+  if (name === '') return 'detections'
+  return (VIEWS as readonly string[]).includes(name) ? (name as View) : null
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { viewFromHash } from '../src/router.js'
 import {
   type Delivery,
   lastAnswer,
@@ -76,14 +75,5 @@ describe('webhook and delivery wording', () => {
     expect(
       lastAnswer({ ...delivery, attempts: 1, lastStatus: 500, lastLatencyMs: 3, lastError: 'HTTP 500' }),
     ).toBe('HTTP 500 in 3 ms: HTTP 500')
-  })
-})
-
-describe('views by fragment', () => {
-  it('picks the named view and falls back to alerts and detections', () => {
-    expect(viewFromHash('#rules')).toBe('rules')
-    expect(viewFromHash('#/webhooks')).toBe('webhooks')
-    expect(viewFromHash('')).toBe('detections')
-    expect(viewFromHash('#main')).toBe('detections')
   })
 })
