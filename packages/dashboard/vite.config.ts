@@ -16,7 +16,10 @@ export default defineConfig({
   server: {
     // `pnpm --filter @intellisite/dashboard dev` against an API on :3000.
     proxy: Object.fromEntries(
-      ['/users', '/auth', '/detections', '/stats', '/alerts'].map((path) => [path, 'http://127.0.0.1:3000']),
+      ['/users', '/auth', '/detections', '/stats', '/alerts', '/rules', '/webhooks'].map((path) => [
+        path,
+        'http://127.0.0.1:3000',
+      ]),
     ),
   },
 })

@@ -6,11 +6,15 @@
 // sees a suspicious detection in the live feed within 2 s, reads the same counts as GET /stats,
 // pages the detections, keeps the feed whole across an API restart (alerts produced while it is
 // down arrive once each), and is sent back to sign-in when the token expires. Screenshots at laptop
-// and phone widths go to the folder printed at the end.
+// and phone widths go to the folder printed at the end. Before that, on the same stack and browser,
+// another user manages rules (a watch list's CSV in and out) and a webhook delivered by the notifier
+// to a receiver on loopback; `SCREENSHOTS=1` saves those two views to docs/images.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -18,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 import type { Kafka, Producer } from 'kafkajs'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { signWebhook } from '../../packages/webhooks/src/index.js'
 import { testKafka } from '../support/kafka.js'
 import { TS_NODE_FLAGS } from '../support/node-flags.js'
 import { freePort } from '../support/ports.js'
@@ -28,6 +33,8 @@ const scope = createStackScope('ui')
 const { id, topics } = scope
 const screenshots =
   process.env.DASHBOARD_SCREENSHOTS_DIR ?? join(tmpdir(), 'intellisite-dashboard-screenshots')
+/** `SCREENSHOTS=1` writes the rules and webhooks views to docs/images (the docs show them). */
+const docImages = process.env.SCREENSHOTS === '1' ? join(root, 'docs/images') : null
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -47,7 +54,7 @@ interface Service {
   stop(): Promise<void>
 }
 
-function startService(name: 'indexer' | 'api', env: NodeJS.ProcessEnv): Service {
+function startService(name: 'indexer' | 'api' | 'notifier', env: NodeJS.ProcessEnv): Service {
   const child = spawn(process.execPath, [...TS_NODE_FLAGS, `packages/${name}/src/main.ts`], {
     cwd: root,
     env,
@@ -93,6 +100,10 @@ let kafka: Kafka
 let producer: Producer
 let indexer: Service
 let apiServer: Service
+let notifier: Service
+let receiver: Server
+let receiverUrl = ''
+const received: { headers: IncomingHttpHeaders; body: string }[] = []
 let apiEnv: NodeJS.ProcessEnv
 let base = ''
 let context: BrowserContext
@@ -121,7 +132,22 @@ beforeAll(async () => {
 
   await scope.createDatabase()
 
-  const [apiPort, indexerPort] = [await freePort(), await freePort()]
+  // The webhook receiver: answers 200 and keeps what it got, for the signature check.
+  receiver = createServer((request, response) => {
+    let body = ''
+    request.on('data', (chunk: Buffer) => {
+      body += chunk.toString()
+    })
+    request.on('end', () => {
+      received.push({ headers: request.headers, body })
+      response.writeHead(200).end()
+    })
+  })
+  receiver.listen(0, '127.0.0.1')
+  await once(receiver, 'listening')
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+
+  const [apiPort, indexerPort, notifierPort] = [await freePort(), await freePort(), await freePort()]
   base = `http://127.0.0.1:${apiPort}`
   const shared = {
     ...process.env,
@@ -131,6 +157,8 @@ beforeAll(async () => {
     DETECTIONS_STORE_URL: scope.databaseUrl('DATABASE_URL', '_detections'),
     DATABASE_URL: scope.databaseUrl('DATABASE_URL'),
     SUSPICIOUS_VEHICLE: 'SUV',
+    // The receiver is on loopback: registration (API) and delivery (notifier) both allow it here only.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
     LOG_LEVEL: 'warn',
     NO_COLOR: '1',
   }
@@ -151,6 +179,11 @@ beforeAll(async () => {
     DASHBOARD_DIR: distDir,
   }
   apiServer = startService('api', apiEnv)
+  notifier = startService('notifier', {
+    ...shared,
+    NOTIFIER_PORT: String(notifierPort),
+    NOTIFIER_HOST: '127.0.0.1',
+  })
   kafka = testKafka(id)
   producer = kafka.producer()
   userDataDir = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'))
@@ -163,6 +196,7 @@ beforeAll(async () => {
   await Promise.all([
     waitReady(indexer, `http://127.0.0.1:${indexerPort}/readyz`),
     waitReady(apiServer, `${base}/readyz`),
+    waitReady(notifier, `http://127.0.0.1:${notifierPort}/readyz`),
     producer.connect(),
   ])
   context = await launched
@@ -171,7 +205,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close().catch(() => {})
   await producer?.disconnect().catch(() => {})
-  await Promise.all([apiServer?.stop(), indexer?.stop()])
+  await Promise.all([apiServer?.stop(), indexer?.stop(), notifier?.stop()])
+  receiver?.close()
   await scope.cleanup()
   for (const dir of [userDataDir, distDir]) if (dir) rmSync(dir, { recursive: true, force: true })
 }, 90_000)
@@ -226,6 +261,204 @@ async function waitForText(page: Page, selector: string, text: string, timeout =
 }
 
 describe('dashboard in chromium', () => {
+  it('manages rules and a watch list, and a webhook the notifier delivers to', async () => {
+    const started = Date.now()
+    // A page of its own (sessionStorage is per page): another user, signed in beside the main flow.
+    const page = await context.newPage()
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy|Refused to/i.test(message.text()))
+        pageErrors.push(message.text())
+    })
+    page.on('pageerror', (err) => pageErrors.push(err.message))
+    const dialogs: string[] = []
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message())
+      void dialog.accept()
+    })
+    const rowOf = (table: string, name: string) => page.locator(`${table} tbody tr`, { hasText: name })
+
+    // A link to the rules view signs in straight into it.
+    await page.goto(`${base}/dashboard/#rules`)
+    await page.fill('#sign-up-username', `rules-${id}`)
+    await page.fill('#sign-up-password', 'correct horse battery')
+    await page.click('#sign-up-form button[type=submit]')
+    await page.locator('#rules-view').waitFor({ state: 'visible' })
+    expect(await page.isVisible('#dashboard-view')).toBe(false)
+    expect(await page.getAttribute('#views-nav a[data-view=rules]', 'aria-current')).toBe('page')
+    const token = await sessionToken(page)
+    const builtin = rowOf('#rules-table', 'SUSPICIOUS_VEHICLE')
+    await builtin.waitFor()
+    await expect(builtin.textContent()).resolves.toContain('Read-only')
+    expect(await builtin.locator('button').count()).toBe(0)
+
+    // Sharing is for admins: the API's 403 is shown next to the form, and nothing is created.
+    await page.fill('#rule-name', 'Old Land Cruisers')
+    await page.fill('#rule-models', 'Toyota / Land Cruiser')
+    await page.fill('#rule-year-max', '2005')
+    await page.selectOption('#rule-scope', 'shared')
+    await page.click('#rule-submit')
+    await waitForText(page, '#rule-form-error', 'admin')
+    await page.selectOption('#rule-scope', 'private')
+    await page.click('#rule-submit')
+    const cruisers = rowOf('#rules-table', 'Old Land Cruisers')
+    await cruisers.waitFor()
+    await expect(cruisers.textContent()).resolves.toContain('model Toyota Land Cruiser · year ≤ 2005')
+    expect(await page.isVisible('#rule-form-error')).toBe(false)
+
+    // Edit (If-Match: version 1), then disable (version 2): each bumps the version the row shows.
+    await cruisers.getByRole('button', { name: 'Edit Old Land Cruisers' }).click()
+    expect(await page.inputValue('#rule-year-max')).toBe('2005')
+    await page.fill('#rule-year-max', '2003')
+    await page.click('#rule-submit')
+    await page.waitForFunction(() =>
+      document.querySelector('#rules-table')?.textContent?.includes('year ≤ 2003'),
+    )
+    await cruisers.getByRole('button', { name: 'Disable Old Land Cruisers' }).click()
+    await cruisers.getByRole('button', { name: 'Enable Old Land Cruisers' }).waitFor()
+    const ruleId = (await cruisers.getAttribute('data-rule-id')) ?? ''
+    const stored = await call<{ version: number; enabled: boolean; match: unknown }>(
+      `/rules/${ruleId}`,
+      token,
+    )
+    expect(stored.body).toMatchObject({
+      version: 3,
+      enabled: false,
+      match: { model: [{ make: 'Toyota', model: 'Land Cruiser' }], year: { max: 2003 } },
+    })
+
+    // A watch list: the new rule's panel opens; a bad row is listed by line and changes nothing.
+    await page.fill('#rule-name', 'Stolen vehicles')
+    await page.check('#rule-watchlist')
+    await page.click('#rule-submit')
+    await page.locator('#watchlist-panel').waitFor({ state: 'visible' })
+    await waitForText(page, '#watchlist-name', 'Stolen vehicles')
+    const upload = (name: string, text: string) =>
+      page.setInputFiles('#watchlist-file', { name, mimeType: 'text/csv', buffer: Buffer.from(text) })
+    await upload('bad.csv', 'make,model,year_min,year_max\nJeep,,2010,\n')
+    await page.click('#watchlist-import')
+    await waitForText(page, '#watchlist-error', 'line 2')
+    await waitForText(page, '#watchlist-count', '0')
+    const csv = 'make,model,year_min,year_max\r\nJeep,Wrangler,2010,\r\nMercedes-Benz,"E-Class, Wagon",,\r\n'
+    await upload('stolen.csv', csv)
+    await page.click('#watchlist-import')
+    await waitForText(page, '#watchlist-count', '2')
+    expect(await page.isVisible('#watchlist-error')).toBe(false)
+    const stolen = rowOf('#rules-table', 'Stolen vehicles')
+    await page.waitForFunction(() =>
+      document.querySelector('#rules-table')?.textContent?.includes('watch list of 2 entries'),
+    )
+    // Export: the file the browser saves is what the API holds, named after the rule and version.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#watchlist-export')])
+    expect(download.suggestedFilename()).toBe('watchlist-stolen-vehicles-v2.csv')
+    const saved = readFileSync((await download.path()) ?? '', 'utf8')
+    const stolenId = (await stolen.getAttribute('data-rule-id')) ?? ''
+    const exported = await fetch(`${base}/rules/${stolenId}/entries`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(saved).toBe(await exported.text())
+    expect(saved).toContain('Jeep,Wrangler,2010,')
+    expect(saved).toContain('"E-Class, Wagon"')
+    if (docImages) {
+      await page.screenshot({ path: join(docImages, 'dashboard-rules.png'), fullPage: true })
+      // The phone layout, for a look, beside the other screenshots.
+      mkdirSync(screenshots, { recursive: true })
+      await page.setViewportSize({ width: 390, height: 844 })
+      await page.screenshot({ path: join(screenshots, 'dashboard-rules-phone.png'), fullPage: true })
+      await page.setViewportSize({ width: 1280, height: 900 })
+    }
+
+    // Delete both (each after a confirmation): only the built-in rule is left.
+    for (const name of ['Stolen vehicles', 'Old Land Cruisers']) {
+      await rowOf('#rules-table', name)
+        .getByRole('button', { name: `Delete ${name}` })
+        .click()
+      await rowOf('#rules-table', name).waitFor({ state: 'detached' })
+    }
+    expect(dialogs.filter((text) => text.startsWith('Delete the rule'))).toHaveLength(2)
+    expect(await page.isVisible('#watchlist-panel')).toBe(false)
+    const left = await call<{ items: { name: string }[] }>('/rules', token)
+    expect(left.body.items.map((rule) => rule.name)).toEqual(['SUSPICIOUS_VEHICLE'])
+
+    // Webhooks, through the tab: the heading takes the focus.
+    await page.click('#views-nav a[data-view=webhooks]')
+    await page.locator('#webhooks-view').waitFor({ state: 'visible' })
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('webhooks-title')
+    await page.fill('#webhook-url', receiverUrl)
+    await page.fill('#webhook-description', 'ops receiver')
+    await page.click('#webhook-form button[type=submit]')
+    await page.locator('#secret-box').waitFor({ state: 'visible' })
+    await waitForText(page, '#secret-title', 'Copy the signing secret now')
+    const secret = await page.inputValue('#secret-value')
+    expect(secret).toMatch(/^whsec_/)
+    const hook = rowOf('#webhooks-table', 'ops receiver')
+    await hook.waitFor()
+    await expect(hook.textContent()).resolves.toContain('Enabled')
+    const listed = await call<{ items: Record<string, unknown>[] }>('/webhooks', token)
+    expect(JSON.stringify(listed.body)).not.toContain(secret)
+
+    // A test event: the notifier sends it, the deliveries panel follows it to "delivered".
+    await hook.getByRole('button', { name: 'Send a test event to ops receiver' }).click()
+    await page.locator('#deliveries-panel').waitFor({ state: 'visible' })
+    await page.locator('#deliveries-table tbody tr[data-state=delivered]').waitFor({ timeout: 10_000 })
+    const delivery = await page.locator('#deliveries-table tbody tr').first().textContent()
+    expect(delivery).toContain('test')
+    expect(delivery).toContain('HTTP 200')
+    // Signed with the secret the page showed once.
+    expect(received).toHaveLength(1)
+    const [ping] = received
+    expect(JSON.parse(ping!.body)).toMatchObject({ type: 'ping' })
+    const expected = signWebhook(
+      {
+        id: String(ping!.headers['webhook-id']),
+        timestampSeconds: Number(ping!.headers['webhook-timestamp']),
+        body: ping!.body,
+      },
+      [secret],
+    )
+    expect(ping!.headers['webhook-signature']).toBe(expected['webhook-signature'])
+    if (docImages) await page.screenshot({ path: join(docImages, 'dashboard-webhooks.png'), fullPage: true })
+
+    // Dismissed, the secret is gone from the page.
+    await page.click('#secret-done')
+    expect(await page.isVisible('#secret-box')).toBe(false)
+    expect(await page.content()).not.toContain(secret)
+
+    // Disabled: the reason shows, a test is refused; re-enabled: back to normal.
+    await hook.getByRole('button', { name: 'Disable ops receiver' }).click()
+    await waitForText(page, '#webhooks-table', 'Disabled: disabled by its owner')
+    await waitForText(page, '#deliveries-disabled', 'Re-enable it')
+    expect(await hook.getByRole('button', { name: 'Send a test event to ops receiver' }).isDisabled()).toBe(
+      true,
+    )
+    await hook.getByRole('button', { name: 'Re-enable ops receiver' }).click()
+    await hook.getByRole('button', { name: 'Disable ops receiver' }).waitFor()
+    expect(await page.isVisible('#deliveries-disabled')).toBe(false)
+
+    // A rotation shows the new secret once, again.
+    await hook.getByRole('button', { name: 'Rotate the secret of ops receiver' }).click()
+    await page.locator('#secret-box').waitFor({ state: 'visible' })
+    const rotated = await page.inputValue('#secret-value')
+    expect(rotated).toMatch(/^whsec_/)
+    expect(rotated).not.toBe(secret)
+    await waitForText(page, '#secret-note', 'previous secret keeps signing')
+
+    await hook.getByRole('button', { name: 'Delete ops receiver' }).click()
+    await hook.waitFor({ state: 'detached' })
+    expect(await page.isVisible('#deliveries-panel')).toBe(false)
+    expect((await call<{ total: number }>('/webhooks', token)).body.total).toBe(0)
+
+    // Signing out forgets the secret and both views.
+    await page.click('#sign-out')
+    await page.locator('#auth-view').waitFor({ state: 'visible' })
+    expect(await page.isVisible('#webhooks-view')).toBe(false)
+    expect(await page.isVisible('#secret-box')).toBe(false)
+    expect(await page.inputValue('#secret-value')).toBe('')
+    expect(await page.locator('#rules-table tbody tr').count()).toBe(0)
+    await page.close()
+    expect(pageErrors, 'no CSP violation or script error').toEqual([])
+    console.log(`dashboard rules and webhooks flow: ${Date.now() - started} ms`)
+  }, 60_000)
+
   it('signs up, shows live alerts, counts and pages, survives an API restart, and signs out on expiry', async () => {
     const started = Date.now()
     mkdirSync(screenshots, { recursive: true })
@@ -271,6 +504,8 @@ describe('dashboard in chromium', () => {
     const newest = page.locator('#feed-list li').first()
     await expect(newest.textContent()).resolves.toContain(probe)
     await expect(newest.textContent()).resolves.toContain('SUV')
+    // The rules it matched, as badges: the built-in one here.
+    await expect(newest.locator('.rules .rule').allTextContents()).resolves.toEqual(['SUSPICIOUS_VEHICLE'])
 
     // Feed filters reopen the stream with them: one make, then none again.
     await page.waitForFunction((n) => document.querySelectorAll('#feed-list li').length === n, suspiciousSent)

@@ -1,18 +1,34 @@
-// The page's composition root: two views (sign-in, dashboard) over one session. Any 401 and any
-// `token-expired` from the stream end in signOut(message).
+// The page's composition root: sign-in, then three views (alerts and detections, rules, webhooks)
+// chosen by the URL's fragment, over one session. Any 401 and any `token-expired` from the stream
+// end in signOut(message). The live feed keeps running on every view: its badge in the header says
+// so, and coming back shows what arrived meanwhile.
 import './style.css'
 import { type ConnectionState, createAlertsFeed } from './alerts-feed.js'
 import { type ApiClient, ApiError, createApiClient } from './api-client.js'
 import { createDetectionsTable } from './detections-table.js'
-import { byId, show } from './dom.js'
+import { busy, byId, show } from './dom.js'
+import { VIEWS, type View, viewFromHash } from './router.js'
+import { createRulesView } from './rules-view.js'
 import { clearSession, loadSession, type Session, saveSession } from './session.js'
 import { createStatsPanel } from './stats-panel.js'
 import { createTimeseriesChart } from './timeseries-chart.js'
+import { createWebhooksView } from './webhooks-view.js'
 
 const REFRESH_MS = 5_000
 
 const authView = byId('auth-view')
 const dashboardView = byId('dashboard-view')
+const viewsNav = byId('views-nav')
+const viewElements: Record<View, HTMLElement> = {
+  detections: dashboardView,
+  rules: byId('rules-view'),
+  webhooks: byId('webhooks-view'),
+}
+const viewHeadings: Record<View, string> = {
+  detections: 'feed-title',
+  rules: 'rules-title',
+  webhooks: 'webhooks-title',
+}
 const sessionBar = byId('session-bar')
 const authMessage = byId('auth-message')
 const connState = byId('conn-state')
@@ -42,6 +58,9 @@ function setConnection(state: ConnectionState): void {
 const stats = createStatsPanel(api)
 const timeseries = createTimeseriesChart(api)
 const detections = createDetectionsTable(api)
+const rules = createRulesView(api)
+const webhooks = createWebhooksView(api)
+let currentView: View | null = null
 const feed = createAlertsFeed({
   api,
   token: () => session?.token ?? null,
@@ -50,11 +69,32 @@ const feed = createAlertsFeed({
   onAlert: (alert) => timeseries.bump(alert),
 })
 
+/** Shows the view the fragment names; `focus` moves the keyboard to its heading (a tab was chosen). */
+function showView(view: View, focus: boolean): void {
+  const previous = currentView
+  currentView = view
+  for (const name of VIEWS) viewElements[name].hidden = name !== view
+  for (const link of viewsNav.querySelectorAll<HTMLAnchorElement>('a[data-view]')) {
+    if (link.dataset.view === view) link.setAttribute('aria-current', 'page')
+    else link.removeAttribute('aria-current')
+  }
+  if (previous === 'webhooks' && view !== 'webhooks') webhooks.leave()
+  if (view === 'rules') void rules.load()
+  if (view === 'webhooks') webhooks.enter()
+  if (focus) byId(viewHeadings[view]).focus()
+}
+
+window.addEventListener('hashchange', () => {
+  const view = viewFromHash(location.hash)
+  if (session && view) showView(view, true)
+})
+
 function showDashboard(current: Session): void {
   authView.hidden = true
-  dashboardView.hidden = false
   sessionBar.hidden = false
+  viewsNav.hidden = false
   userName.textContent = current.username
+  showView(viewFromHash(location.hash) ?? currentView ?? 'detections', false)
   feed.start()
   void stats.refresh()
   void timeseries.refresh()
@@ -76,8 +116,12 @@ function signOut(message: string | null): void {
   stats.reset()
   timeseries.reset()
   detections.reset()
+  rules.reset()
+  webhooks.reset()
+  currentView = null
   setConnection('signed-out')
-  dashboardView.hidden = true
+  for (const name of VIEWS) viewElements[name].hidden = true
+  viewsNav.hidden = true
   sessionBar.hidden = true
   authView.hidden = false
   show(authMessage, message)
@@ -100,10 +144,6 @@ async function signIn(username: string, password: string): Promise<void> {
 function credentials(form: HTMLFormElement): { username: string; password: string } {
   const data = new FormData(form)
   return { username: String(data.get('username') ?? '').trim(), password: String(data.get('password') ?? '') }
-}
-
-function busy(form: HTMLFormElement, on: boolean): void {
-  for (const button of form.querySelectorAll('button')) button.disabled = on
 }
 
 signInForm.addEventListener('submit', async (event) => {
