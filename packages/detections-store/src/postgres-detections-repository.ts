@@ -65,6 +65,18 @@ const UNIQUE_VIOLATION = '23505'
 const codeOf = (err: unknown) => (err as { code?: string }).code
 
 /**
+ * A batch's transaction holds its rows' unique keys and its counters until it commits, and the
+ * next owner of a partition writes the same rows. A writer frozen mid-batch (a long GC pause, a
+ * stopped VM) would hold them for as long as it stays frozen, so the server ends such a session
+ * after this long, idle between statements or stuck in one (a COPY waiting for data). The frozen
+ * writer's batch then fails when it wakes, and Kafka's fencing keeps it from committing.
+ */
+const BATCH_STALL_TIMEOUT_MS = 10_000
+const BEGIN_BATCH =
+  `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${BATCH_STALL_TIMEOUT_MS}; ` +
+  `SET LOCAL statement_timeout = ${BATCH_STALL_TIMEOUT_MS}`
+
+/**
  * FROM and WHERE for a filter. A category token drives the query from its own newest-first index
  * (the token table), every other filter from the detections' index for it; either way the
  * ORDER BY below follows an index, so a page reads about `limit` rows at any depth.
@@ -109,7 +121,7 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
     client: PoolClient,
     documents: readonly DetectionDocument[],
   ): Promise<InsertResult> {
-    await client.query('BEGIN')
+    await client.query(BEGIN_BATCH)
     let fresh: readonly DetectionDocument[] = documents
     try {
       await copyInto(client, `detections (${DETECTION_COLUMNS})`, stagingRows(documents))
@@ -117,7 +129,7 @@ export function createPostgresDetectionsRepository(pool: Pool): DetectionsReposi
     } catch (err) {
       if (codeOf(err) !== UNIQUE_VIOLATION) throw err
       await client.query('ROLLBACK')
-      await client.query('BEGIN')
+      await client.query(BEGIN_BATCH)
       await client.query(
         `CREATE TEMP TABLE IF NOT EXISTS ${STAGING_TABLE} (LIKE detections) ON COMMIT DELETE ROWS`,
       )
