@@ -87,6 +87,8 @@ function serviceEnv(): Record<string, string> {
 async function serve(): Promise<void> {
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' })
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 })
+  // The run's end drops the databases: an idle connection ended then is no failure of the run.
+  pool.on('error', () => {})
   await runMigrations(pool)
   const store = openDetectionsStore(config.DETECTIONS_STORE_URL)
   // A route with authentication and nothing else, plugged in through the app's extension seam.
@@ -348,6 +350,7 @@ async function main(): Promise<void> {
   const store = openDetectionsStore(storeUrl.toString())
   const { repository } = store
   const sqlPool = PG ? new pg.Pool({ connectionString: storeUrl.toString(), max: CONNECTIONS }) : undefined
+  sqlPool?.on('error', () => {})
   let server: ChildProcess | undefined
 
   try {

@@ -36,7 +36,7 @@ export const SECTIONS = [
 ] as const
 export type Section = (typeof SECTIONS)[number]
 /** Long-running: run only when named with --only. */
-const ON_REQUEST: readonly Section[] = ['storm', 'soak']
+export const ON_REQUEST: readonly Section[] = ['storm', 'soak']
 
 export interface Table {
   header: string[]
