@@ -31,6 +31,7 @@ export const SECTIONS = [
   'api-ferretdb',
   'alerts',
   'webhooks',
+  'rule-change',
   'storm',
   'soak',
 ] as const
@@ -129,6 +130,8 @@ function sectionArgs(section: Section, s: Sizes): string[] {
       ]
     case 'webhooks':
       return ['bench/webhooks.ts', ...(s.tiny ? ['--tiny'] : [])]
+    case 'rule-change':
+      return ['bench/rule-change.ts', ...(s.tiny ? ['--tiny'] : [])]
     case 'storm':
       return [
         'bench/storm.ts',
@@ -154,6 +157,7 @@ const TITLES: Record<Section, string> = {
   'api-ferretdb': '2b. API on FerretDB (FerretDB-bound)',
   alerts: '3. Alerts (SSE)',
   webhooks: '3b. Webhooks: the notifier beside a naive sender',
+  'rule-change': '3c. Rule change → first match',
   storm: '4. Kill storm: two indexers, SIGKILLs at random moments',
   soak: '5. Soak: the pipeline over time',
 }
