@@ -7,6 +7,7 @@
 //   pnpm bench --only storm             # kill storm: 100k detections, 10 SIGKILLs (not in the default run)
 //   pnpm bench --only soak              # soak: 10 min, 1,000 SSE clients (not in the default run)
 //   pnpm bench --only webhooks          # webhook delivery to 100 loopback endpoints, beside a naive sender
+//   pnpm bench --only rule-change       # rule change → first alert (not in the default run)
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
 //            --alerts-clients 1000,10000 --alerts-seconds S --alerts-fanouts ours,naive
 //            --alerts-churn none,reconnect,stall --out report.md
@@ -37,7 +38,7 @@ export const SECTIONS = [
 ] as const
 export type Section = (typeof SECTIONS)[number]
 /** Long-running: run only when named with --only. */
-const ON_REQUEST: readonly Section[] = ['storm', 'soak']
+const ON_REQUEST: readonly Section[] = ['rule-change', 'storm', 'soak']
 
 export interface Table {
   header: string[]
