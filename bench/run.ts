@@ -7,6 +7,7 @@
 //   pnpm bench --only storm             # kill storm: 100k detections, 10 SIGKILLs (not in the default run)
 //   pnpm bench --only soak              # soak: 10 min, 1,000 SSE clients (not in the default run)
 //   pnpm bench --only webhooks          # webhook delivery to 100 loopback endpoints, beside a naive sender
+//   pnpm bench --only rule-change       # rule change → first alert (in the default run, not in the suite's smoke run)
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
 //            --alerts-clients 1000,10000 --alerts-seconds S --alerts-fanouts ours,naive
 //            --alerts-churn none,reconnect,stall --out report.md
@@ -31,6 +32,7 @@ export const SECTIONS = [
   'api-ferretdb',
   'alerts',
   'webhooks',
+  'rule-change',
   'storm',
   'soak',
 ] as const
@@ -129,6 +131,8 @@ function sectionArgs(section: Section, s: Sizes): string[] {
       ]
     case 'webhooks':
       return ['bench/webhooks.ts', ...(s.tiny ? ['--tiny'] : [])]
+    case 'rule-change':
+      return ['bench/rule-change.ts', ...(s.tiny ? ['--tiny'] : [])]
     case 'storm':
       return [
         'bench/storm.ts',
@@ -154,6 +158,7 @@ const TITLES: Record<Section, string> = {
   'api-ferretdb': '2b. API on FerretDB (FerretDB-bound)',
   alerts: '3. Alerts (SSE)',
   webhooks: '3b. Webhooks: the notifier beside a naive sender',
+  'rule-change': '3c. Rule change → first match',
   storm: '4. Kill storm: two indexers, SIGKILLs at random moments',
   soak: '5. Soak: the pipeline over time',
 }
