@@ -108,7 +108,7 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
   await app.register(fastifyRateLimit, {
     global: false,
     errorResponseBuilder: (_request, context) =>
-      new HttpError(429, 'RATE_LIMITED', `Too many requests: retry in ${Math.ceil(context.ttl / 1000)} s.`),
+      new HttpError('RATE_LIMITED', `Too many requests: retry in ${Math.ceil(context.ttl / 1000)} s.`),
   })
   await app.register(authPlugin, { secret: config.JWT_SECRET, expiresInSeconds: config.JWT_EXPIRES_IN })
   await app.register(swaggerPlugin)

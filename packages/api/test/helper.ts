@@ -94,6 +94,8 @@ export interface TestAppOptions {
   databaseUrl?: string
   /** Resolves webhook hosts at registration (DNS unless given). */
   resolveHost?: HostResolver
+  /** Wraps the real detections repository before the app gets it (the test's `repository` stays unwrapped). */
+  wrapRepository?: (repository: DetectionsRepository) => DetectionsRepository
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -114,7 +116,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     config,
     metrics,
     pool,
-    store: { repository, backend: store.backend },
+    store: { repository: options.wrapRepository?.(repository) ?? repository, backend: store.backend },
     logger,
     alerts: options.alerts,
     rulesPublisher: options.rulesPublisher?.({ pool, config, logger, registry: metrics }),

@@ -156,7 +156,7 @@ describe('alerts feature seam', () => {
       },
       async (request, reply) => {
         const token = (request.query as { access_token?: string }).access_token
-        if (!token) throw new HttpError(401, 'UNAUTHORIZED', 'no token')
+        if (!token) throw new HttpError('UNAUTHORIZED', 'no token')
         const claims = app.jwt.verify<{ username: string }>(token)
         return reply.type('text/plain').send(`hello ${claims.username}`)
       },

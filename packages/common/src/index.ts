@@ -16,7 +16,7 @@ export {
   warnWhenMongoUrlChoseStore,
 } from './config.js'
 export { serializeError } from './error-serializer.js'
-export { errorCode, IntellisiteError } from './errors.js'
+export { ERROR_CODES, type ErrorCode, errorCode, IntellisiteError, isErrorCode } from './errors.js'
 export { isKafkaError, kafkaErrorType, retriableKafkaErrorType } from './kafka/errors.js'
 export { createKafkaLogCreator } from './kafka/log-bridge.js'
 export { type EnsuredTopic, ensureTopics, type TopicSpec, waitForLeaders } from './kafka/topics.js'

@@ -8,9 +8,12 @@ import {
   chooseDetectionsStore,
   createKafkaLogCreator,
   describeDetectionsStore,
+  ERROR_CODES,
+  type ErrorCode,
   errorCode,
   growingDelay,
   IntellisiteError,
+  isErrorCode,
   isKafkaError,
   kafkaBrokersSchema,
   kafkaErrorType,
@@ -91,15 +94,32 @@ describe('detections store choice', () => {
 
 describe('errors', () => {
   it('carry a stable code, whether a retry can help, their cause and their class name', () => {
-    class StoreDown extends IntellisiteError<'STORE_DOWN'> {
+    class Unavailable extends IntellisiteError<'OWNERSHIP_UNAVAILABLE'> {
       constructor(cause: unknown) {
-        super('STORE_DOWN', 'the store is down', { cause, retriable: true })
+        super('OWNERSHIP_UNAVAILABLE', 'the coordinator is moving', { cause })
       }
     }
     const cause = new Error('ECONNREFUSED')
-    const error = new StoreDown(cause)
-    expect(error).toMatchObject({ code: 'STORE_DOWN', retriable: true, cause, name: 'StoreDown' })
+    const error = new Unavailable(cause)
+    expect(error).toMatchObject({
+      code: 'OWNERSHIP_UNAVAILABLE',
+      retriable: true,
+      cause,
+      name: 'Unavailable',
+    })
+    expect(errorCode(error)).toBe('OWNERSHIP_UNAVAILABLE')
     expect(errorCode(new Error('plain'))).toBeUndefined()
+  })
+
+  it('take whether a retry can help from their code, unless one occurrence knows better', () => {
+    for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
+      expect(new IntellisiteError(code, 'x').retriable, code).toBe(ERROR_CODES[code].retriable)
+    }
+    expect(new IntellisiteError('TRANSACTION_FAILED', 'x', { retriable: false }).retriable).toBe(false)
+    // @ts-expect-error: the codes are a closed set
+    const unknown: ErrorCode = 'STORE_DOWN'
+    expect(isErrorCode(unknown)).toBe(false)
+    expect(isErrorCode('INVALID_CONFIG')).toBe(true)
   })
 
   it('finds a Kafka protocol error type through wrappers and per-topic errors', () => {

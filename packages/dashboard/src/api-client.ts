@@ -1,6 +1,11 @@
 // fetch against the API (same origin) that turns any 401 into one sign-out, and problem+json
 // answers into errors that carry the API's own explanation.
 
+/**
+ * A problem the API answered with, as the browser receives it. Not an `IntellisiteError`: the
+ * dashboard is a client of the HTTP API and depends on no package of the services, so its `code` is
+ * whatever the server sent (an older or newer server may send codes this build does not know).
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,

@@ -1,3 +1,4 @@
+import { IntellisiteError } from '@intellisite/common'
 import type { Detection, DetectionDocument } from './detection.js'
 
 export const STATS_DIMENSIONS = ['make', 'model', 'category', 'year'] as const
@@ -139,23 +140,23 @@ export interface MaintenanceResult {
 }
 
 /** A time-series range that needs a width retention has already dropped for part of it. */
-export class TimeseriesWidthDroppedError extends Error {
-  readonly code = 'TIMESERIES_WIDTH_DROPPED'
+export class TimeseriesWidthDroppedError extends IntellisiteError<'TIMESERIES_WIDTH_DROPPED'> {
   constructor(
     readonly bucket: TimeseriesBucket,
     readonly keptFrom: Date,
     readonly available: TimeseriesBucket[],
   ) {
     super(
+      'TIMESERIES_WIDTH_DROPPED',
       `${bucket} buckets are kept from ${keptFrom.toISOString()} on and this range starts earlier; ` +
         `widths available for it: ${available.join(', ')}`,
     )
   }
 }
 
-export class InvalidCursorError extends Error {
-  readonly code = 'INVALID_CURSOR'
+/** A list cursor that this store did not issue (or that was altered on the way back). */
+export class InvalidCursorError extends IntellisiteError<'INVALID_CURSOR'> {
   constructor(cause?: unknown) {
-    super('cursor is malformed or was not issued by this API', { cause })
+    super('INVALID_CURSOR', 'cursor is malformed or was not issued by this API', { cause })
   }
 }

@@ -1,3 +1,4 @@
+import { IntellisiteError } from '@intellisite/common'
 import {
   type StatsDimension,
   TIMESERIES_BUCKETS,
@@ -36,8 +37,11 @@ export function timeseriesRange(query: Pick<TimeseriesQuery, 'bucket' | 'from' |
   return { from, to, buckets: Math.max(0, (to.getTime() - from.getTime()) / BUCKET_MS[query.bucket]) }
 }
 
-export class TimeseriesRangeError extends RangeError {
-  readonly code = 'INVALID_TIMESERIES_RANGE'
+/** A time-series query whose range holds no bucket, or more than a query may ask for. */
+export class TimeseriesRangeError extends IntellisiteError<'INVALID_TIMESERIES_RANGE'> {
+  constructor(message: string) {
+    super('INVALID_TIMESERIES_RANGE', message)
+  }
 }
 
 export function checkedTimeseriesRange(query: TimeseriesQuery) {

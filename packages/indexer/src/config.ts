@@ -9,6 +9,7 @@ import {
 } from '@intellisite/common'
 import type { RetentionPolicy } from '@intellisite/detections-store'
 import { z } from 'zod'
+import { DEFAULT_MAX_DETECTION_BYTES } from './decode-detection.js'
 
 export { ConfigError } from '@intellisite/common'
 
@@ -74,7 +75,7 @@ export const configSchema = z
     INDEXER_HOST: z.string().min(1).default('0.0.0.0'),
     INDEXER_PORT: z.coerce.number().int().min(0).max(65535).default(9101),
     /** Larger detection payloads are dead-lettered as TOO_LARGE without being parsed. */
-    INDEXER_MAX_MESSAGE_BYTES: positiveInt.default(64 * 1024),
+    INDEXER_MAX_MESSAGE_BYTES: positiveInt.default(DEFAULT_MAX_DETECTION_BYTES),
     /** Upper bound of one fetch per partition, hence of one batch (one bulk write, one transaction). */
     INDEXER_MAX_BYTES_PER_PARTITION: positiveInt.default(1024 * 1024),
     /** How many partitions are processed at the same time (kafkajs partitionsConsumedConcurrently). */

@@ -1,3 +1,4 @@
+import { IntellisiteError } from '@intellisite/common'
 import { type DetectionMessage, detectionMessageSchema } from '@intellisite/detections-store'
 
 export type DecodeErrorCode =
@@ -8,20 +9,13 @@ export type DecodeErrorCode =
   | 'NOT_AN_OBJECT'
   | 'INVALID_FIELDS'
 
-export class DecodeError extends Error {
-  constructor(
-    readonly code: DecodeErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options)
-    this.name = 'DecodeError'
-  }
-}
+/** Why a record is not a detection; returned, not thrown (see {@link decodeDetection}). */
+export class DecodeError extends IntellisiteError<DecodeErrorCode> {}
 
 export type DecodeResult = { ok: true; message: DetectionMessage } | { ok: false; error: DecodeError }
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+/** The largest detection record decoded (`INDEXER_MAX_MESSAGE_BYTES`); larger ones are dead-lettered. */
+export const DEFAULT_MAX_DETECTION_BYTES = 64 * 1024
 
 /** Keys that poison objects when a consumer later merges or clones them. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
@@ -29,7 +23,7 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
 function fail(code: DecodeErrorCode, message: string, cause?: unknown): DecodeResult {
-  return { ok: false, error: new DecodeError(code, message, cause === undefined ? undefined : { cause }) }
+  return { ok: false, error: new DecodeError(code, message, { cause }) }
 }
 
 /**
@@ -40,7 +34,7 @@ export function decodeDetection(
   value: Buffer | Uint8Array | null | undefined,
   options: { maxBytes?: number } = {},
 ): DecodeResult {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_DETECTION_BYTES
   if (value == null || value.byteLength === 0) return fail('EMPTY', 'record has no value')
   // Checked before decoding so a hostile payload costs nothing to reject.
   if (value.byteLength > maxBytes) {

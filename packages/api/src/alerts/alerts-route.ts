@@ -199,10 +199,10 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
           !resume && request.query.since ? (parseSince(request.query.since) ?? undefined) : undefined
         const reader = createStreamReader(claims.sub, createAlertSelection(request.query))
         if (!deps.accepting()) {
-          throw new HttpError(503, 'ALERTS_UNAVAILABLE', 'The alerts stream is not available right now')
+          throw new HttpError('ALERTS_UNAVAILABLE', 'The alerts stream is not available right now')
         }
         if (!deps.broadcaster.acquire(claims.sub)) {
-          throw new HttpError(429, 'TOO_MANY_STREAMS', 'Too many open alert streams for this user')
+          throw new HttpError('TOO_MANY_STREAMS', 'Too many open alert streams for this user')
         }
         reply.hijack()
         const headers = forwardedHeaders(reply.getHeaders())

@@ -16,6 +16,8 @@
  * partitions, ~180 for 64, so up to ~90 partitions stay under 256 characters.
  */
 
+import { IntellisiteError } from '@intellisite/common'
+
 export const RESUME_TOKEN_VERSION = 1
 export const MAX_PARTITIONS = 4096
 /** Offsets above this are rejected so zig-zag arithmetic stays within exact doubles. */
@@ -24,12 +26,9 @@ export const MAX_TOKEN_CHARS = 4 * 1024
 
 export type Position = readonly number[]
 
-export class InvalidResumeTokenError extends Error {
-  readonly code = 'INVALID_LAST_EVENT_ID'
-  readonly statusCode = 400
+export class InvalidResumeTokenError extends IntellisiteError<'INVALID_LAST_EVENT_ID'> {
   constructor(detail: string) {
-    super(`Malformed Last-Event-ID: ${detail}`)
-    this.name = 'InvalidResumeTokenError'
+    super('INVALID_LAST_EVENT_ID', `Malformed Last-Event-ID: ${detail}`)
   }
 }
 

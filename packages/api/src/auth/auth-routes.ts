@@ -43,7 +43,7 @@ export interface AuthRoutesOptions {
 }
 
 function invalidCredentials(): HttpError {
-  return new HttpError(401, 'INVALID_CREDENTIALS', 'The username or password is incorrect.', {
+  return new HttpError('INVALID_CREDENTIALS', 'The username or password is incorrect.', {
     headers: { 'www-authenticate': 'Bearer realm="intellisite"' },
   })
 }

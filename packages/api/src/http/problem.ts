@@ -1,5 +1,6 @@
-import { IntellisiteError } from '@intellisite/common'
+import { type ErrorCode, IntellisiteError } from '@intellisite/common'
 import { z } from 'zod'
+import { ERROR_STATUSES, type ProblemCode } from './error-statuses.js'
 
 const fieldErrorSchema = z.object({
   in: z.string().describe('Where the invalid value was: body, querystring, params, headers'),
@@ -74,22 +75,23 @@ export const rowsProblemSchema = problemSchema
     ],
   })
 
-export function problemType(code: string): string {
+export function problemType(code: ErrorCode): string {
   return `urn:intellisite:problem:${code.toLowerCase().replaceAll('_', '-')}`
 }
 
 /**
- * An error the API answers with on purpose: its status, stable code and message are public. The
- * one error class of the HTTP layer (REST routes and the alerts stream alike), rendered as
- * problem+json by the error handler.
+ * A problem a route answers with on purpose: its stable code and message are public, its status is
+ * the code's (see `ERROR_STATUSES`). For what only a route knows (a rule that is not the caller's, a
+ * CSV row that is wrong); errors of the layers below keep their own classes and codes. Rendered as
+ * problem+json by the error handler, for REST routes and the alerts stream alike.
  */
-export class HttpError extends IntellisiteError {
+export class HttpError<C extends ProblemCode = ProblemCode> extends IntellisiteError<C> {
+  /** Also read by Fastify when the error is answered outside our error handler. */
   readonly statusCode: number
   readonly errors: (ProblemFieldError | ProblemRowError)[] | undefined
   readonly headers: Record<string, string> | undefined
   constructor(
-    statusCode: number,
-    code: string,
+    code: C,
     message: string,
     options: {
       cause?: unknown
@@ -97,8 +99,8 @@ export class HttpError extends IntellisiteError {
       headers?: Record<string, string>
     } = {},
   ) {
-    super(code, message, { cause: options.cause, retriable: statusCode === 429 || statusCode === 503 })
-    this.statusCode = statusCode
+    super(code, message, { cause: options.cause })
+    this.statusCode = ERROR_STATUSES[code]
     this.errors = options.errors
     this.headers = options.headers
   }

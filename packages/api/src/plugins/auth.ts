@@ -54,7 +54,7 @@ export function unauthorized(
   }[reason]
   const code = reason === 'expired' ? 'TOKEN_EXPIRED' : 'UNAUTHORIZED'
   const header = reason === 'missing' ? CHALLENGE : `${CHALLENGE}, error="invalid_token"`
-  return new HttpError(401, code, detail, { headers: { 'www-authenticate': header } })
+  return new HttpError(code, detail, { headers: { 'www-authenticate': header } })
 }
 
 function isClaims(value: unknown): value is AccessClaims {

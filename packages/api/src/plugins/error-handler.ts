@@ -1,10 +1,12 @@
 import { STATUS_CODES } from 'node:http'
+import { type ErrorCode, errorCode } from '@intellisite/common'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { errorStatus } from '../http/error-statuses.js'
 import { type Problem, type ProblemFieldError, type ProblemRowError, problemType } from '../http/problem.js'
 
-/** Codes for errors raised by Fastify and its plugins whose status is a client error. */
-const FASTIFY_CODES: Record<string, string> = {
+/** Our codes for the client errors Fastify and its plugins raise with codes of their own. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_BODY',
@@ -12,12 +14,18 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_BODY',
   FST_ERR_BAD_URL: 'BAD_URL',
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
-  INVALID_CURSOR: 'INVALID_CURSOR',
-  TIMESERIES_WIDTH_DROPPED: 'TIMESERIES_WIDTH_DROPPED',
 }
 
-/** Errors of the detections store that a request caused, hence client errors. */
-const STORE_CLIENT_ERRORS = new Set(['INVALID_CURSOR', 'TIMESERIES_WIDTH_DROPPED'])
+/**
+ * The code and status of any error: ours by the status table; Fastify's by its own status, under our
+ * code for it (`BAD_REQUEST` for a client error we have no code for); anything else is a 500.
+ */
+function classify(err: FastifyError): { code: ErrorCode | undefined; status: number } {
+  const ours = errorCode(err)
+  if (ours !== undefined) return { code: ours, status: errorStatus(ours) }
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500
+  return { code: FASTIFY_CODES[err.code] ?? (status < 500 ? 'BAD_REQUEST' : undefined), status }
+}
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
@@ -42,7 +50,7 @@ export function sendProblem(
   request: FastifyRequest,
   reply: FastifyReply,
   status: number,
-  code: string,
+  code: ErrorCode,
   detail: string | undefined,
   errors?: (ProblemFieldError | ProblemRowError)[],
 ): FastifyReply {
@@ -132,21 +140,18 @@ export const errorHandlerPlugin = fp(
             errors,
           )
         }
-        const status = err.statusCode ?? (STORE_CLIENT_ERRORS.has(err.code) ? 400 : 500)
-        if (status >= 400 && status < 500) {
+        const { code, status } = classify(err)
+        if (code !== undefined && status >= 400 && status < 500) {
           if (err.headers) reply.headers(err.headers)
-          const code =
-            FASTIFY_CODES[err.code] ?? (err.code && !err.code.startsWith('FST_') ? err.code : 'BAD_REQUEST')
           request.log.info({ code, status }, 'request rejected')
           return sendProblem(request, reply, status, code, err.message, err.errors)
         }
         request.log.error({ err }, 'request failed')
-        const code = status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR'
         return sendProblem(
           request,
           reply,
           status >= 500 && status < 600 ? status : 500,
-          code,
+          status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR',
           'An unexpected error occurred. Quote the request id when reporting it.',
         )
       },

@@ -3,6 +3,7 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
+import { ERROR_STATUSES, type ProblemCode } from '../http/error-statuses.js'
 import { problemType } from '../http/problem.js'
 
 export const BEARER = 'bearerAuth'
@@ -27,7 +28,7 @@ const MEDIA_TYPES: Record<string, string> = {
 }
 
 /** The code a problem of each status usually carries, for the example shown beside it. */
-const EXAMPLE_CODES: Record<number, [code: string, detail: string]> = {
+const EXAMPLE_CODES: Record<number, [code: ProblemCode, detail: string]> = {
   400: [
     'VALIDATION_FAILED',
     'The request is invalid: querystring/limit: Too big: expected number to be <=1000',
@@ -38,14 +39,20 @@ const EXAMPLE_CODES: Record<number, [code: string, detail: string]> = {
   409: ['CONFLICT', 'The request conflicts with the current state.'],
   412: ['PRECONDITION_FAILED', 'If-Match does not match the current version.'],
   413: ['PAYLOAD_TOO_LARGE', 'Request body is too large.'],
+  415: ['UNSUPPORTED_MEDIA_TYPE', 'Unsupported Media Type: text/plain'],
   429: ['RATE_LIMITED', 'Too many requests: retry in 60 s.'],
   500: ['INTERNAL_ERROR', 'An unexpected error occurred. Quote the request id when reporting it.'],
   503: ['SERVICE_UNAVAILABLE', 'A dependency is unavailable; retry later.'],
 }
 
+const problemCodes = Object.keys(ERROR_STATUSES) as (keyof typeof ERROR_STATUSES)[]
+
 /** A problem example whose status is the response's own (the schema's single example is a 400). */
 function problemExample(status: number) {
-  const [code, detail] = EXAMPLE_CODES[status] ?? ['ERROR', STATUS_CODES[status] ?? 'Error']
+  const [code, detail] = EXAMPLE_CODES[status] ?? [
+    problemCodes.find((c) => ERROR_STATUSES[c] === status) ?? 'INTERNAL_ERROR',
+    STATUS_CODES[status] ?? 'Error',
+  ]
   return {
     type: problemType(code),
     title: STATUS_CODES[status] ?? 'Error',

@@ -42,7 +42,6 @@ function decodeUtf8(body: Buffer): string {
     return new TextDecoder('utf-8', { fatal: true }).decode(body)
   } catch {
     throw new HttpError(
-      400,
       'INVALID_ENCODING',
       'The CSV is not valid UTF-8: save it as UTF-8 and upload it again.',
     )

@@ -34,23 +34,21 @@ export interface NewRuleInput {
 
 // The same answer for a rule that does not exist and one the caller may not see: ids are not
 // probed for other users' private rules.
-const notFound = () => new HttpError(404, 'RULE_NOT_FOUND', 'No such rule.')
+const notFound = () => new HttpError('RULE_NOT_FOUND', 'No such rule.')
 const builtinIsReadOnly = () =>
   new HttpError(
-    409,
     'BUILTIN_RULE',
     `The built-in rule ${BUILTIN_RULE_NAME} is configured by SUSPICIOUS_VEHICLE and cannot be changed here.`,
   )
-const adminsOnly = (what: string) => new HttpError(403, 'FORBIDDEN', `Only an admin may ${what}.`)
+const adminsOnly = (what: string) => new HttpError('FORBIDDEN', `Only an admin may ${what}.`)
 
 function isReserved(name: string): boolean {
   return name.toLowerCase() === BUILTIN_RULE_NAME.toLowerCase()
 }
 const reservedName = () =>
-  new HttpError(409, 'RULE_NAME_RESERVED', `${BUILTIN_RULE_NAME} is the built-in rule's name.`)
+  new HttpError('RULE_NAME_RESERVED', `${BUILTIN_RULE_NAME} is the built-in rule's name.`)
 const nameTaken = (cause: unknown) =>
   new HttpError(
-    409,
     'RULE_NAME_TAKEN',
     'The rule owner already has a rule of that name (names are case-insensitive).',
     {
@@ -88,8 +86,7 @@ export function createRulesService({ repository, users, builtin, onChange }: Rul
 
   async function actor(userId: string): Promise<User> {
     const user = await users.findById(userId)
-    if (!user)
-      throw new HttpError(401, 'UNAUTHORIZED', 'The access token names a user that no longer exists.')
+    if (!user) throw new HttpError('UNAUTHORIZED', 'The access token names a user that no longer exists.')
     return user
   }
 
@@ -119,7 +116,6 @@ export function createRulesService({ repository, users, builtin, onChange }: Rul
       check?.(rule, user)
       if (!ifMatchAllows(ifMatch, rule.version)) {
         throw new HttpError(
-          412,
           'PRECONDITION_FAILED',
           `The rule is at version ${rule.version} ("${rule.version}"): If-Match names another. Read it again, then retry.`,
         )
@@ -130,7 +126,7 @@ export function createRulesService({ repository, users, builtin, onChange }: Rul
         return result
       }
       if (attempt >= MAX_ATTEMPTS) {
-        throw new HttpError(409, 'CONFLICT', 'The rule kept changing while this change was applied; retry.')
+        throw new HttpError('CONFLICT', 'The rule kept changing while this change was applied; retry.')
       }
     }
   }
@@ -178,7 +174,6 @@ export function createRulesService({ repository, users, builtin, onChange }: Rul
             }
             if (!current.watchlist && changes.match !== undefined && isEmptyMatch(changes.match)) {
               throw new HttpError(
-                400,
                 'VALIDATION_FAILED',
                 'A rule that is not a watch list needs a non-empty match.',
                 {
@@ -231,7 +226,6 @@ export function createRulesService({ repository, users, builtin, onChange }: Rul
           })
           if (Buffer.byteLength(record.value ?? '') > RULES_MAX_MESSAGE_BYTES) {
             throw new HttpError(
-              413,
               'WATCHLIST_TOO_LARGE',
               `The watch list would make a changelog record over ${RULES_MAX_MESSAGE_BYTES} bytes; make it smaller.`,
             )
@@ -259,16 +253,11 @@ export function createRulesService({ repository, users, builtin, onChange }: Rul
 export type RulesService = ReturnType<typeof createRulesService>
 
 const notAWatchlist = () =>
-  new HttpError(
-    409,
-    'NOT_A_WATCHLIST',
-    'This rule is not a watch list: it matches through its `match` alone.',
-  )
+  new HttpError('NOT_A_WATCHLIST', 'This rule is not a watch list: it matches through its `match` alone.')
 
 function csvProblem(parsed: Exclude<ReturnType<typeof parseWatchlistCsv>, { ok: true }>): HttpError {
   if (parsed.kind === 'too-many-rows') {
     return new HttpError(
-      400,
       'TOO_MANY_ENTRIES',
       `A watch list holds at most ${MAX_ENTRIES} entries; row ${MAX_ENTRIES + 1} starts at line ${parsed.line}. Nothing was applied.`,
     )
@@ -278,7 +267,7 @@ function csvProblem(parsed: Exclude<ReturnType<typeof parseWatchlistCsv>, { ok: 
     parsed.errors.length < parsed.invalidRows
       ? ` The first ${parsed.errors.length} are listed in errors.`
       : ''
-  return new HttpError(400, 'INVALID_CSV', `${rows} invalid; nothing was applied.${listed}`, {
+  return new HttpError('INVALID_CSV', `${rows} invalid; nothing was applied.${listed}`, {
     errors: parsed.errors,
   })
 }

@@ -1,3 +1,4 @@
+import { IntellisiteError } from '@intellisite/common'
 import type { Pool } from 'pg'
 
 export const USER_ROLES = ['admin', 'user'] as const
@@ -14,11 +15,9 @@ export interface UserCredentials extends User {
   passwordHash: string
 }
 
-export class UsernameTakenError extends Error {
-  readonly code = 'USERNAME_TAKEN'
-  readonly statusCode = 409
+export class UsernameTakenError extends IntellisiteError<'USERNAME_TAKEN'> {
   constructor(cause?: unknown) {
-    super('That username is already taken (usernames are case-insensitive).', { cause })
+    super('USERNAME_TAKEN', 'That username is already taken (usernames are case-insensitive).', { cause })
   }
 }
 

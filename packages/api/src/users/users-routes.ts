@@ -63,8 +63,7 @@ export const usersRoutes: FastifyPluginAsyncZod<UsersRoutesOptions> = async (
     },
     async (request) => {
       const user = await users.findById(request.user.sub)
-      if (!user)
-        throw new HttpError(401, 'UNAUTHORIZED', 'The access token names a user that no longer exists.')
+      if (!user) throw new HttpError('UNAUTHORIZED', 'The access token names a user that no longer exists.')
       return user
     },
   )

@@ -35,16 +35,11 @@ export interface WebhooksRoutesOptions {
 const RESOLVE_TIMEOUT_MS = 5_000
 
 const notFound = () =>
-  new HttpError(
-    404,
-    'WEBHOOK_NOT_FOUND',
-    'No webhook with that id (webhooks are visible to their owner only).',
-  )
+  new HttpError('WEBHOOK_NOT_FOUND', 'No webhook with that id (webhooks are visible to their owner only).')
 const deliveryNotFound = () =>
-  new HttpError(404, 'DELIVERY_NOT_FOUND', 'No delivery with that id for this webhook.')
+  new HttpError('DELIVERY_NOT_FOUND', 'No delivery with that id for this webhook.')
 const disabled = (reason: string | null) =>
   new HttpError(
-    409,
     'WEBHOOK_DISABLED',
     `The webhook is disabled${reason ? ` (${reason})` : ''}: enable it (PATCH enabled=true) first.`,
   )
@@ -73,11 +68,7 @@ export const webhooksRoutes: FastifyPluginAsyncZod<WebhooksRoutesOptions> = asyn
     } catch (err) {
       const code = errorCode(err)
       if (code === 'INVALID_WEBHOOK_URL' || code === 'TARGET_REFUSED')
-        throw new HttpError(
-          400,
-          'WEBHOOK_URL_REFUSED',
-          `The webhook URL is refused: ${(err as Error).message}.`,
-        )
+        throw new HttpError('WEBHOOK_URL_REFUSED', `The webhook URL is refused: ${(err as Error).message}.`)
       throw err
     }
   }
@@ -120,7 +111,6 @@ export const webhooksRoutes: FastifyPluginAsyncZod<WebhooksRoutesOptions> = asyn
       )
       if (created === 'limit')
         throw new HttpError(
-          409,
           'WEBHOOK_LIMIT_REACHED',
           `A user may have at most ${options.maxPerUser} webhooks.`,
         )

@@ -49,7 +49,7 @@ describe('resume token', () => {
         error = err
       }
       expect(error, bad).toBeInstanceOf(InvalidResumeTokenError)
-      expect((error as InvalidResumeTokenError).statusCode).toBe(400)
+      expect((error as InvalidResumeTokenError).code).toBe('INVALID_LAST_EVENT_ID')
     }
   })
 

@@ -21,8 +21,11 @@ import type { OwnedBatch, PartitionOwner, PartitionOwnership } from './partition
 // kafkajs is CommonJS and Node's ESM loader does not detect this export by name.
 const { ConfigResourceTypes } = kafkajs
 
-/** Used when the topics' own limits cannot be read (e.g. no DescribeConfigs permission): the broker's default. */
-const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+/**
+ * Kafka's own default `max.message.bytes` (1 MiB + record batch overhead), assumed when the topics'
+ * limits cannot be read (e.g. no DescribeConfigs permission). Not the largest detection accepted.
+ */
+const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 export class IndexerStoppingError extends IntellisiteError<'INDEXER_STOPPING'> {
   constructor() {
@@ -38,7 +41,6 @@ export class TransactionFailedError extends IntellisiteError<'TRANSACTION_FAILED
   constructor(cause: unknown) {
     super('TRANSACTION_FAILED', `batch transaction aborted: ${(cause as Error)?.message ?? String(cause)}`, {
       cause,
-      retriable: true,
     })
   }
 }
@@ -71,8 +73,8 @@ export interface BatchDeliveryOptions {
 export function createBatchDelivery(options: BatchDeliveryOptions) {
   const { admin, config, ownership, health, metrics, logger, stopSignal } = options
   let limits: DeliveryLimits = {
-    alertsBatchBytes: DEFAULT_MAX_MESSAGE_BYTES,
-    dlqBatchBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    alertsBatchBytes: KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+    dlqBatchBytes: KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
   }
 
   /**
@@ -99,13 +101,19 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
         ]),
       )
     } catch (err) {
-      logger.warn({ err }, `cannot read the topics' max.message.bytes; assuming ${DEFAULT_MAX_MESSAGE_BYTES}`)
+      logger.warn(
+        { err },
+        `cannot read the topics' max.message.bytes; assuming ${KAFKA_DEFAULT_MAX_MESSAGE_BYTES}`,
+      )
       read = new Map()
     }
     const limitOf = (topic: string) => {
       const topicLimit = read.get(topic)
       const known = topicLimit !== undefined && Number.isFinite(topicLimit) && topicLimit > 0
-      return Math.min(known ? topicLimit : DEFAULT_MAX_MESSAGE_BYTES, config.produceMaxBatchBytes ?? Infinity)
+      return Math.min(
+        known ? topicLimit : KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+        config.produceMaxBatchBytes ?? Infinity,
+      )
     }
     const next = { alertsBatchBytes: limitOf(alerts), dlqBatchBytes: limitOf(dlq) }
     if (next.alertsBatchBytes !== limits.alertsBatchBytes || next.dlqBatchBytes !== limits.dlqBatchBytes) {

@@ -13,7 +13,7 @@ export class OwnershipUnavailableError extends IntellisiteError<'OWNERSHIP_UNAVA
     super(
       'OWNERSHIP_UNAVAILABLE',
       `partition ${partition}: ownership not confirmed: ${(cause as Error)?.message ?? String(cause)}`,
-      { cause, retriable: true },
+      { cause },
     )
   }
 }
