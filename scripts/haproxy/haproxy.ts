@@ -118,3 +118,25 @@ export async function serverStates(socket: string, backend = 'api'): Promise<Ser
       sessions: Number(cells[at('scur')]),
     }))
 }
+
+export const COMPOSE_CONFIG = fileURLToPath(new URL('../../docker/haproxy/haproxy.cfg', import.meta.url))
+
+/**
+ * The compose rendering: every replica of the `api` service through Docker's DNS, which answers
+ * one address per container; `init-addr none` starts the proxy before any replica exists, and
+ * slots without a container stay in maintenance until `--scale` fills them.
+ */
+export const composeHaproxyOptions: HaproxyConfigOptions = {
+  bind: ':3000',
+  global: ['maxconn 50000'],
+  servers: ['server-template api- 1-8 api:3000 check resolvers docker init-addr none resolve-prefer ipv4'],
+  trailer: [
+    "# Docker's embedded DNS server: the `api` name lists one address per running replica.",
+    'resolvers docker',
+    '    nameserver dns 127.0.0.11:53',
+    '    accepted_payload_size 8192',
+    '    # Replicas come and go with `--scale`: ask again every second, forget a gone one after 10 s.',
+    '    hold valid 1s',
+    '    hold obsolete 10s',
+  ],
+}
