@@ -211,7 +211,11 @@ function track(name: string, prefixColor: number, child: ChildProcess): Child {
   void entry.exited.then((code) => {
     if (entry.stopping || shuttingDown) return
     const replicasLeft = children.filter(
-      (c) => c.name.startsWith('api-') && c !== entry && c.process.exitCode === null && c.process.signalCode === null,
+      (c) =>
+        c.name.startsWith('api-') &&
+        c !== entry &&
+        c.process.exitCode === null &&
+        c.process.signalCode === null,
     )
     if (name.startsWith('api-') && replicasLeft.length > 0) {
       say(
@@ -259,9 +263,7 @@ async function shutdown(code: number): Promise<never> {
   // streams: a client that reconnects meanwhile is refused instead of sent to a stopping replica.
   const proxy = children.find((c) => c.name === 'haproxy')
   const proxyStopped = proxy ? stop(proxy, 45_000, 'SIGUSR1') : Promise.resolve()
-  await Promise.all(
-    children.filter((c) => c.name !== 'producer' && c !== proxy).map((c) => stop(c, 35_000)),
-  )
+  await Promise.all(children.filter((c) => c.name !== 'producer' && c !== proxy).map((c) => stop(c, 35_000)))
   await proxyStopped
   if (flags.down) {
     say('stopping the local services (--down)…')
@@ -381,7 +383,9 @@ if (replicaCount === 0) {
   start('indexer', 36, 'indexer')
   start('api', 35, 'api')
 } else {
-  say(`starting the indexer (:${indexerPort}) and ${replicaCount} API replica(s) behind HAProxy (:${apiPort})…`)
+  say(
+    `starting the indexer (:${indexerPort}) and ${replicaCount} API replica(s) behind HAProxy (:${apiPort})…`,
+  )
   start('indexer', 36, 'indexer')
 }
 const replicas = replicaCount > 0 ? await startReplicas(replicaCount) : []

@@ -25,7 +25,10 @@ export function replicaServers(ports: readonly number[], host = '127.0.0.1'): st
   return ports.map((port, i) => `server api-${i + 1} ${host}:${port} check`)
 }
 
-export function renderHaproxyConfig(options: HaproxyConfigOptions, template = readFileSync(TEMPLATE, 'utf8')) {
+export function renderHaproxyConfig(
+  options: HaproxyConfigOptions,
+  template = readFileSync(TEMPLATE, 'utf8'),
+) {
   const indent = (lines: readonly string[]) => lines.map((line) => `    ${line}`).join('\n')
   const values: Record<string, string> = {
     bind: options.bind,
@@ -111,7 +114,9 @@ export async function serverStates(socket: string, backend = 'api'): Promise<Ser
   const at = (name: string) => columns.indexOf(name)
   return rows
     .map((row) => row.split(','))
-    .filter((cells) => cells[at('pxname')] === backend && !['FRONTEND', 'BACKEND'].includes(cells[at('svname')]!))
+    .filter(
+      (cells) => cells[at('pxname')] === backend && !['FRONTEND', 'BACKEND'].includes(cells[at('svname')]!),
+    )
     .map((cells) => ({
       name: cells[at('svname')]!,
       status: cells[at('status')]!,
