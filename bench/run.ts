@@ -6,6 +6,7 @@
 //   pnpm bench --only ingest,api        # sections: ingest (with references), references, api, api-ferretdb, alerts
 //   pnpm bench --only storm             # kill storm: 100k detections, 10 SIGKILLs (not in the default run)
 //   pnpm bench --only soak              # soak: 10 min, 1,000 SSE clients (not in the default run)
+//   pnpm bench --only replicas          # SSE through HAProxy: 1 vs 2 replicas, reconnect herd (not in the default run)
 //   pnpm bench --only webhooks          # webhook delivery to 100 loopback endpoints, beside a naive sender
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
 //            --alerts-clients 1000,10000 --alerts-seconds S --alerts-fanouts ours,naive
@@ -33,10 +34,11 @@ export const SECTIONS = [
   'webhooks',
   'storm',
   'soak',
+  'replicas',
 ] as const
 export type Section = (typeof SECTIONS)[number]
 /** Long-running: run only when named with --only. */
-const ON_REQUEST: readonly Section[] = ['storm', 'soak']
+const ON_REQUEST: readonly Section[] = ['storm', 'soak', 'replicas']
 
 export interface Table {
   header: string[]
@@ -129,6 +131,8 @@ function sectionArgs(section: Section, s: Sizes): string[] {
       ]
     case 'webhooks':
       return ['bench/webhooks.ts', ...(s.tiny ? ['--tiny'] : [])]
+    case 'replicas':
+      return ['bench/replicas.ts', ...(s.tiny ? ['--tiny'] : [])]
     case 'storm':
       return [
         'bench/storm.ts',
@@ -154,6 +158,7 @@ const TITLES: Record<Section, string> = {
   'api-ferretdb': '2b. API on FerretDB (FerretDB-bound)',
   alerts: '3. Alerts (SSE)',
   webhooks: '3b. Webhooks: the notifier beside a naive sender',
+  replicas: '3c. Alerts through HAProxy: direct vs proxy, 1 vs 2 replicas, the reconnect herd',
   storm: '4. Kill storm: two indexers, SIGKILLs at random moments',
   soak: '5. Soak: the pipeline over time',
 }

@@ -94,6 +94,8 @@ function heapFigures() {
   const { heapUsed, heapTotal, external } = process.memoryUsage()
   return { heapUsed, heapTotal, external }
 }
+// What a load balancer checks (bench/replicas.ts puts HAProxy in front of several of these).
+app.get('/readyz', async (_request, reply) => reply.code(feature.ready() ? 200 : 503).send({}))
 app.get('/bench/stats', async () => {
   const metrics = await registry.getMetricsAsJSON()
   const value = (name: string) =>
