@@ -5,7 +5,7 @@
 //
 //   node --conditions=development --import tsx bench/replicas.ts            # 10,000 clients; herd 5,000
 //   node --conditions=development --import tsx bench/replicas.ts --tiny     # 50 clients, 2 s
-//   options: --clients 10000 --herd-clients 5000 --seconds 10 --rate 100
+//   options: --clients 10000 --herd-clients 5000 --rolling-clients 1000 --seconds 10 --rate 100
 //            --topologies direct-1,proxy-1,proxy-2 --churn none,reconnect
 //
 // Latency: produce -> Kafka -> replica -> (HAProxy) -> client, on about 1,000 sampled streams; an
@@ -14,7 +14,9 @@
 // behind HAProxy; a third of the way through, SIGKILL of the second one; each of its streams
 // reconnects with Last-Event-ID 500 ms after it closed (the `retry:` the replicas send), through
 // the proxy, onto the survivor; reported: how long until the last one was open again, and the
-// alerts' latency over the whole run (resumed streams get what they missed by replay).
+// alerts' latency over the whole run (resumed streams get what they missed by replay). Rolling
+// restart: 1,000 clients on HAProxy → 2 replicas while each replica in turn is stopped (SIGTERM:
+// it drains, its streams resume on the other), started again on its port and back in the pool.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     tiny: { type: 'boolean', default: false },
     clients: { type: 'string' },
     'herd-clients': { type: 'string' },
+    'rolling-clients': { type: 'string' },
     seconds: { type: 'string' },
     rate: { type: 'string' },
     topologies: { type: 'string' },
@@ -42,6 +45,8 @@ const { values: args } = parseArgs({
 const tiny = args.tiny ?? false
 const CLIENTS = Number(args.clients ?? (tiny ? 50 : 10_000))
 const HERD_CLIENTS = Number(args['herd-clients'] ?? (tiny ? 50 : 5_000))
+const ROLLING_CLIENTS = Number(args['rolling-clients'] ?? (tiny ? 50 : 1_000))
+const ROLLING_SECONDS = tiny ? 15 : 30
 const SECONDS = Number(args.seconds ?? (tiny ? 2 : 10))
 const RATE = Number(args.rate ?? 100)
 const TOPOLOGIES = (args.topologies ?? 'direct-1,proxy-1,proxy-2').split(',')
@@ -98,9 +103,14 @@ interface Run {
   p99: number
   max: number
   killed?: { streams: number; resumed: number; lastBackMs: number }
+  /** Rolling restart: from the first SIGTERM until the last replica was back in the pool. */
+  rollingMs?: number
 }
 
-async function run(topology: string, churn: string, clients: number, kill: boolean): Promise<Run> {
+type Event = 'none' | 'kill' | 'rolling'
+
+async function run(topology: string, churn: string, clients: number, event: Event): Promise<Run> {
+  const kill = event !== 'none'
   const topic = `replicas-bench-${randomUUID()}`
   const replicaCount = Number(topology.split('-')[1])
   const servers: ChildProcess[] = []
@@ -111,7 +121,7 @@ async function run(topology: string, churn: string, clients: number, kill: boole
   try {
     const ports: number[] = []
     let token = ''
-    for (let i = 0; i < replicaCount; i++) {
+    const startServer = async (listenPort = 0) => {
       const server = spawnTs('packages/api/test/alerts/bench-server.ts', {
         KAFKA_BROKERS: brokers,
         ALERTS_TOPIC: topic,
@@ -119,11 +129,29 @@ async function run(topology: string, churn: string, clients: number, kill: boole
         SSE_MAX_CONNECTIONS_PER_USER: String(2 * clients + 10),
         SSE_RETRY_MS: String(RETRY_MS),
         BENCH_FANOUT: 'ours',
+        BENCH_LISTEN_PORT: String(listenPort),
       })
-      servers.push(server)
       const line = JSON.parse(await nextLine(server)) as { port: number; token: string }
-      ports.push(line.port)
       token = line.token
+      return { server, port: line.port }
+    }
+    for (let i = 0; i < replicaCount; i++) {
+      const { server, port } = await startServer()
+      servers.push(server)
+      ports.push(port)
+    }
+    /** Each replica in turn: drained and stopped, started again on its port, back in the pool. */
+    const rollingRestart = async () => {
+      const began = performance.now()
+      for (let i = 0; i < servers.length; i++) {
+        const exited = new Promise((resolve) => servers[i]!.once('exit', resolve))
+        servers[i]!.kill('SIGTERM')
+        await exited
+        servers[i] = (await startServer(ports[i])).server
+        // In the pool again after two good health checks, one second apart.
+        await sleep(2_500)
+      }
+      return performance.now() - began
     }
     let port = ports[0]!
     if (topology.startsWith('proxy')) {
@@ -176,20 +204,24 @@ async function run(topology: string, churn: string, clients: number, kill: boole
     const opened = await all<{ connected: number; sampled: number }>(undefined)
     const openMs = Date.now() - opening
     for (const child of children) child.stdin!.write('start\n')
-    const total = RATE * SECONDS
+    // A rolling restart takes two replica starts and two health-check rises: alerts go on meanwhile.
+    const total = RATE * (event === 'rolling' ? ROLLING_SECONDS : SECONDS)
     const killAt = Math.floor(total / 3)
     let killedAt = 0
+    let rolling: Promise<number> | undefined
     const started = performance.now()
     for (let i = 1; i <= total; i++) {
       const wait = started + (i * 1000) / RATE - performance.now()
       if (wait > 0) await sleep(wait)
-      if (kill && i === killAt) {
+      if (event === 'kill' && i === killAt) {
         killedAt = performance.timeOrigin + performance.now()
         servers[1]!.kill('SIGKILL')
       }
+      if (event === 'rolling' && i === Math.floor(total / 10)) rolling = rollingRestart()
       const sentAt = performance.timeOrigin + performance.now()
       await producer.send({ topic, messages: [{ key: String(i), value: JSON.stringify(alert(i, sentAt)) }] })
     }
+    const rollingMs = rolling ? await rolling : undefined
     await sleep(1_000)
     const reports = await all<ClientReport>('report')
     const latency = new Histogram(0.1, 1_200_000)
@@ -209,6 +241,7 @@ async function run(topology: string, churn: string, clients: number, kill: boole
       p50: latency.percentile(0.5),
       p99: latency.percentile(0.99),
       max: latency.max(),
+      rollingMs,
       killed: kill
         ? {
             streams: reports.reduce((a, r) => a + r.closedEarly, 0),
@@ -257,7 +290,7 @@ for (const churn of CHURN) {
     console.error(
       `[bench] ${CLIENTS} clients, ${topology}, churn ${churn}, ${RATE} alerts/s for ${SECONDS} s ...`,
     )
-    const row = await run(topology, churn, CLIENTS, false)
+    const row = await run(topology, churn, CLIENTS, 'none')
     console.error(
       `[bench]   p50 ${f(row.p50)} p99 ${f(row.p99)} ms, delivered ${row.received}/${row.expected}`,
     )
@@ -265,7 +298,11 @@ for (const churn of CHURN) {
   }
 }
 console.error(`[bench] herd: ${HERD_CLIENTS} clients, HAProxy → 2 replicas, SIGKILL of one ...`)
-const herd = await run('proxy-2', 'none', HERD_CLIENTS, true)
+const herd = await run('proxy-2', 'none', HERD_CLIENTS, 'kill')
+console.error(
+  `[bench] rolling restart: ${ROLLING_CLIENTS} clients, HAProxy → 2 replicas, one after the other ...`,
+)
+const rolled = await run('proxy-2', 'none', ROLLING_CLIENTS, 'rolling')
 
 console.log(
   `\nGET /alerts through HAProxy: ${RATE} alerts/s for ${SECONDS} s, produce -> Kafka -> replica -> (HAProxy) -> client; ` +
@@ -291,5 +328,17 @@ console.log(
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|')
 console.log(
   `| ${herd.clients} | ${k.streams} | ${k.resumed} | ${f(k.lastBackMs)} | ${herd.received} / ${herd.expected} | ${f(herd.p50)} | ${f(herd.p99)} | ${f(herd.max)} |`,
+)
+const r = rolled.killed!
+console.log(
+  `\nRolling restart: ${rolled.clients} clients on HAProxy → 2 replicas, alerts for ${ROLLING_SECONDS} s; each replica in turn gets SIGTERM (drains), ` +
+    `starts again on its port and is back in the pool; alerts at ${RATE}/s throughout\n`,
+)
+console.log(
+  '| clients | restart of both replicas ms | streams ended by the drains | resumed | delivered / expected (sampled) | p50 ms | p99 ms | max ms |',
+)
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|')
+console.log(
+  `| ${rolled.clients} | ${f(rolled.rollingMs ?? Number.NaN)} | ${r.streams} | ${r.resumed} | ${rolled.received} / ${rolled.expected} | ${f(rolled.p50)} | ${f(rolled.p99)} | ${f(rolled.max)} |`,
 )
 process.exit(0)
