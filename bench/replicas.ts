@@ -17,7 +17,7 @@
 // alerts' latency over the whole run (resumed streams get what they missed by replay). Rolling
 // restart: 1,000 clients on HAProxy → 2 replicas while each replica in turn is stopped (SIGTERM:
 // it drains, its streams resume on the other), started again on its port and back in the pool.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -156,17 +156,16 @@ async function run(topology: string, churn: string, clients: number, event: Even
     let port = ports[0]!
     if (topology.startsWith('proxy')) {
       const proxyPort = 20_000 + Math.floor(Math.random() * 20_000)
-      // Both sides of each stream are sockets of HAProxy's: root raises its open-files limit for it;
-      // otherwise it takes what the limit allows.
-      const root = process.getuid?.() === 0
+      // Both sides of each stream are sockets of HAProxy's: it gets the hard open-files limit, and a
+      // maxconn that fits in it (a sandbox may forbid raising the hard limit, even to root).
+      const hard = Number(execFileSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()) || 1024
+      const maxconn = Math.min(2 * clients + 1_000, Math.floor((hard - 100) / 2))
+      if (maxconn < clients)
+        console.error(`[bench] HAProxy can hold ${maxconn} streams here (open files ${hard})`)
       proxy = startHaproxy(
         join(dir, 'haproxy.cfg'),
-        {
-          bind: `127.0.0.1:${proxyPort}`,
-          servers: replicaServers(ports),
-          global: root ? [`maxconn ${2 * clients + 1_000}`] : [],
-        },
-        { stdio: 'ignore', openFiles: root ? 4 * clients + 4_000 : undefined },
+        { bind: `127.0.0.1:${proxyPort}`, servers: replicaServers(ports), global: [`maxconn ${maxconn}`] },
+        { stdio: 'ignore', openFiles: hard },
       )
       port = proxyPort
       for (let i = 0; i < 100; i++) {
