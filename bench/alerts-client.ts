@@ -6,7 +6,8 @@
 // Churn (from "start" on): every second BENCH_RECONNECT_FRACTION of the streams reconnect with
 // Last-Event-ID (their alerts while away arrive by replay, and count with their full latency);
 // BENCH_STALL_FRACTION of the streams stop reading (they leave the sample), and the server should
-// drop them.
+// drop them. BENCH_RESUME_ON_CLOSE=<ms>: a stream the server closes reconnects with Last-Event-ID
+// that long after, as EventSource does after its `retry:` delay (a replica that died).
 //
 // Protocol on stdio: prints {"connected", "failed", "sampled"} once all streams are open;
 // "start" starts measuring; "pause"/"resume" stop and restart reading on every stream
@@ -22,6 +23,10 @@ const clients = Number(process.env.BENCH_CLIENTS ?? 100)
 const SAMPLE_EVERY = Number(process.env.BENCH_SAMPLE_EVERY ?? 1)
 const RECONNECT = Number(process.env.BENCH_RECONNECT_FRACTION ?? 0)
 const STALL = Number(process.env.BENCH_STALL_FRACTION ?? 0)
+const RESUME_AFTER_MS = process.env.BENCH_RESUME_ON_CLOSE
+  ? Number(process.env.BENCH_RESUME_ON_CLOSE)
+  : undefined
+const TRACK_IDS = RECONNECT > 0 || RESUME_AFTER_MS !== undefined
 /** Every STALL_EVERY-th stream, off the sampling grid, stops reading. */
 const STALL_EVERY = STALL > 0 ? Math.round(1 / STALL) : 0
 const histogram = new Histogram(0.1, 1_200_000) // 0.1 ms buckets up to 120 s
@@ -32,6 +37,9 @@ let open = 0
 let failed = 0
 let closedEarly = 0
 let reconnects = 0
+let resumed = 0
+/** When the last stream closed by the server was open again (epoch ms). */
+let lastResumedAt = 0
 let cpuAtStart = process.cpuUsage()
 let startedAt = performance.now()
 // How late the client's own event loop runs: a ready socket waits about this long to be read.
@@ -46,6 +54,8 @@ interface Stream {
   /** Resume token of the last complete event read (tracked only when streams reconnect). */
   lastId: string | undefined
   leaving: boolean
+  /** Closed by the server, reconnecting. */
+  resuming: boolean
 }
 
 /** The id of the last complete event in `data`, if any (an `id:` line only ever holds a token). */
@@ -70,18 +80,32 @@ async function connectStream(stream: Stream): Promise<void> {
     onValue: (text, arrivedAt) => {
       if (measuring && !stream.stalled) histogram.record(arrivedAt - Number(text))
     },
-    onRead:
-      RECONNECT > 0
-        ? (data) => {
-            const id = lastCompleteId(data)
-            if (id) stream.lastId = id
-          }
-        : undefined,
-    onOpen: () => open++,
-    onFail: () => failed++,
+    onRead: TRACK_IDS
+      ? (data) => {
+          const id = lastCompleteId(data)
+          if (id) stream.lastId = id
+        }
+      : undefined,
+    onOpen: () => {
+      open++
+      if (stream.resuming) {
+        stream.resuming = false
+        resumed++
+        lastResumedAt = now()
+      }
+    },
+    onFail: () => {
+      failed++
+      if (stream.resuming) setTimeout(() => void connectStream(stream), RESUME_AFTER_MS)
+    },
     onClose: () => {
       open--
-      if (!stream.leaving) closedEarly++
+      if (stream.leaving) return
+      closedEarly++
+      if (RESUME_AFTER_MS !== undefined) {
+        stream.resuming = true
+        setTimeout(() => void connectStream(stream), RESUME_AFTER_MS)
+      }
     },
   })
 }
@@ -97,6 +121,7 @@ const streams: Stream[] = Array.from({ length: clients }, (_, index) => ({
   socket: undefined,
   lastId: undefined,
   leaving: false,
+  resuming: false,
 }))
 for (let i = 0; i < clients; i += 200) await Promise.all(streams.slice(i, i + 200).map(connectStream))
 process.stdout.write(
@@ -150,6 +175,8 @@ lines.on('line', (line) => {
       failed,
       closedEarly,
       reconnects,
+      resumed,
+      lastResumedAt,
     }
     for (const { socket } of streams) socket?.destroy()
     // stdout is a pipe (asynchronous): exit only once the report is out.

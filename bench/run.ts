@@ -6,6 +6,7 @@
 //   pnpm bench --only ingest,api        # sections: ingest (with references), references, api, api-ferretdb, alerts
 //   pnpm bench --only storm             # kill storm: 100k detections, 10 SIGKILLs (not in the default run)
 //   pnpm bench --only soak              # soak: 10 min, 1,000 SSE clients (not in the default run)
+//   pnpm bench --only replicas          # SSE through HAProxy: 1 vs 2 replicas, reconnect herd (not in the default run)
 //   pnpm bench --only webhooks          # webhook delivery to 100 loopback endpoints, beside a naive sender
 //   pnpm bench --only rule-change       # rule change → first alert (in the default run, not in the suite's smoke run)
 //   options: --size N (ingest backlog) --naive-size N --rounds R --api-docs N --api-stats-docs N
@@ -35,10 +36,11 @@ export const SECTIONS = [
   'rule-change',
   'storm',
   'soak',
+  'replicas',
 ] as const
 export type Section = (typeof SECTIONS)[number]
 /** Long-running: run only when named with --only. */
-export const ON_REQUEST: readonly Section[] = ['storm', 'soak']
+export const ON_REQUEST: readonly Section[] = ['storm', 'soak', 'replicas']
 
 export interface Table {
   header: string[]
@@ -133,6 +135,8 @@ function sectionArgs(section: Section, s: Sizes): string[] {
       return ['bench/webhooks.ts', ...(s.tiny ? ['--tiny'] : [])]
     case 'rule-change':
       return ['bench/rule-change.ts', ...(s.tiny ? ['--tiny'] : [])]
+    case 'replicas':
+      return ['bench/replicas.ts', ...(s.tiny ? ['--tiny'] : [])]
     case 'storm':
       return [
         'bench/storm.ts',
@@ -159,6 +163,7 @@ const TITLES: Record<Section, string> = {
   alerts: '3. Alerts (SSE)',
   webhooks: '3b. Webhooks: the notifier beside a naive sender',
   'rule-change': '3c. Rule change → first match',
+  replicas: '3d. Alerts through HAProxy: direct vs proxy, 1 vs 2 replicas, the reconnect herd',
   storm: '4. Kill storm: two indexers, SIGKILLs at random moments',
   soak: '5. Soak: the pipeline over time',
 }

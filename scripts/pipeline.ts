@@ -5,6 +5,9 @@
 // detection it sent is still indexed) while leaving the services running for the next start. The
 // API and the indexer listen on loopback unless HOST is set.
 //
+// API_REPLICAS=N runs N API processes, each on a loopback port of its own, behind Debian's
+// HAProxy (installed on first use) on the API's port: docker/haproxy/haproxy.cfg.template.
+//
 //   npm start -- [--down] [--no-producer] [--raw-logs] [-- <producer flags, e.g. --rate 20>]
 //
 // Every service setting comes from the environment, as in production (see .env.example); unset
@@ -12,12 +15,16 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { chooseDetectionsStore, redactUrlPassword } from '../packages/common/src/config.js'
+import { replicaServers, startHaproxy } from './haproxy/haproxy.js'
 import { parseExports, SERVICES_SCRIPT } from './services/services-env.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -37,7 +44,8 @@ if (flags.help) {
   --down          also stop the local Kafka/MongoDB/PostgreSQL on exit (default: leave them running)
   --no-producer   start only the indexer and the API (feed them with another producer)
   --raw-logs      print the services' JSON log lines unformatted
-  -- <flags>      passed to the producer, e.g. -- --rate 20 --seed demo (see its --help)`)
+  -- <flags>      passed to the producer, e.g. -- --rate 20 --seed demo (see its --help)
+Environment: API_REPLICAS=N runs N API processes behind HAProxy on PORT (docs/deployment.md).`)
   process.exit(0)
 }
 
@@ -84,6 +92,12 @@ const env: NodeJS.ProcessEnv = { ...readServicesEnv(), ...process.env }
 if (store.source === 'default') env.DETECTIONS_STORE_URL = store.url
 else if (store.source === 'MONGO_URL') delete env.DETECTIONS_STORE_URL
 const apiPort = Number(env.PORT ?? 3000)
+// Unset: one API on PORT, no proxy. Any number (1 included): that many replicas behind HAProxy.
+const replicaCount = env.API_REPLICAS === undefined || env.API_REPLICAS === '' ? 0 : Number(env.API_REPLICAS)
+if (!Number.isInteger(replicaCount) || replicaCount < 0 || replicaCount > 16) {
+  say(paint(31, `API_REPLICAS must be a whole number from 1 to 16 (got ${env.API_REPLICAS})`))
+  process.exit(1)
+}
 const indexerPort = Number(env.INDEXER_PORT ?? 9101)
 env.PORT = String(apiPort)
 env.INDEXER_PORT = String(indexerPort)
@@ -153,7 +167,13 @@ function formatLine(line: string): string {
 // Loaded into every child: it stops the child when this script is gone, even after a SIGKILL.
 const exitWithParent = fileURLToPath(new URL('./exit-with-parent.ts', import.meta.url))
 
-function start(name: string, prefixColor: number, packageDir: string, args: string[] = []): Child {
+function start(
+  name: string,
+  prefixColor: number,
+  packageDir: string,
+  args: string[] = [],
+  childEnv: NodeJS.ProcessEnv = env,
+): Child {
   const child = spawn(
     process.execPath,
     [
@@ -170,8 +190,13 @@ function start(name: string, prefixColor: number, packageDir: string, args: stri
     ],
     // Own process group: a terminal Ctrl-C reaches only this script, which then stops the children
     // in order instead of all at once.
-    { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   )
+  return track(name, prefixColor, child)
+}
+
+/** Prefixes a child's output, and stops the others when it exits unless it may. */
+function track(name: string, prefixColor: number, child: ChildProcess): Child {
   const prefix = paint(prefixColor, `[${name}]`.padEnd(10))
   for (const stream of [child.stdout, child.stderr]) {
     if (stream)
@@ -185,6 +210,22 @@ function start(name: string, prefixColor: number, packageDir: string, args: stri
   }
   void entry.exited.then((code) => {
     if (entry.stopping || shuttingDown) return
+    const replicasLeft = children.filter(
+      (c) =>
+        c.name.startsWith('api-') &&
+        c !== entry &&
+        c.process.exitCode === null &&
+        c.process.signalCode === null,
+    )
+    if (name.startsWith('api-') && replicasLeft.length > 0) {
+      say(
+        paint(
+          33,
+          `${name} exited (code ${code}); HAProxy took it out of the pool and ${replicasLeft.map((c) => c.name).join(', ')} keep serving`,
+        ),
+      )
+      return
+    }
     if (name === 'producer' && code === 0) {
       say(
         producerCounted
@@ -200,10 +241,10 @@ function start(name: string, prefixColor: number, packageDir: string, args: stri
   return entry
 }
 
-async function stop(child: Child, graceMs: number): Promise<void> {
+async function stop(child: Child, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   child.stopping = true
   if (child.process.exitCode !== null || child.process.signalCode !== null) return
-  child.process.kill('SIGTERM')
+  child.process.kill(signal)
   const result = await Promise.race([child.exited.then(() => 'exited'), sleep(graceMs).then(() => 'timeout')])
   if (result === 'timeout') {
     say(`${child.name} did not stop within ${graceMs / 1000}s; killing it`)
@@ -218,7 +259,12 @@ async function shutdown(code: number): Promise<never> {
   say('stopping: producer first, then the indexer and the API…')
   const producer = children.find((c) => c.name === 'producer')
   if (producer) await stop(producer, 10_000)
-  await Promise.all(children.filter((c) => c.name !== 'producer').map((c) => stop(c, 35_000)))
+  // HAProxy first stops listening (its soft stop) and exits once the replicas have ended their
+  // streams: a client that reconnects meanwhile is refused instead of sent to a stopping replica.
+  const proxy = children.find((c) => c.name === 'haproxy')
+  const proxyStopped = proxy ? stop(proxy, 45_000, 'SIGUSR1') : Promise.resolve()
+  await Promise.all(children.filter((c) => c.name !== 'producer' && c !== proxy).map((c) => stop(c, 35_000)))
+  await proxyStopped
   if (flags.down) {
     say('stopping the local services (--down)…')
     execFileSync('bash', [SERVICES_SCRIPT, 'down'], { stdio: ['ignore', 'inherit', 'inherit'] })
@@ -288,13 +334,66 @@ function ensureDashboardBuilt(): void {
 
 // -------------------------------------------------------------------------------------------- run
 ensureDashboardBuilt()
-say(`starting the indexer (:${indexerPort}) and the API (:${apiPort}) from source…`)
-start('indexer', 36, 'indexer')
-start('api', 35, 'api')
+/** A loopback port nothing listens on right now, for a replica. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject()))
+    })
+  })
+}
+
+/**
+ * API_REPLICAS=N: N API processes on loopback ports of their own, the same JWT_SECRET and
+ * databases, and HAProxy on the API's port in front of them. Each replica sees the client's
+ * address in X-Forwarded-For, which HAProxy sets (never appends), hence TRUST_PROXY.
+ */
+async function startReplicas(count: number): Promise<{ name: string; port: number }[]> {
+  const replicas: { name: string; port: number }[] = []
+  for (let i = 1; i <= count; i++) replicas.push({ name: `api-${i}`, port: await freePort() })
+  for (const { name, port } of replicas) {
+    start(name, 35, 'api', [], { ...env, PORT: String(port), TRUST_PROXY: env.TRUST_PROXY || 'true' })
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'intellisite-haproxy-'))
+  const socket = join(dir, 'admin.sock')
+  try {
+    const proxy = startHaproxy(join(dir, 'haproxy.cfg'), {
+      bind: `${env.HOST}:${apiPort}`,
+      servers: replicaServers(replicas.map((r) => r.port)),
+      global: [`stats socket ${socket} mode 600 level admin`],
+    })
+    track('haproxy', 32, proxy)
+  } catch (err) {
+    say(paint(31, `HAProxy did not start: ${(err as Error).message}`))
+    return shutdown(1)
+  }
+  say(
+    `HAProxy on :${apiPort} in front of ${replicas.map((r) => `${r.name} (:${r.port})`).join(', ')}; ` +
+      `config ${join(dir, 'haproxy.cfg')}, runtime API: echo 'show stat' | socat - ${socket}`,
+  )
+  return replicas
+}
+
+ensureDashboardBuilt()
+if (replicaCount === 0) {
+  say(`starting the indexer (:${indexerPort}) and the API (:${apiPort}) from source…`)
+  start('indexer', 36, 'indexer')
+  start('api', 35, 'api')
+} else {
+  say(
+    `starting the indexer (:${indexerPort}) and ${replicaCount} API replica(s) behind HAProxy (:${apiPort})…`,
+  )
+  start('indexer', 36, 'indexer')
+}
+const replicas = replicaCount > 0 ? await startReplicas(replicaCount) : []
 say(`starting the notifier (:${notifierPort}) from source…`)
 start('notifier', 34, 'notifier')
 await Promise.all([
   waitReady('indexer', `http://127.0.0.1:${indexerPort}/readyz`, 120_000),
+  ...replicas.map((r) => waitReady(r.name, `http://127.0.0.1:${r.port}/readyz`, 120_000)),
   waitReady('api', `http://127.0.0.1:${apiPort}/readyz`, 120_000),
   waitReady('notifier', `http://127.0.0.1:${notifierPort}/readyz`, 120_000),
 ])
@@ -312,6 +411,11 @@ say(
     `  Swagger UI       ${base}/docs   (Authorize with a username/password created below)`,
     `  OpenAPI          ${base}/docs/json`,
     `  alert stream     ${base}/alerts (SSE, bearer token or ?access_token=)`,
+    ...(replicas.length > 0
+      ? [
+          `  replicas         ${replicas.map((r) => `${r.name} http://localhost:${r.port}`).join(', ')} (behind HAProxy on :${apiPort})`,
+        ]
+      : []),
     `  indexer metrics  http://localhost:${indexerPort}/metrics`,
     `  notifier metrics http://localhost:${notifierPort}/metrics   (webhooks: see docs/webhooks.md)`,
     '',

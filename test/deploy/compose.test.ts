@@ -11,6 +11,12 @@ import { join } from 'node:path'
 import { Ajv } from 'ajv'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
+  COMPOSE_CONFIG,
+  checkHaproxyConfig,
+  composeHaproxyOptions,
+  renderHaproxyConfig,
+} from '../../scripts/haproxy/haproxy.js'
+import {
   COMPOSE_FILES,
   type ComposeFile,
   type ComposeService,
@@ -190,6 +196,44 @@ describe('docker-compose.indexer.yml', () => {
     expect(read('packages/api/src/main.ts')).toMatch(/argv\[2\] === 'migrate'/)
   })
 
+  it('lets the API scale behind the proxy: no container_name nor host port on api, the proxy publishes API_PORT', () => {
+    const { proxy } = indexerFile.services
+    expect(api!.container_name).toBeUndefined()
+    expect(api!.ports).toBeUndefined()
+    expect(api!.expose).toEqual(['3000'])
+    // The proxy overwrites X-Forwarded-For with the client's address: the login limit keys on it.
+    expect(api!.environment!.TRUST_PROXY).toMatch(/^\$\{TRUST_PROXY:-true\}$/)
+    expect(proxy!.image).toMatch(/^haproxy:2\.6[\w.-]*$/)
+    expect(proxy!.ports).toHaveLength(1)
+    expect(proxy!.ports![0]).toMatch(/^\$\{API_PORT:-3000\}:3000$/)
+    expect(proxy!.volumes).toEqual(['./docker/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro'])
+    // HAProxy's soft stop, with time for the replicas to end their streams first.
+    expect(proxy!.stop_signal).toBe('SIGUSR1')
+    expect(proxy!.healthcheck!.test).toContain('http://127.0.0.1:3000/haproxy/healthz')
+  })
+
+  it("mounts the template's compose rendering, which HAProxy itself accepts", () => {
+    const mounted = read('docker/haproxy/haproxy.cfg')
+    expect(mounted, 'run: node --import tsx scripts/haproxy/render-compose.ts').toBe(
+      renderHaproxyConfig(composeHaproxyOptions),
+    )
+    // Replicas by Docker's DNS; health on /readyz; SSE never buffered nor cut between heartbeats.
+    expect(mounted).toMatch(/^\s*server-template api- 1-\d+ api:3000 check resolvers docker init-addr none/m)
+    expect(mounted).toMatch(/^\s*nameserver \w+ 127\.0\.0\.11:53$/m)
+    expect(mounted).toMatch(/^\s*option httpchk GET \/readyz$/m)
+    expect(mounted).toMatch(/^\s*option http-no-delay$/m)
+    expect(mounted).not.toMatch(
+      /^\s*(option http-server-close|option httpclose|compression|filter compression)/m,
+    )
+    const seconds = (name: string) => {
+      const [, value, unit] = new RegExp(`^\\s*timeout ${name} (\\d+)(ms|s|m|h)$`, 'm').exec(mounted) ?? []
+      return Number(value) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms']
+    }
+    const heartbeat = 15 // SSE_HEARTBEAT_MS default, in seconds
+    for (const name of ['client', 'server', 'tunnel']) expect(seconds(name), name).toBeGreaterThan(heartbeat)
+    checkHaproxyConfig(COMPOSE_CONFIG)
+  })
+
   it('persists MongoDB and PostgreSQL in named volumes', () => {
     expect(indexerFile.services.mongo!.volumes).toContain('mongo-data:/data/db')
     expect(indexerFile.services.postgres!.volumes).toContain('postgres-data:/var/lib/postgresql/data')
@@ -303,7 +347,7 @@ describe('docker compose config (Docker Compose itself, no engine needed)', () =
     }
   })
 
-  it('scales the indexer to 3 replicas', () => {
+  it('scales the indexer and the API to 3 replicas', () => {
     const envFile = join(dir, '.env')
     writeFileSync(envFile, `JWT_SECRET=${'s'.repeat(40)}\nMONGO_PASSWORD=m\nPOSTGRES_PASSWORD=p\n`)
     const out = execFileSync(
@@ -322,8 +366,10 @@ describe('docker compose config (Docker Compose itself, no engine needed)', () =
       { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', COMPOSE_SCALE: '' } },
     )
     // `up --scale` refuses a service with container_name or a fixed host port; neither survives config.
-    const indexer = (JSON.parse(out) as ComposeFile).services.indexer!
-    expect(indexer.container_name).toBeUndefined()
-    expect(indexer.ports ?? []).toEqual([])
+    const { indexer, api } = (JSON.parse(out) as ComposeFile).services
+    for (const service of [indexer!, api!]) {
+      expect(service.container_name).toBeUndefined()
+      expect(service.ports ?? []).toEqual([])
+    }
   })
 })

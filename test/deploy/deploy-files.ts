@@ -30,6 +30,9 @@ export interface ComposeService {
   healthcheck?: { test: string[] | string; disable?: boolean }
   restart?: string
   volumes?: string[]
+  expose?: string[]
+  stop_signal?: string
+  stop_grace_period?: string
 }
 export interface ComposeFile {
   name?: string

@@ -5,6 +5,7 @@
 // streams' sockets with Node's HTTP server (request and response kept alive). Prints one JSON line
 // `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed, ...};
 // POST /bench/raw-sweep times bare write loops over the open streams (the floor of any fan-out).
+// BENCH_LISTEN_PORT: a fixed port (a replica restarted behind a proxy keeps its place).
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -94,6 +95,8 @@ function heapFigures() {
   const { heapUsed, heapTotal, external } = process.memoryUsage()
   return { heapUsed, heapTotal, external }
 }
+// What a load balancer checks (bench/replicas.ts puts HAProxy in front of several of these).
+app.get('/readyz', async (_request, reply) => reply.code(feature.ready() ? 200 : 503).send({}))
 app.get('/bench/stats', async () => {
   const metrics = await registry.getMetricsAsJSON()
   const value = (name: string) =>
@@ -110,7 +113,11 @@ app.get('/bench/stats', async () => {
   }
 })
 // The API's default listen backlog (LISTEN_BACKLOG); BENCH_BACKLOG=511 is Node's own default.
-await app.listen({ host: '127.0.0.1', port: 0, backlog: Number(process.env.BENCH_BACKLOG ?? 4096) })
+await app.listen({
+  host: '127.0.0.1',
+  port: Number(process.env.BENCH_LISTEN_PORT ?? 0),
+  backlog: Number(process.env.BENCH_BACKLOG ?? 4096),
+})
 const address = app.server.address()
 const port = typeof address === 'object' && address ? address.port : 0
 process.stdout.write(

@@ -1,0 +1,241 @@
+// Two API processes (packages/api/src/main.ts from source, the real app on the real databases and
+// Kafka) behind HAProxy rendered from docker/haproxy/haproxy.cfg.template, as `API_REPLICAS=2
+// npm start` runs them. Every replica answers alike (one JWT secret; a resume token of one resumes
+// on the other); a replica that is not ready leaves the pool and comes back by itself; SIGKILL of a
+// replica sends its SSE clients, by themselves, to the survivor with no gap and no duplicate.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createAlertsProducer,
+  makeAlert,
+  PARTITIONS,
+  type Received,
+  subscribe,
+} from '../../packages/api/test/alerts/helpers.js'
+import { replicaServers, serverStates, startHaproxy } from '../../scripts/haproxy/haproxy.js'
+import { TS_NODE_FLAGS } from '../support/node-flags.js'
+import { freePort } from '../support/ports.js'
+import { createStackScope, stopChild } from '../support/stack-scope.js'
+import { createTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+import { waitFor } from '../support/wait.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const scope = createStackScope('replicas')
+const dir = mkdtempSync(join(tmpdir(), 'replicas-test-'))
+const socket = join(dir, 'admin.sock')
+const secret = randomBytes(32).toString('base64url')
+
+interface Replica {
+  name: string
+  port: number
+  process: ChildProcess
+  output: string
+}
+const replicas: Replica[] = []
+let proxy: ChildProcess | undefined
+let proxyUrl = ''
+/** Between replica 2 and its detections store: cut to make that replica not ready. */
+let storeLink: TcpProxy | undefined
+
+async function startReplica(name: string, env: Record<string, string>): Promise<Replica> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'packages/api/src/main.ts'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      ...scope.env,
+      ...env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      JWT_SECRET: secret,
+      TRUST_PROXY: 'true',
+      BCRYPT_COST: '4',
+      LOG_LEVEL: 'warn',
+      // EventSource waits this long before reconnecting; quick heartbeats keep the test short.
+      SSE_RETRY_MS: '300',
+      SSE_HEARTBEAT_MS: '1000',
+    },
+  })
+  const replica: Replica = { name, port, process: child, output: '' }
+  const keep = (chunk: Buffer) => {
+    replica.output = (replica.output + chunk.toString()).slice(-20_000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  return replica
+}
+
+async function ready(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok
+  } catch {
+    return false
+  }
+}
+
+async function post<T>(path: string, body: unknown): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${proxyUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  return { status: response.status, body: (await response.json()) as T }
+}
+
+const statusOf = async (name: string) => (await serverStates(socket)).find((s) => s.name === name)?.status
+
+beforeAll(async () => {
+  await scope.createDatabase()
+  const detections = new URL(scope.databaseUrl('DATABASE_URL', '_detections'))
+  storeLink = await createTcpProxy({ host: detections.hostname, port: Number(detections.port) })
+  const throughLink = new URL(detections)
+  throughLink.host = `127.0.0.1:${storeLink.port}`
+  const common = { DATABASE_URL: scope.databaseUrl('DATABASE_URL') }
+  // One after the other: both would run the same migrations and create the same store at once.
+  replicas.push(await startReplica('api-1', { ...common, DETECTIONS_STORE_URL: detections.toString() }))
+  await waitFor(() => ready(`http://127.0.0.1:${replicas[0]!.port}/readyz`), {
+    timeoutMs: 60_000,
+    what: 'api-1 ready',
+  })
+  replicas.push(await startReplica('api-2', { ...common, DETECTIONS_STORE_URL: throughLink.toString() }))
+  const proxyPort = await freePort()
+  proxyUrl = `http://127.0.0.1:${proxyPort}`
+  proxy = startHaproxy(
+    join(dir, 'haproxy.cfg'),
+    {
+      bind: `127.0.0.1:${proxyPort}`,
+      servers: replicaServers(replicas.map((r) => r.port)),
+      global: [`stats socket ${socket} mode 600 level admin`],
+    },
+    { stdio: 'ignore' },
+  )
+  await waitFor(() => ready(`http://127.0.0.1:${replicas[1]!.port}/readyz`), {
+    timeoutMs: 60_000,
+    what: 'api-2 ready',
+  })
+  await waitFor(
+    async () => (await serverStates(socket).catch(() => [])).filter((s) => s.status === 'UP').length === 2,
+    { timeoutMs: 10_000 },
+  )
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => stopChild(r.process, 10_000)))
+  await stopChild(proxy, 5_000)
+  await storeLink?.close()
+  rmSync(dir, { recursive: true, force: true })
+  await scope.cleanup()
+}, 60_000)
+
+describe('API replicas behind HAProxy', () => {
+  let token = ''
+
+  it('answer alike: a token from one is valid on every replica, a malformed Last-Event-ID is a 400 through the proxy', async () => {
+    const credentials = { username: `u${scope.id}`, password: 'replica-password' }
+    expect((await post('/users', credentials)).status).toBe(201)
+    const login = await post<{ access_token: string }>('/auth/token', credentials)
+    expect(login.status).toBe(200)
+    token = login.body.access_token
+    for (const { name, port } of replicas) {
+      const response = await fetch(`http://127.0.0.1:${port}/detections?limit=1`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+      expect(response.status, name).toBe(200)
+    }
+    const bad = await fetch(`${proxyUrl}/alerts`, {
+      headers: { authorization: `Bearer ${token}`, 'last-event-id': 'not a token!' },
+    })
+    expect(bad.status).toBe(400)
+    expect(bad.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+    expect(await bad.json()).toMatchObject({ code: 'INVALID_LAST_EVENT_ID' })
+  })
+
+  it('takes a replica out of the pool while it is not ready (its detections store is cut off), and back', async () => {
+    storeLink!.pause('refuse')
+    try {
+      await waitFor(async () => (await statusOf('api-2'))?.startsWith('DOWN') === true, {
+        timeoutMs: 15_000,
+        what: 'api-2 DOWN',
+      })
+      expect((await fetch(`http://127.0.0.1:${replicas[1]!.port}/readyz`)).status).toBe(503)
+      // Every request now reaches api-1 only: none fails.
+      for (let i = 0; i < 6; i++) expect((await fetch(`${proxyUrl}/readyz`)).status).toBe(200)
+    } finally {
+      storeLink!.resume()
+    }
+    await waitFor(async () => (await statusOf('api-2')) === 'UP', {
+      timeoutMs: 15_000,
+      what: 'api-2 back UP',
+    })
+  }, 40_000)
+
+  it('SIGKILL of a replica: every SSE client resumes on the survivor, no gap, no duplicate, partition order', async () => {
+    const producer = await createAlertsProducer(scope.topics.alerts)
+    const partitionOf = new Map<string, number>()
+    const sent: ReturnType<typeof makeAlert>[] = []
+    const send = async (count: number) => {
+      const batch = Array.from({ length: count }, (_, i) => makeAlert(sent.length + i + 1))
+      // The producer spreads a batch over the partitions in turn, continuing from the last one.
+      for (const [i, alert] of batch.entries()) partitionOf.set(alert.id, (sent.length + i) % PARTITIONS)
+      sent.push(...batch)
+      await producer.send(batch)
+    }
+    const clients: (Received & { opens: number[] })[] = []
+    for (let i = 0; i < 3; i++) {
+      const client = Object.assign(subscribe(`${proxyUrl}/alerts`, token), { opens: [] as number[] })
+      client.source.addEventListener('open', () => client.opens.push(performance.now()))
+      clients.push(client)
+    }
+    await waitFor(() => clients.every((c) => c.opens.length === 1), {
+      timeoutMs: 10_000,
+      what: 'clients open',
+    })
+    await send(30)
+    await Promise.all(clients.map((c) => c.waitFor(30)))
+
+    // Kill the replica that holds the most streams (leastconn put 2 on one and 1 on the other).
+    const states = await serverStates(socket)
+    const busiest = states.reduce((a, b) => (b.sessions > a.sessions ? b : a))
+    const victim = replicas.find((r) => r.name === busiest.name)!
+    expect(busiest.sessions).toBeGreaterThanOrEqual(2)
+    const killedAt = performance.now()
+    victim.process.kill('SIGKILL')
+    // Alerts keep coming while the clients reconnect.
+    for (let i = 0; i < 10; i++) {
+      await send(6)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await Promise.all(clients.map((c) => c.waitFor(sent.length, 20_000)))
+    await new Promise((resolve) => setTimeout(resolve, 500)) // a duplicate would arrive now
+
+    const moved = clients.filter((c) => c.opens.length > 1)
+    expect(moved.length).toBe(busiest.sessions)
+    const backMs = moved.map((c) => c.opens.find((t) => t > killedAt)! - killedAt)
+    console.log(
+      `[replicas] ${busiest.name} killed with ${busiest.sessions} of 3 streams: each back on the survivor after ` +
+        `${backMs.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}; the last after ${Math.max(...backMs).toFixed(0)} ms`,
+    )
+    for (const client of clients) {
+      expect(client.events.filter((e) => e.type !== 'alert')).toEqual([])
+      const ids = client.alerts.map((a) => a.id)
+      expect(new Set(ids).size, 'no duplicate').toBe(ids.length)
+      expect(ids.length, 'no gap').toBe(sent.length)
+      for (let p = 0; p < PARTITIONS; p++) {
+        const inOrder = sent.filter((a) => partitionOf.get(a.id) === p).map((a) => a.id)
+        expect(
+          ids.filter((id) => partitionOf.get(id) === p),
+          `partition ${p} in order`,
+        ).toEqual(inOrder)
+      }
+    }
+    await waitFor(async () => (await statusOf(victim.name))?.startsWith('DOWN') === true, {
+      timeoutMs: 10_000,
+    })
+  }, 40_000)
+})
