@@ -158,7 +158,12 @@ describe('the API contract', () => {
       { cwd: work, encoding: 'utf8', timeout: 150_000, env: { ...process.env, NO_COLOR: '1' } },
     )
     const output = `${result.stdout}\n${result.stderr}`
-    expect(result.status, output.slice(-6000)).toBe(0)
+    // The failures section names each operation and its request; the tail only the summary.
+    const failures = output.indexOf('=== FAILURES ===')
+    expect(
+      result.status,
+      failures >= 0 ? output.slice(failures, failures + 12_000) : output.slice(-6000),
+    ).toBe(0)
     // Every operation of the document was tried, whatever their number.
     const selected = /Selected: (\d+)\/(\d+)/.exec(output)
     expect(selected?.[1], output.slice(-3000)).toBe(selected?.[2])
