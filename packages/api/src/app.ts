@@ -21,6 +21,7 @@ import { authRoutes } from './auth/auth-routes.js'
 import type { Config } from './config.js'
 import { detectionsRoutes } from './detections/detections-routes.js'
 import { healthRoutes } from './health/health-routes.js'
+import { answerClientError } from './http/client-error.js'
 import { HttpError } from './http/problem.js'
 import { authPlugin } from './plugins/auth.js'
 import { dashboardPlugin } from './plugins/dashboard.js'
@@ -87,6 +88,7 @@ export async function buildApp(deps: AppDependencies): Promise<App> {
     onProtoPoisoning: 'remove',
     onConstructorPoisoning: 'remove',
     routerOptions: { maxParamLength: 200 },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<ZodTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)

@@ -29,6 +29,28 @@ describe('probes from outside', () => {
     expect(response.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' })
   })
 
+  it('answers a request line over the header limit with a documented 431 problem', async () => {
+    await t.app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = t.app.server.address() as { port: number }
+    // A long non-ASCII filter: every character is percent-encoded into 6 bytes, 24 KiB in all.
+    const since = encodeURIComponent('Ω€'.repeat(2048))
+    const response = await fetch(`http://127.0.0.1:${port}/alerts?since=${since}`)
+    expect(response.status).toBe(431)
+    expect(response.headers.get('content-type')).toBe('application/problem+json')
+    const body = await response.text()
+    expect(JSON.parse(body)).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE', instance: '/' })
+    expect(response.headers.get('x-request-id')).toBe(JSON.parse(body).requestId)
+    // Documented for every operation, with the problem schema.
+    const documented = { statusCode: 431, headers: Object.fromEntries(response.headers), body }
+    for (const [method, url] of [
+      ['GET', '/alerts'],
+      ['GET', '/detections'],
+      ['POST', '/rules'],
+    ] as const) {
+      t.spec.assertResponse(method, url, documented as unknown as Parameters<typeof t.spec.assertResponse>[2])
+    }
+  })
+
   it('refuses operator objects where strings belong', async () => {
     for (const payload of [
       { username: { $ne: null }, password: 'whatever-password' },

@@ -60,6 +60,8 @@ export const ERROR_CODES = {
   WEBHOOK_LIMIT_REACHED: { retriable: false },
   PRECONDITION_FAILED: { retriable: false },
   PAYLOAD_TOO_LARGE: { retriable: false },
+  HEADERS_TOO_LARGE: { retriable: false },
+  REQUEST_TIMEOUT: { retriable: true },
   WATCHLIST_TOO_LARGE: { retriable: false },
   TOO_MANY_ENTRIES: { retriable: false },
   UNSUPPORTED_MEDIA_TYPE: { retriable: false },

@@ -67,6 +67,22 @@ function problemExample(status: number) {
   }
 }
 
+/**
+ * Node refuses a request line and headers over its limit (16 KiB) with a 431 before any route
+ * runs, so every operation can answer it (a long query string is enough); see http/client-error.ts.
+ */
+function documentHeaderLimit(document: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const item of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(item)) {
+      operation.responses ??= {}
+      operation.responses['431'] ??= {
+        description: 'The request line and headers exceed 16 KiB',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      }
+    }
+  }
+}
+
 function relabelResponses(document: { paths?: Record<string, Record<string, Operation>> }): void {
   for (const item of Object.values(document.paths ?? {})) {
     for (const operation of Object.values(item)) {
@@ -162,6 +178,7 @@ export const swaggerPlugin = fp(
         const document = jsonSchemaTransformObject(input) as ReturnType<typeof jsonSchemaTransformObject> & {
           paths?: Record<string, Record<string, Operation>>
         }
+        documentHeaderLimit(document)
         relabelResponses(document)
         tidyComponents(document as Parameters<typeof tidyComponents>[0])
         return document
