@@ -15,6 +15,8 @@ RUN npm install --global --no-audit --no-fund "pnpm@${PNPM_VERSION}"
 WORKDIR /repo
 # Dependencies first, from the lockfile alone, so this layer survives source edits.
 COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+# kafkajs is patched (patches/); pnpm applies the patch when it installs.
+COPY patches patches
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
 COPY package.json tsconfig.base.json ./
 COPY packages/common packages/common

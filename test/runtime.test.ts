@@ -1,7 +1,8 @@
 // The runtime the suite runs on is the one the images ship, and the one warning we silence on it
 // (kafkajs's TimeoutNegativeWarning) is the only one: every other warning still reaches stderr.
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { requireEnv } from './support/env.js'
@@ -65,6 +66,19 @@ describe('runtime', () => {
     const root = JSON.parse(read('package.json')).scripts as Record<string, string>
     expect(root.pipeline).toContain(FLAG)
     expect(root.bench).toContain(FLAG)
+  })
+
+  it('every image has the dependency patches before pnpm installs', () => {
+    const patched = /patchedDependencies:\n((?:\s+.+\n?)+)/.exec(read('pnpm-workspace.yaml'))?.[1] ?? ''
+    const files = [...patched.matchAll(/: (\S+)/g)].map((match) => match[1]!)
+    expect(files.length).toBeGreaterThan(0)
+    for (const file of files) expect(existsSync(join(root, file)), file).toBe(true)
+    for (const service of ['api', 'indexer', 'notifier', 'producer']) {
+      const dockerfile = read(`docker/${service}.Dockerfile`)
+      const copied = dockerfile.indexOf('COPY patches patches')
+      expect(copied, service).toBeGreaterThan(0)
+      expect(copied, service).toBeLessThan(dockerfile.search(/pnpm (fetch|install)/))
+    }
   })
 
   it('so do the processes the tests and benchmarks start, even with an environment of their own', () => {
