@@ -66,18 +66,76 @@ function conditionsHold(rule: CompiledRule, d: MatchableDetection): string | nul
   return null
 }
 
-function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V) {
-  const set = map.get(key)
-  if (set) set.add(value)
-  else map.set(key, new Set([value]))
+/**
+ * Rules filed under one key (a model, a make, a category token, or none): those bounded to a few
+ * years under each of their years, the rest (no bound, or a span wider than `YEAR_SPAN_FILED`)
+ * under any year. A detection then meets only the rules of its own year: 1,000 rules over 30
+ * model years cost about what the 40 of its year do.
+ */
+interface Bucket {
+  readonly anyYear: Set<CompiledRule>
+  readonly byYear: Map<number, Set<CompiledRule>>
 }
 
-function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V) {
-  const set = map.get(key)
-  if (!set) return
-  set.delete(value)
-  if (set.size === 0) map.delete(key)
+/** Wider spans are checked against every year rather than filed under each (a rule from 1900 on). */
+const YEAR_SPAN_FILED = 64
+
+const filedYears = (rule: CompiledRule): number | null =>
+  Number.isFinite(rule.yearMin) &&
+  Number.isFinite(rule.yearMax) &&
+  rule.yearMax - rule.yearMin < YEAR_SPAN_FILED
+    ? rule.yearMax - rule.yearMin + 1
+    : null
+
+function fileInBucket(buckets: Map<string, Bucket>, key: string, rule: CompiledRule, add: boolean) {
+  let bucket = buckets.get(key)
+  if (!bucket) {
+    if (!add) return
+    bucket = { anyYear: new Set(), byYear: new Map() }
+    buckets.set(key, bucket)
+  }
+  const span = filedYears(rule)
+  if (span === null) {
+    if (add) bucket.anyYear.add(rule)
+    else bucket.anyYear.delete(rule)
+  } else {
+    for (let year = rule.yearMin; year < rule.yearMin + span; year++) {
+      const rules = bucket.byYear.get(year)
+      if (add) {
+        if (rules) rules.add(rule)
+        else bucket.byYear.set(year, new Set([rule]))
+      } else if (rules) {
+        rules.delete(rule)
+        if (rules.size === 0) bucket.byYear.delete(year)
+      }
+    }
+  }
+  if (bucket.anyYear.size === 0 && bucket.byYear.size === 0) buckets.delete(key)
 }
+
+/** The rules matched so far for one detection and the category each was satisfied by, in step. */
+interface Found {
+  rules: CompiledRule[]
+  satisfied: string[]
+}
+
+function consider(found: Found, rule: CompiledRule, d: MatchableDetection) {
+  // A rule is met again through a second category token or an overlapping watch-list entry.
+  if (found.rules.includes(rule)) return
+  const satisfied = conditionsHold(rule, d)
+  if (satisfied === null) return
+  found.rules.push(rule)
+  found.satisfied.push(satisfied)
+}
+
+function considerBucket(found: Found, bucket: Bucket | undefined, d: MatchableDetection) {
+  if (!bucket) return
+  for (const rule of bucket.anyYear) consider(found, rule, d)
+  const ofYear = bucket.byYear.get(d.year)
+  if (ofYear) for (const rule of ofYear) consider(found, rule, d)
+}
+
+const byId = (a: CompiledRule, b: CompiledRule) => (a.ref.id < b.ref.id ? -1 : a.ref.id > b.ref.id ? 1 : 0)
 
 interface Entry {
   readonly rule: CompiledRule
@@ -85,27 +143,29 @@ interface Entry {
   readonly yearMax: number
 }
 
+/** Where a rule without a model, make or category condition is filed (years alone, or nothing). */
+const UNANCHORED = ''
+
 /**
  * Every live rule, indexed so that a detection only meets the rules that can match it: a rule is
  * filed under its most selective condition (model, else make, else category token; a rule on
- * years alone is checked against every detection), and a watch list's entries under make and
- * model. Matching one detection costs a few map look-ups plus the rules that share its make,
- * model or category, however many other rules exist.
+ * years alone under no key) and, within it, under its years; a watch list's entries under make and
+ * model. Matching one detection costs a few map look-ups plus the rules of its year that share its
+ * make, model or category, however many other rules exist.
  *
  * Versions only move forward: a record older than the version held is ignored, so a changelog
  * replayed or delivered twice changes nothing.
  */
 export function createRuleIndex() {
   const rules = new Map<string, { rule: Rule; compiled: CompiledRule | null }>()
-  const byModel = new Map<string, Set<CompiledRule>>()
-  const byMake = new Map<string, Set<CompiledRule>>()
-  const byCategory = new Map<string, Set<CompiledRule>>()
-  const unanchored = new Set<CompiledRule>()
+  const byModel = new Map<string, Bucket>()
+  const byMake = new Map<string, Bucket>()
+  const byCategory = new Map<string, Bucket>()
+  const unanchored = new Map<string, Bucket>()
   const entries = new Map<string, Entry[]>()
   let entryCount = 0
 
   function file(rule: Rule, compiled: CompiledRule, add: boolean) {
-    const put = add ? addTo : removeFrom
     if (rule.watchlist) {
       for (const e of rule.entries) {
         const key = pairKey(normalizeKey(e.make), normalizeKey(e.model))
@@ -128,13 +188,12 @@ export function createRuleIndex() {
         }
       }
     } else if (compiled.models) {
-      for (const key of compiled.models) put(byModel, key, compiled)
+      for (const key of compiled.models) fileInBucket(byModel, key, compiled, add)
     } else if (compiled.makes) {
-      for (const key of compiled.makes) put(byMake, key, compiled)
+      for (const key of compiled.makes) fileInBucket(byMake, key, compiled, add)
     } else if (compiled.categories) {
-      for (const key of compiled.categories.keys()) put(byCategory, key, compiled)
-    } else if (add) unanchored.add(compiled)
-    else unanchored.delete(compiled)
+      for (const key of compiled.categories.keys()) fileInBucket(byCategory, key, compiled, add)
+    } else fileInBucket(unanchored, UNANCHORED, compiled, add)
   }
 
   function remove(id: string): boolean {
@@ -157,27 +216,23 @@ export function createRuleIndex() {
   }
 
   function match(d: MatchableDetection): RuleMatches | null {
-    const found = new Map<CompiledRule, string>()
-    const check = (rule: CompiledRule) => {
-      if (found.has(rule)) return
-      const satisfied = conditionsHold(rule, d)
-      if (satisfied !== null) found.set(rule, satisfied)
-    }
+    const found: Found = { rules: [], satisfied: [] }
     const pair = pairKey(d.makeKey, d.modelKey)
-    byModel.get(pair)?.forEach(check)
-    byMake.get(d.makeKey)?.forEach(check)
-    for (const token of d.categoryTokens) byCategory.get(token)?.forEach(check)
-    unanchored.forEach(check)
+    considerBucket(found, byModel.get(pair), d)
+    considerBucket(found, byMake.get(d.makeKey), d)
+    for (const token of d.categoryTokens) considerBucket(found, byCategory.get(token), d)
+    considerBucket(found, unanchored.get(UNANCHORED), d)
     const listed = entries.get(pair)
     if (listed) {
       for (const entry of listed) {
-        if (d.year >= entry.yearMin && d.year <= entry.yearMax) check(entry.rule)
+        if (d.year >= entry.yearMin && d.year <= entry.yearMax) consider(found, entry.rule, d)
       }
     }
-    if (found.size === 0) return null
-    const matched = [...found.keys()].sort((a, b) => (a.ref.id < b.ref.id ? -1 : a.ref.id > b.ref.id ? 1 : 0))
+    if (found.rules.length === 0) return null
+    const matched = found.rules.length === 1 ? found.rules : [...found.rules].sort(byId)
     const first = matched[0]!
-    const builtinCategory = first.ref.id === BUILTIN_RULE_ID ? found.get(first) : undefined
+    const builtinCategory =
+      first.ref.id === BUILTIN_RULE_ID ? found.satisfied[found.rules.indexOf(first)] : undefined
     return {
       rules: matched.map((rule) => rule.ref),
       reason: builtinCategory ? `category matches ${builtinCategory}` : ruleReason(first.ref),

@@ -163,4 +163,106 @@ describe('versions and deletes', () => {
     expect(index.match(detection('Honda', 'Civic', 'Sedan'))).not.toBeNull()
     expect(index.entryCount).toBe(1)
   })
+
+  it('files rules by their years: narrow, wide and open ranges match at their edges and not past them', () => {
+    const index = createRuleIndex()
+    const narrow = rule({ match: { make: ['Toyota'], year: { min: 2010, max: 2011 } } })
+    const wide = rule({ match: { make: ['Toyota'], year: { min: 1900, max: 2100 } } })
+    const open = rule({ match: { category: ['SUV'], year: { min: 2011 } } })
+    for (const r of [narrow, wide, open]) index.upsert(r)
+    const ids = (year: number) =>
+      index.match(detection('Toyota', 'RAV4', 'SUV', year))?.rules.map((x) => x.id) ?? []
+    expect(ids(2009)).toEqual([wide.id])
+    expect(ids(2010)).toEqual([narrow.id, wide.id])
+    expect(ids(2011)).toEqual([narrow.id, wide.id, open.id])
+    expect(ids(2012)).toEqual([wide.id, open.id])
+    expect(ids(2101)).toEqual([open.id])
+    // A new version with other years is filed under those only.
+    index.upsert({ ...narrow, version: 2, match: { make: ['Toyota'], year: { min: 2015, max: 2015 } } })
+    expect(ids(2010)).toEqual([wide.id])
+    expect(ids(2015)).toEqual([narrow.id, wide.id, open.id])
+    index.remove(narrow.id)
+    expect(ids(2015)).toEqual([wide.id, open.id])
+  })
+
+  it('finds exactly what checking every rule against the detection finds', () => {
+    const makes = ['Toyota', 'Honda', 'Ford', 'Kia', 'Mazda', 'Audi', 'BMW', 'Fiat', 'Jeep', 'Seat']
+    const models = ['A', 'B', 'C', 'D', 'E']
+    const categories = ['SUV', 'Sedan', 'Wagon', 'Pickup', 'Coupe', 'Van', 'Convertible', 'Hatchback']
+    let seed = 7
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!
+    const years = () => {
+      const kind = random()
+      const min = 1995 + Math.floor(random() * 30)
+      if (kind < 0.4) return { min, max: min + Math.floor(random() * 3) }
+      if (kind < 0.5) return { min: 1900, max: 2100 }
+      if (kind < 0.6) return { min }
+      if (kind < 0.7) return { max: min }
+      if (kind < 0.75) return undefined
+      return { min, max: min }
+    }
+    const rules: Rule[] = Array.from({ length: 60 }, (_, i) => {
+      const year = years()
+      const kind = i % 5
+      if (kind === 4) {
+        return rule({
+          watchlist: true,
+          entries: Array.from({ length: 3 }, () => {
+            const y = years()
+            return { make: pick(makes), model: pick(models), yearMin: y?.min, yearMax: y?.max }
+          }),
+        })
+      }
+      const match: Rule['match'] = year ? { year } : {}
+      if (kind === 0 || random() < 0.3) match.make = [pick(makes), pick(makes)]
+      if (kind === 1) match.model = [{ make: pick(makes), model: pick(models) }]
+      if (kind === 2 || random() < 0.3) match.category = [pick(categories)]
+      // Years alone: one year, or the rule would match nearly every detection.
+      if (kind === 3) match.year = { min: 1995 + (i % 30), max: 1995 + (i % 30) }
+      if (Object.keys(match).length === 0) match.year = { min: 2000, max: 2001 }
+      return rule({ match, enabled: random() < 0.9 })
+    })
+    const index = createRuleIndex()
+    for (const r of rules) index.upsert(r)
+    const within = (year: number, min?: number, max?: number) =>
+      year >= (min ?? Number.NEGATIVE_INFINITY) && year <= (max ?? Number.POSITIVE_INFINITY)
+    const holds = (r: Rule, d: MatchableDetection) => {
+      if (!r.enabled) return false
+      const same = (a: string, b: string) => normalizeKey(a) === normalizeKey(b)
+      if (r.watchlist) {
+        return r.entries.some(
+          (e) => same(e.make, d.makeKey) && same(e.model, d.modelKey) && within(d.year, e.yearMin, e.yearMax),
+        )
+      }
+      const { make, model, category, year } = r.match
+      return (
+        (!year || within(d.year, year.min, year.max)) &&
+        (!make || make.some((m) => same(m, d.makeKey))) &&
+        (!model || model.some((m) => same(m.make, d.makeKey) && same(m.model, d.modelKey))) &&
+        (!category || category.some((c) => d.categoryTokens.includes(normalizeKey(c))))
+      )
+    }
+    let matched = 0
+    for (let i = 0; i < 3_000; i++) {
+      const d = detection(
+        pick(makes),
+        pick(models),
+        `${pick(categories)}, ${pick(categories)}`,
+        1990 + Math.floor(random() * 40),
+      )
+      const expected = rules
+        .filter((r) => holds(r, d))
+        .map((r) => r.id)
+        .sort()
+      expect(index.match(d)?.rules.map((r) => r.id) ?? [], JSON.stringify(d)).toEqual(expected)
+      if (expected.length > 0) matched++
+    }
+    // The comparison means something only if both outcomes are common.
+    expect(matched).toBeGreaterThan(200)
+    expect(matched).toBeLessThan(2_800)
+  })
 })
