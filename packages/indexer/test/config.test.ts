@@ -1,5 +1,6 @@
+import { LOCAL_DETECTIONS_STORE_URL } from '@intellisite/common'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, DEFAULT_DETECTIONS_STORE_URL, loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig } from '../src/config.js'
 
 describe('loadConfig', () => {
   it('has defaults that work on loopback', () => {
@@ -33,8 +34,8 @@ describe('loadConfig', () => {
   })
 
   it('takes the detections store from DETECTIONS_STORE_URL, else MONGO_URL, else local PostgreSQL', () => {
-    expect(loadConfig({}).storeUrl).toBe(DEFAULT_DETECTIONS_STORE_URL)
-    expect(DEFAULT_DETECTIONS_STORE_URL).toMatch(/^postgres:\/\//)
+    expect(loadConfig({}).storeUrl).toBe(LOCAL_DETECTIONS_STORE_URL)
+    expect(LOCAL_DETECTIONS_STORE_URL).toMatch(/^postgres:\/\//)
     expect(loadConfig({ MONGO_URL: 'mongodb://m:27017/x' }).storeUrl).toBe('mongodb://m:27017/x')
     expect(
       loadConfig({ MONGO_URL: 'mongodb://m:27017/x', DETECTIONS_STORE_URL: 'postgresql://p/db' }).storeUrl,
