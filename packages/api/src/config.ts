@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import {
   baseEnvSchema,
@@ -44,7 +43,6 @@ const variablesSchema = baseEnvSchema
     KAFKA_BROKERS: true,
   })
   .extend({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     HOST: hostSchema,
     PORT: portSchema.default(SERVICE_PORTS.api),
     /**
@@ -68,7 +66,8 @@ const variablesSchema = baseEnvSchema
     ADMIN_PASSWORD: passwordSchema.optional(),
     // /webhooks settings (WEBHOOK_*), declared by the webhooks routes.
     ...webhooksConfigSchema.shape,
-    // Optional outside tests only in the sense that the refinement below rejects its absence.
+    // Required, always: the refinement below reports its absence beside every other issue (a
+    // missing required field would stop the refinement, and the ADMIN_* check with it).
     JWT_SECRET: z.string().optional(),
     JWT_EXPIRES_IN: positiveInt.default(3600).describe('access token lifetime in seconds'),
     BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
@@ -93,8 +92,7 @@ export const configSchema = variablesSchema
         message: 'ADMIN_USERNAME and ADMIN_PASSWORD go together: set both or neither',
       })
     }
-    if (config.NODE_ENV === 'test') return
-    if (config.JWT_SECRET === undefined || config.JWT_SECRET === '') {
+    if (config.JWT_SECRET === undefined) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 bytes)' })
     } else if (Buffer.byteLength(config.JWT_SECRET, 'utf8') < 32) {
       ctx.addIssue({
@@ -104,15 +102,15 @@ export const configSchema = variablesSchema
       })
     }
   })
-  .transform(({ JWT_SECRET, DETECTIONS_STORE_URL, MONGO_URL, ...rest }) => {
+  // JWT_SECRET is set here: a transform runs only on input that passed the refinement.
+  .transform(({ JWT_SECRET = '', DETECTIONS_STORE_URL, MONGO_URL, ...rest }) => {
     const store = chooseDetectionsStore({ DETECTIONS_STORE_URL, MONGO_URL })
     return {
       ...rest,
+      JWT_SECRET,
       DETECTIONS_STORE_URL: store.url,
       /** Which variable chose DETECTIONS_STORE_URL (main.ts warns when it was MONGO_URL). */
       detectionsStoreSource: store.source,
-      // Tests may omit the secret: a random one per process is still a real secret, never a default.
-      JWT_SECRET: JWT_SECRET || randomBytes(32).toString('base64url'),
     }
   })
 
@@ -120,9 +118,15 @@ export type Config = z.output<typeof configSchema>
 
 export { ConfigError } from '@intellisite/common'
 
-/** Parses the environment once. Throws `ConfigError` listing every problem, not just the first. */
-export function loadConfig(env: Record<string, string | undefined>): Config {
-  return parseEnvironment(configSchema, env)
+/**
+ * Parses the environment once. Throws `ConfigError` listing every problem, not just the first.
+ * `overrides` are variables that win over `env` (tests, tools), checked like the environment's.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Record<string, string | undefined> = {},
+): Config {
+  return parseEnvironment(configSchema, { ...env, ...overrides })
 }
 
 /** The `migrate` and `promote-admin` commands need only the users database, not the API's secrets. */
