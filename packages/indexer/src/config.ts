@@ -173,7 +173,15 @@ export interface IndexerConfig {
   maintenanceIntervalMs: number
 }
 
-export function loadConfig(env: Record<string, string | undefined>): IndexerConfig {
+/**
+ * The indexer's settings from its environment. `overrides` replace whole settings afterwards
+ * (tests and benchmarks: their own topics and group, shorter timeouts), so they build what the
+ * service would run with, not a look-alike.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Partial<IndexerConfig> = {},
+): IndexerConfig {
   const e = parseEnvironment(configSchema, env)
   const store = chooseDetectionsStore(e)
   return {
@@ -217,5 +225,6 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
     ...(e.INDEXER_PRODUCE_MAX_BATCH_BYTES !== undefined && {
       produceMaxBatchBytes: e.INDEXER_PRODUCE_MAX_BATCH_BYTES,
     }),
+    ...overrides,
   }
 }

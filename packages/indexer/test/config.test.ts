@@ -20,6 +20,15 @@ describe('loadConfig', () => {
     })
   })
 
+  it('lets overrides replace whole settings after the environment is parsed', () => {
+    const config = loadConfig(
+      { INDEXER_GROUP_ID: 'from-env', TOPIC_PARTITIONS: '6' },
+      { groupId: 'override' },
+    )
+    expect(config.groupId).toBe('override')
+    expect(config.topics.partitions).toBe(6)
+  })
+
   it('parses lists and numbers, and treats empty variables as unset', () => {
     const config = loadConfig({
       KAFKA_BROKERS: 'a:9092, b:9093',
