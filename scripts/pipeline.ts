@@ -23,7 +23,8 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { chooseDetectionsStore, redactUrlPassword } from '../packages/common/src/config.js'
+import { SERVICE_PORTS } from '../packages/common/src/config/base-env.js'
+import { chooseDetectionsStore, redactUrlPassword } from '../packages/common/src/config/detections-store.js'
 import { replicaServers, startHaproxy } from './haproxy/haproxy.js'
 import { parseExports, SERVICES_SCRIPT } from './services/services-env.js'
 
@@ -91,14 +92,14 @@ const env: NodeJS.ProcessEnv = { ...readServicesEnv(), ...process.env }
 // a MONGO_URL choice reaches them as the caller made it, so that each says so in its own log.
 if (store.source === 'default') env.DETECTIONS_STORE_URL = store.url
 else if (store.source === 'MONGO_URL') delete env.DETECTIONS_STORE_URL
-const apiPort = Number(env.PORT ?? 3000)
+const apiPort = Number(env.PORT ?? SERVICE_PORTS.api)
 // Unset: one API on PORT, no proxy. Any number (1 included): that many replicas behind HAProxy.
 const replicaCount = env.API_REPLICAS === undefined || env.API_REPLICAS === '' ? 0 : Number(env.API_REPLICAS)
 if (!Number.isInteger(replicaCount) || replicaCount < 0 || replicaCount > 16) {
   say(paint(31, `API_REPLICAS must be a whole number from 1 to 16 (got ${env.API_REPLICAS})`))
   process.exit(1)
 }
-const indexerPort = Number(env.INDEXER_PORT ?? 9101)
+const indexerPort = Number(env.INDEXER_PORT ?? SERVICE_PORTS.indexer)
 env.PORT = String(apiPort)
 env.INDEXER_PORT = String(indexerPort)
 // The local services listen on loopback only, and so does what runs on them: a development machine
@@ -106,7 +107,7 @@ env.INDEXER_PORT = String(indexerPort)
 // own defaults stay 0.0.0.0, which is what a container needs.
 env.HOST ||= '127.0.0.1'
 env.INDEXER_HOST ||= env.HOST
-const notifierPort = Number(env.NOTIFIER_PORT ?? 9102)
+const notifierPort = Number(env.NOTIFIER_PORT ?? SERVICE_PORTS.notifier)
 env.NOTIFIER_PORT = String(notifierPort)
 env.NOTIFIER_HOST ||= env.HOST
 // Webhooks registered on a development machine usually point at a receiver on it: let them (and

@@ -1,7 +1,7 @@
 // What `npm run services:env` prints, as a shell that evaluates it would see it.
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { chooseDetectionsStore } from '../packages/common/src/config.js'
+import { chooseDetectionsStore } from '../packages/common/src/config/detections-store.js'
 import { parseExports, SERVICES_SCRIPT } from '../scripts/services/services-env.js'
 
 function services(args: string[], env: Record<string, string> = {}) {

@@ -1,10 +1,14 @@
 // Shared readers for the deployment tests: compose files, Dockerfiles, .env.example and the
-// variables each service's config.ts reads.
+// variables each service's config schema reads.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
+import { configSchema as apiConfigSchema } from '../../packages/api/src/config.js'
+import { configSchema as indexerConfigSchema } from '../../packages/indexer/src/config.js'
+import { configSchema as notifierConfigSchema } from '../../packages/notifier/src/config.js'
+import { configSchema as producerConfigSchema } from '../../packages/producer/src/config.js'
 
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 export const read = (path: string) => readFileSync(join(root, path), 'utf8')
@@ -110,19 +114,15 @@ export function readEnvExample(): Map<string, { value: string; comment: string }
   return entries
 }
 
-/** Variables a service's zod schema declares (the keys of its `config.ts` object schema). */
+/** Variables a service reads: the keys of its config schema, the shared base's included. */
 export function configVariables(service: ServiceName): string[] {
-  const dir = join(root, 'packages', service, 'src')
-  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) =>
-    /(^|\/)config\.ts$/.test(f),
-  )
-  const names = new Set<string>()
-  for (const file of files) {
-    for (const match of readFileSync(join(dir, file), 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]{2,}):/gm)) {
-      names.add(match[1]!)
-    }
+  const shapes: Record<ServiceName, object> = {
+    indexer: indexerConfigSchema.shape,
+    api: apiConfigSchema.in.shape,
+    producer: producerConfigSchema.shape,
+    notifier: notifierConfigSchema.shape,
   }
-  return [...names].sort()
+  return Object.keys(shapes[service]).sort()
 }
 
 /** `${NAME}`, `${NAME:-default}`, `${NAME:?error}` references in a compose file. */

@@ -1,12 +1,10 @@
 import { z } from 'zod'
 import { type Rule, ruleSchema, type WatchEntry } from './rule.js'
 
-/**
- * The rules changelog: a compacted topic with one record per rule version, keyed by rule id, and
- * a tombstone (null value) when a rule is deleted. Compaction keeps the newest record of each
- * key, so reading the topic from the start to its end gives every live rule, once.
- */
-export const ALERT_RULES_TOPIC = 'intellisite.alert-rules'
+// The rules changelog (ALERT_RULES_TOPIC): a compacted topic with one record per rule version,
+// keyed by rule id, and a tombstone (null value) when a rule is deleted. Compaction keeps the
+// newest record of each key, so reading the topic from the start to its end gives every live rule,
+// once.
 
 /**
  * A watch list of 100,000 entries is one record of a few MB before compression: the topic allows

@@ -1,6 +1,5 @@
 export { builtinRule } from './builtin-rule.js'
 export {
-  ALERT_RULES_TOPIC,
   type DecodedRuleRecord,
   decodeRuleRecord,
   RULES_MAX_MESSAGE_BYTES,

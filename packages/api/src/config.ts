@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import {
+  baseEnvSchema,
+  booleanSchema,
   chooseDetectionsStore,
-  kafkaBrokersSchema,
-  LOCAL_DETECTIONS_STORE_URL,
-  logLevelSchema,
+  hostSchema,
   parseEnvironment,
+  portSchema,
+  SERVICE_PORTS,
 } from '@intellisite/common'
 import { z } from 'zod'
 import { alertsConfigSchema } from './alerts/config.js'
@@ -13,13 +14,9 @@ import { rulesConfigSchema } from './rules/config.js'
 import { passwordSchema, usernameSchema } from './users/users-schemas.js'
 import { webhooksConfigSchema } from './webhooks/config.js'
 
-/** PostgreSQL beside the users' database on the local services; created on first use. */
-export const DEFAULT_DETECTIONS_STORE_URL = LOCAL_DETECTIONS_STORE_URL
-
 // From src/ (development) and dist/ (built) alike: the dashboard package's build output beside this one.
 const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/dist', import.meta.url))
 
-const portSchema = z.coerce.number().int().min(0).max(65_535)
 const positiveInt = z.coerce.number().int().positive()
 
 /** `*` allows any origin, `false`/empty disables CORS, otherwise a comma-separated list of origins. */
@@ -36,57 +33,54 @@ const corsOriginSchema = z
       .filter((origin) => origin.length > 0)
   })
 
-const booleanSchema = z
-  .enum(['true', 'false', '1', '0', ''])
-  .default('false')
-  .transform((value) => value === 'true' || value === '1')
-
-const variablesSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  PORT: portSchema.default(3000),
-  /**
-   * Connections the kernel queues before the API accepts them (capped by net.core.somaxconn). SSE
-   * clients reconnect in herds (after a deploy, or 10 % of 10,000 streams within a second in the
-   * alerts bench); past Node's default of 511 the kernel drops their SYNs and each waits for its
-   * retransmission, 1 s and then 3 s later.
-   */
-  LISTEN_BACKLOG: z.coerce.number().int().min(1).max(65_535).default(4096),
-  LOG_LEVEL: logLevelSchema,
-  DATABASE_URL: z.url().default('postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'),
-  /** How long `migrate` waits for PostgreSQL to accept connections (it may still be starting). */
-  MIGRATE_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
-  // Where detections are: the URL scheme picks the backend. MONGO_URL is the older name, still
-  // read (compose sets it) when DETECTIONS_STORE_URL is not set, with a warning at start.
-  DETECTIONS_STORE_URL: z.url({ protocol: /^(postgres(ql)?|mongodb(\+srv)?)$/ }).optional(),
-  MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
-  KAFKA_BROKERS: kafkaBrokersSchema,
-  // GET /alerts settings (ALERTS_TOPIC, SSE_*, TOPIC_*), declared by the alerts feature.
-  ...alertsConfigSchema.shape,
-  // SUSPICIOUS_VEHICLE, ALERT_RULES_TOPIC and the changelog relay's RULES_RELAY_*.
-  ...rulesConfigSchema.shape,
-  /**
-   * The first admin: created at start if missing, promoted if present (its password is then left
-   * alone). Both or neither. `promote-admin <username>` promotes other existing users.
-   */
-  ADMIN_USERNAME: usernameSchema.optional(),
-  ADMIN_PASSWORD: passwordSchema.optional(),
-  // /webhooks settings (WEBHOOK_*), declared by the webhooks routes.
-  ...webhooksConfigSchema.shape,
-  // Optional outside tests only in the sense that the refinement below rejects its absence.
-  JWT_SECRET: z.string().optional(),
-  JWT_EXPIRES_IN: positiveInt.default(3600).describe('access token lifetime in seconds'),
-  BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
-  CORS_ORIGIN: corsOriginSchema,
-  TRUST_PROXY: booleanSchema,
-  AUTH_RATE_LIMIT_MAX: positiveInt.default(10),
-  AUTH_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
-  DASHBOARD_DIR: z
-    .string()
-    .min(1)
-    .default(DEFAULT_DASHBOARD_DIR)
-    .describe('the built dashboard (index.html, assets/) served at /dashboard/'),
-})
+const variablesSchema = baseEnvSchema
+  .pick({
+    LOG_LEVEL: true,
+    DATABASE_URL: true,
+    // Where detections are; the MONGO_URL fallback is warned about at start.
+    DETECTIONS_STORE_URL: true,
+    MONGO_URL: true,
+    KAFKA_BROKERS: true,
+  })
+  .extend({
+    HOST: hostSchema,
+    PORT: portSchema.default(SERVICE_PORTS.api),
+    /**
+     * Connections the kernel queues before the API accepts them (capped by net.core.somaxconn). SSE
+     * clients reconnect in herds (after a deploy, or 10 % of 10,000 streams within a second in the
+     * alerts bench); past Node's default of 511 the kernel drops their SYNs and each waits for its
+     * retransmission, 1 s and then 3 s later.
+     */
+    LISTEN_BACKLOG: z.coerce.number().int().min(1).max(65_535).default(4096),
+    /** How long `migrate` waits for PostgreSQL to accept connections (it may still be starting). */
+    MIGRATE_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
+    // GET /alerts settings (ALERTS_TOPIC, SSE_*, TOPIC_*), declared by the alerts feature.
+    ...alertsConfigSchema.shape,
+    // SUSPICIOUS_VEHICLE, ALERT_RULES_TOPIC and the changelog relay's RULES_RELAY_*.
+    ...rulesConfigSchema.shape,
+    /**
+     * The first admin: created at start if missing, promoted if present (its password is then left
+     * alone). Both or neither. `promote-admin <username>` promotes other existing users.
+     */
+    ADMIN_USERNAME: usernameSchema.optional(),
+    ADMIN_PASSWORD: passwordSchema.optional(),
+    // /webhooks settings (WEBHOOK_*), declared by the webhooks routes.
+    ...webhooksConfigSchema.shape,
+    // Required, always: the refinement below reports its absence beside every other issue (a
+    // missing required field would stop the refinement, and the ADMIN_* check with it).
+    JWT_SECRET: z.string().optional(),
+    JWT_EXPIRES_IN: positiveInt.default(3600).describe('access token lifetime in seconds'),
+    BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
+    CORS_ORIGIN: corsOriginSchema,
+    TRUST_PROXY: booleanSchema,
+    AUTH_RATE_LIMIT_MAX: positiveInt.default(10),
+    AUTH_RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+    DASHBOARD_DIR: z
+      .string()
+      .min(1)
+      .default(DEFAULT_DASHBOARD_DIR)
+      .describe('the built dashboard (index.html, assets/) served at /dashboard/'),
+  })
 
 export const configSchema = variablesSchema
   .superRefine((config, ctx) => {
@@ -98,8 +92,7 @@ export const configSchema = variablesSchema
         message: 'ADMIN_USERNAME and ADMIN_PASSWORD go together: set both or neither',
       })
     }
-    if (config.NODE_ENV === 'test') return
-    if (config.JWT_SECRET === undefined || config.JWT_SECRET === '') {
+    if (config.JWT_SECRET === undefined) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 bytes)' })
     } else if (Buffer.byteLength(config.JWT_SECRET, 'utf8') < 32) {
       ctx.addIssue({
@@ -109,15 +102,15 @@ export const configSchema = variablesSchema
       })
     }
   })
-  .transform(({ JWT_SECRET, DETECTIONS_STORE_URL, MONGO_URL, ...rest }) => {
+  // JWT_SECRET is set here: a transform runs only on input that passed the refinement.
+  .transform(({ JWT_SECRET = '', DETECTIONS_STORE_URL, MONGO_URL, ...rest }) => {
     const store = chooseDetectionsStore({ DETECTIONS_STORE_URL, MONGO_URL })
     return {
       ...rest,
+      JWT_SECRET,
       DETECTIONS_STORE_URL: store.url,
       /** Which variable chose DETECTIONS_STORE_URL (main.ts warns when it was MONGO_URL). */
       detectionsStoreSource: store.source,
-      // Tests may omit the secret: a random one per process is still a real secret, never a default.
-      JWT_SECRET: JWT_SECRET || randomBytes(32).toString('base64url'),
     }
   })
 
@@ -125,9 +118,15 @@ export type Config = z.output<typeof configSchema>
 
 export { ConfigError } from '@intellisite/common'
 
-/** Parses the environment once. Throws `ConfigError` listing every problem, not just the first. */
-export function loadConfig(env: Record<string, string | undefined>): Config {
-  return parseEnvironment(configSchema, env)
+/**
+ * Parses the environment once. Throws `ConfigError` listing every problem, not just the first.
+ * `overrides` are variables that win over `env` (tests, tools), checked like the environment's.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Record<string, string | undefined> = {},
+): Config {
+  return parseEnvironment(configSchema, { ...env, ...overrides })
 }
 
 /** The `migrate` and `promote-admin` commands need only the users database, not the API's secrets. */

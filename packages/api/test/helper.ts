@@ -2,7 +2,7 @@
 // afterwards): PostgreSQL for users, and a detections store on the backend the test asks for
 // (PostgreSQL unless told otherwise). Every response is validated against the app's own OpenAPI
 // document.
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { DetectionsBackend, DetectionsRepository } from '@intellisite/detections-store'
 import type { HostResolver } from '@intellisite/webhooks'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
@@ -21,16 +21,19 @@ import type { RulesPublisher } from '../src/rules/index.js'
 import { runMigrations } from '../src/users/migrate.js'
 import { createSpecValidator, type SpecValidator } from './support/openapi-validator.js'
 
+/** The config the API runs with, on the test services: a random JWT secret, cheap hashing, no rate limit. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    BCRYPT_COST: '4',
-    DATABASE_URL: requireEnv('DATABASE_URL'),
-    KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'),
-    AUTH_RATE_LIMIT_MAX: '10000',
-    ...overrides,
-  })
+  return loadConfig(
+    {
+      LOG_LEVEL: 'info',
+      BCRYPT_COST: '4',
+      DATABASE_URL: requireEnv('DATABASE_URL'),
+      KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'),
+      AUTH_RATE_LIMIT_MAX: '10000',
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+    },
+    overrides,
+  )
 }
 
 /** A PostgreSQL database of its own, through the DATABASE_URL role (which has CREATEDB). */

@@ -3,8 +3,8 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { ConfigError, loadConfig } from '../src/config.js'
-import { createPostgresDatabase, createTestApp, type TestApp } from './helper.js'
+import { ConfigError } from '../src/config.js'
+import { createPostgresDatabase, createTestApp, type TestApp, testConfig } from './helper.js'
 
 const apiDir = fileURLToPath(new URL('..', import.meta.url))
 
@@ -72,7 +72,7 @@ describe('roles', () => {
   it('takes ADMIN_USERNAME and ADMIN_PASSWORD together or not at all, and checks them', () => {
     const issues = (env: Record<string, string>) => {
       try {
-        loadConfig({ NODE_ENV: 'test', ...env })
+        testConfig(env)
         return []
       } catch (err) {
         if (err instanceof ConfigError) return err.issues
@@ -92,7 +92,7 @@ describe('roles', () => {
       /^ADMIN_USERNAME/,
     )
     expect(issues({ ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'password123' })).toEqual([])
-    expect(loadConfig({ NODE_ENV: 'test' })).toMatchObject({
+    expect(testConfig()).toMatchObject({
       SUSPICIOUS_VEHICLE: 'SUV',
       ALERT_RULES_TOPIC: 'intellisite.alert-rules',
     })

@@ -1,20 +1,37 @@
 export {
-  booleanSchema,
-  ConfigError,
+  type BaseEnv,
+  baseEnvSchema,
+  kafkaBrokersSchema,
+  kafkaClientIdSchema,
+  SERVICE_PORTS,
+} from './config/base-env.js'
+export {
   chooseDetectionsStore,
   type DetectionsStoreSource,
   describeDetectionsStore,
-  durationSchema,
-  kafkaBrokersSchema,
-  LOCAL_DETECTIONS_STORE_URL,
-  LOCAL_KAFKA_BROKERS,
-  logLevelSchema,
-  parseDuration,
-  parseEnvironment,
-  presentVariables,
   redactUrlPassword,
   warnWhenMongoUrlChoseStore,
-} from './config.js'
+} from './config/detections-store.js'
+export {
+  booleanSchema,
+  booleanVariable,
+  durationSchema,
+  hostSchema,
+  logLevelSchema,
+  parseDuration,
+  portSchema,
+} from './config/fields.js'
+export {
+  LOCAL_DATABASE_URL,
+  LOCAL_DETECTIONS_STORE_URL,
+  LOCAL_KAFKA_BROKERS,
+} from './config/local-services.js'
+export {
+  ConfigError,
+  describeIssues,
+  parseEnvironment,
+  presentVariables,
+} from './config/parse-environment.js'
 export { serializeError } from './error-serializer.js'
 export { ERROR_CODES, type ErrorCode, errorCode, IntellisiteError, isErrorCode } from './errors.js'
 export { isKafkaError, kafkaErrorType, retriableKafkaErrorType } from './kafka/errors.js'

@@ -16,6 +16,7 @@
 // prints markdown.
 import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
+import { LOCAL_DATABASE_URL } from '@intellisite/common'
 import {
   copyInto,
   createMongoDetectionsRepository,
@@ -32,8 +33,10 @@ import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
+import { loadConfig } from '../src/config.js'
 import { createIndexer } from '../src/indexer.js'
 import { createIndexerMetrics } from '../src/metrics.js'
+import { benchSettings } from './bench-settings.js'
 import { rulesCost } from './rules-cost.js'
 
 const { values: args } = parseArgs({
@@ -47,13 +50,12 @@ const { values: args } = parseArgs({
   },
 })
 const PG = args.store !== 'mongodb'
-const databaseUrl =
-  process.env.DATABASE_URL ?? 'postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'
+const databaseUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL
 const count = Number(args.count)
 const rounds = Number(args.rounds)
 const rulesRounds = Number(args['rules-rounds'] ?? args.rounds)
 const partitions = Number(args.partitions)
-const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:29092').split(',')
+const brokers = loadConfig(process.env).kafka.brokers
 const mongoUrl = process.env.MONGO_URL ?? 'mongodb://127.0.0.1:27018/intellisite'
 
 const MAKES = ['Toyota', 'MAZDA', 'smart', 'Ford', 'Chevrolet', 'BMW', 'Land Rover', 'Honda', 'Kia']
@@ -244,20 +246,7 @@ async function round(): Promise<Round> {
     const indexer = createIndexer({
       kafka,
       repository,
-      config: {
-        topics: { ...topics, partitions, replicationFactor: 1 },
-        groupId,
-        suspiciousVehicle: 'SUV',
-        maxMessageBytes: 64 * 1024,
-        maxBytesPerPartition: 1024 * 1024,
-        concurrency: partitions,
-        sessionTimeoutMs: 30_000,
-        heartbeatIntervalMs: 3_000,
-        transactionTimeoutMs: 60_000,
-        storeRetry: { initialMs: 200, maxMs: 5_000 },
-        publishRetry: { initialMs: 500, maxMs: 30_000 },
-        stall: { failures: 5, afterMs: 60_000 },
-      },
+      config: benchSettings(topics, groupId, partitions),
       logger: pino({ level: 'silent' }),
       metrics,
     })

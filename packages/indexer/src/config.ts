@@ -1,20 +1,18 @@
-import { ALERT_RULES_TOPIC } from '@intellisite/alert-rules'
 import {
+  baseEnvSchema,
   chooseDetectionsStore,
   type DetectionsStoreSource,
-  kafkaBrokersSchema,
-  LOCAL_DETECTIONS_STORE_URL,
-  logLevelSchema,
+  hostSchema,
+  kafkaClientIdSchema,
   parseEnvironment,
+  portSchema,
+  SERVICE_PORTS,
 } from '@intellisite/common'
 import type { RetentionPolicy } from '@intellisite/detections-store'
 import { z } from 'zod'
 import { DEFAULT_MAX_DETECTION_BYTES } from './decode-detection.js'
 
 export { ConfigError } from '@intellisite/common'
-
-/** PostgreSQL beside the users' database on the local services; created on first use. */
-export const DEFAULT_DETECTIONS_STORE_URL = LOCAL_DETECTIONS_STORE_URL
 
 const positiveInt = z.coerce.number().int().positive()
 
@@ -51,29 +49,25 @@ export function retentionSchema(fallback: string) {
 }
 
 /** Every variable the indexer reads, with defaults that work against the loopback services. */
-export const configSchema = z
-  .object({
-    KAFKA_BROKERS: kafkaBrokersSchema,
-    KAFKA_CLIENT_ID: z.string().min(1).default('intellisite-indexer'),
-    // Where detections are: the URL scheme picks the backend. MONGO_URL is the older name, still
-    // read (compose sets it) when DETECTIONS_STORE_URL is not set, with a warning at start.
-    DETECTIONS_STORE_URL: z.url({ protocol: /^(postgres(ql)?|mongodb(\+srv)?)$/ }).optional(),
-    MONGO_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
-    LOG_LEVEL: logLevelSchema,
-    DETECTIONS_TOPIC: z.string().min(1).default('intellisite.detections'),
-    ALERTS_TOPIC: z.string().min(1).default('intellisite.alerts'),
-    DLQ_TOPIC: z.string().min(1).default('intellisite.detections.dlq'),
-    /** The compacted changelog of alert rules, read to its end before any detection is classified. */
-    ALERT_RULES_TOPIC: z.string().min(1).default(ALERT_RULES_TOPIC),
-    TOPIC_PARTITIONS: positiveInt.default(3),
-    TOPIC_REPLICATION_FACTOR: positiveInt.default(1),
+export const configSchema = baseEnvSchema
+  .pick({
+    KAFKA_BROKERS: true,
+    DETECTIONS_STORE_URL: true,
+    MONGO_URL: true,
+    LOG_LEVEL: true,
+    DETECTIONS_TOPIC: true,
+    ALERTS_TOPIC: true,
+    DLQ_TOPIC: true,
+    ALERT_RULES_TOPIC: true,
+    TOPIC_PARTITIONS: true,
+    TOPIC_REPLICATION_FACTOR: true,
+    SUSPICIOUS_VEHICLE: true,
+  })
+  .extend({
+    KAFKA_CLIENT_ID: kafkaClientIdSchema('indexer'),
     INDEXER_GROUP_ID: z.string().min(1).default('intellisite-indexer'),
-    SUSPICIOUS_VEHICLE: z
-      .string()
-      .default('SUV')
-      .refine((value) => value.split(',').some((entry) => entry.trim().length > 0), 'lists no category'),
-    INDEXER_HOST: z.string().min(1).default('0.0.0.0'),
-    INDEXER_PORT: z.coerce.number().int().min(0).max(65535).default(9101),
+    INDEXER_HOST: hostSchema,
+    INDEXER_PORT: portSchema.default(SERVICE_PORTS.indexer),
     /** Larger detection payloads are dead-lettered as TOO_LARGE without being parsed. */
     INDEXER_MAX_MESSAGE_BYTES: positiveInt.default(DEFAULT_MAX_DETECTION_BYTES),
     /** Upper bound of one fetch per partition, hence of one batch (one bulk write, one transaction). */
@@ -179,7 +173,15 @@ export interface IndexerConfig {
   maintenanceIntervalMs: number
 }
 
-export function loadConfig(env: Record<string, string | undefined>): IndexerConfig {
+/**
+ * The indexer's settings from its environment. `overrides` replace whole settings afterwards
+ * (tests and benchmarks: their own topics and group, shorter timeouts), so they build what the
+ * service would run with, not a look-alike.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Partial<IndexerConfig> = {},
+): IndexerConfig {
   const e = parseEnvironment(configSchema, env)
   const store = chooseDetectionsStore(e)
   return {
@@ -223,5 +225,6 @@ export function loadConfig(env: Record<string, string | undefined>): IndexerConf
     ...(e.INDEXER_PRODUCE_MAX_BATCH_BYTES !== undefined && {
       produceMaxBatchBytes: e.INDEXER_PRODUCE_MAX_BATCH_BYTES,
     }),
+    ...overrides,
   }
 }

@@ -1,5 +1,6 @@
+import { LOCAL_DETECTIONS_STORE_URL } from '@intellisite/common'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, DEFAULT_DETECTIONS_STORE_URL, loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig } from '../src/config.js'
 
 describe('loadConfig', () => {
   it('has defaults that work on loopback', () => {
@@ -19,6 +20,15 @@ describe('loadConfig', () => {
     })
   })
 
+  it('lets overrides replace whole settings after the environment is parsed', () => {
+    const config = loadConfig(
+      { INDEXER_GROUP_ID: 'from-env', TOPIC_PARTITIONS: '6' },
+      { groupId: 'override' },
+    )
+    expect(config.groupId).toBe('override')
+    expect(config.topics.partitions).toBe(6)
+  })
+
   it('parses lists and numbers, and treats empty variables as unset', () => {
     const config = loadConfig({
       KAFKA_BROKERS: 'a:9092, b:9093',
@@ -33,8 +43,8 @@ describe('loadConfig', () => {
   })
 
   it('takes the detections store from DETECTIONS_STORE_URL, else MONGO_URL, else local PostgreSQL', () => {
-    expect(loadConfig({}).storeUrl).toBe(DEFAULT_DETECTIONS_STORE_URL)
-    expect(DEFAULT_DETECTIONS_STORE_URL).toMatch(/^postgres:\/\//)
+    expect(loadConfig({}).storeUrl).toBe(LOCAL_DETECTIONS_STORE_URL)
+    expect(LOCAL_DETECTIONS_STORE_URL).toMatch(/^postgres:\/\//)
     expect(loadConfig({ MONGO_URL: 'mongodb://m:27017/x' }).storeUrl).toBe('mongodb://m:27017/x')
     expect(
       loadConfig({ MONGO_URL: 'mongodb://m:27017/x', DETECTIONS_STORE_URL: 'postgresql://p/db' }).storeUrl,

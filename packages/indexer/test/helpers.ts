@@ -20,6 +20,7 @@ import { requireEnv } from '../../../test/support/env.js'
 import { testKafka } from '../../../test/support/kafka.js'
 import { TS_NODE_FLAGS } from '../../../test/support/node-flags.js'
 import { waitFor } from '../../../test/support/wait.js'
+import { loadConfig } from '../src/config.js'
 import type { IndexerSettings } from '../src/indexer.js'
 import { createIndexer, type Indexer } from '../src/indexer.js'
 import { createIndexerMetrics, type IndexerMetrics } from '../src/metrics.js'
@@ -121,23 +122,17 @@ export async function committedCount(pipeline: Pipeline): Promise<number> {
   }
 }
 
-/** Settings that make the tests quick: short sessions so a killed member is replaced fast. */
+/**
+ * The settings the indexer process would load from `indexerEnv` (short sessions so a killed member
+ * is replaced fast), with quicker publish retries; `overrides` replace whole settings.
+ */
 export function testSettings(pipeline: Pipeline, overrides: Partial<IndexerSettings> = {}): IndexerSettings {
-  return {
-    topics: { ...pipeline.topics, partitions: PARTITIONS, replicationFactor: 1 },
-    groupId: pipeline.groupId,
-    suspiciousVehicle: 'SUV',
-    maxMessageBytes: 64 * 1024,
-    maxBytesPerPartition: 1024 * 1024,
-    concurrency: PARTITIONS,
-    sessionTimeoutMs: 6_000,
-    heartbeatIntervalMs: 1_000,
-    transactionTimeoutMs: 60_000,
-    storeRetry: { initialMs: 50, maxMs: 500 },
-    publishRetry: { initialMs: 100, maxMs: 1_000 },
-    stall: { failures: 5, afterMs: 60_000 },
-    ...overrides,
-  }
+  const env = indexerEnv(pipeline, {
+    INDEXER_CONCURRENCY: String(PARTITIONS),
+    INDEXER_PUBLISH_RETRY_INITIAL_MS: '100',
+    INDEXER_PUBLISH_RETRY_MAX_MS: '1000',
+  })
+  return loadConfig(env, overrides)
 }
 
 /** Environment for `src/main.ts` run as a child process against this pipeline. */

@@ -1,10 +1,14 @@
 import {
+  baseEnvSchema,
   booleanSchema,
   durationSchema,
-  kafkaBrokersSchema,
-  logLevelSchema,
+  hostSchema,
+  kafkaClientIdSchema,
+  type logLevelSchema,
   parseDuration,
   parseEnvironment,
+  portSchema,
+  SERVICE_PORTS,
 } from '@intellisite/common'
 import { z } from 'zod'
 
@@ -31,25 +35,25 @@ const retryScheduleSchema = z
   })
 
 /** Every variable the notifier reads, with defaults that work against the loopback services. */
-export const configSchema = z
-  .object({
-    KAFKA_BROKERS: kafkaBrokersSchema,
-    KAFKA_CLIENT_ID: z.string().min(1).default('intellisite-notifier'),
-    LOG_LEVEL: logLevelSchema,
-    /** The API's users database, where webhooks and their deliveries live (the API migrates it). */
-    DATABASE_URL: z
-      .url({ protocol: /^postgres(ql)?$/ })
-      .default('postgres://intellisite:intellisite@127.0.0.1:25432/intellisite'),
-    ALERTS_TOPIC: z.string().min(1).default('intellisite.alerts'),
-    TOPIC_PARTITIONS: positiveInt.default(3),
-    TOPIC_REPLICATION_FACTOR: positiveInt.default(1),
+export const configSchema = baseEnvSchema
+  .pick({
+    KAFKA_BROKERS: true,
+    LOG_LEVEL: true,
+    // The API's users database, where webhooks and their deliveries live (the API migrates it).
+    DATABASE_URL: true,
+    ALERTS_TOPIC: true,
+    TOPIC_PARTITIONS: true,
+    TOPIC_REPLICATION_FACTOR: true,
+  })
+  .extend({
+    KAFKA_CLIENT_ID: kafkaClientIdSchema('notifier'),
     NOTIFIER_GROUP_ID: z.string().min(1).default('intellisite-notifier'),
     /** A new consumer group starts at the topic's end (alerts raised from now on) unless this is true. */
     NOTIFIER_FROM_BEGINNING: booleanSchema,
     /** How soon the group gives a dead notifier's partitions to another (heartbeats every tenth of it). */
     NOTIFIER_SESSION_TIMEOUT: duration('30s'),
-    NOTIFIER_HOST: z.string().min(1).default('0.0.0.0'),
-    NOTIFIER_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
+    NOTIFIER_HOST: hostSchema,
+    NOTIFIER_PORT: portSchema.default(SERVICE_PORTS.notifier),
     WEBHOOK_ALLOW_PRIVATE: booleanSchema,
     WEBHOOK_RETRY_SCHEDULE: retryScheduleSchema,
     WEBHOOK_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),

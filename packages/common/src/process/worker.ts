@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
 import { type Logger, pino } from 'pino'
-import { ConfigError } from '../config.js'
+import { ConfigError } from '../config/parse-environment.js'
 import { serializeError } from '../error-serializer.js'
 
 /**
