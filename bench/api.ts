@@ -101,7 +101,14 @@ async function serve(): Promise<void> {
     ready: () => true,
     close: async () => {},
   }
-  const app = await buildApp({ config, pool, store, logger: createLogger('warn'), alerts: floor })
+  const app = await buildApp({
+    config,
+    pool,
+    store,
+    logger: createLogger('warn'),
+    alerts: floor,
+    rulesPublisher: false,
+  })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   process.once('SIGTERM', () => {
     void app

@@ -1,21 +1,12 @@
-// Composition root: the only module that reads the environment, opens connections and listens.
+// The server: the only module that reads the environment, listens and installs graceful shutdown.
+// The app's plugins open and close the connections (app.ts).
 
-import {
-  createKafkaLogCreator,
-  describeDetectionsStore,
-  warnWhenMongoUrlChoseStore,
-} from '@intellisite/common'
-import { openDetectionsStore } from '@intellisite/detections-store'
 import closeWithGrace from 'close-with-grace'
-import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
-import { Registry } from 'prom-client'
-import { createAlertsFeature } from './alerts/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, loadMigrateConfig } from './config.js'
 import { createLogger } from './logger.js'
-import { createRulesPublisher } from './rules/index.js'
-import { runMigrations, runMigrationsWhenUp } from './users/migrate.js'
+import { runMigrationsWhenUp } from './users/migrate.js'
 import { createUsersRepository } from './users/users-repository.js'
 
 async function migrate(): Promise<void> {
@@ -59,43 +50,13 @@ async function promoteAdmin(username: string | undefined): Promise<void> {
 async function main(): Promise<void> {
   const config = loadConfig(process.env)
   const logger = createLogger(config.LOG_LEVEL)
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 })
-  pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL client failed'))
-
-  // Idempotent and serialised across replicas, so every start may run them (compose also runs `migrate` first).
-  const applied = await runMigrations(pool)
-  logger.info({ applied: applied.map((m) => `${m.version}.${m.name}`) }, 'database migrations applied')
-
-  const storeChoice = { url: config.DETECTIONS_STORE_URL, source: config.detectionsStoreSource }
-  warnWhenMongoUrlChoseStore(logger, storeChoice)
-  const store = openDetectionsStore(config.DETECTIONS_STORE_URL, {
-    logger: logger.child({ component: 'detections-store' }),
-    appName: 'intellisite-api',
-  })
-  await store.repository.ensureIndexes()
-  logger.info(
-    { store: { backend: store.backend, ...describeDetectionsStore(storeChoice) } },
-    'detections store ready',
-  )
-
-  const kafka = new Kafka({
-    clientId: 'intellisite-api',
-    brokers: config.KAFKA_BROKERS,
-    logLevel: logLevel.WARN,
-    logCreator: createKafkaLogCreator(logger),
-  })
-  const metrics = new Registry()
-  const alerts = createAlertsFeature({ kafka, config, logger, registry: metrics })
-
-  const rulesPublisher = createRulesPublisher({ kafka, pool, config, logger, registry: metrics })
-
-  const app = await buildApp({ config, pool, store, logger, alerts, rulesPublisher, metrics })
+  // Opens (and on close, closes) the pool, the detections store, Kafka and the alerts stream itself.
+  const app = await buildApp({ config, logger })
 
   closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error')
     else logger.info({ signal }, 'shutting down')
     await app.close()
-    await Promise.allSettled([pool.end(), store.close()])
   })
 
   // listen() readies the app first, which starts this process's one alerts consumer before any

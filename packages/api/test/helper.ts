@@ -121,8 +121,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     pool,
     store: { repository: options.wrapRepository?.(repository) ?? repository, backend: store.backend },
     logger,
-    alerts: options.alerts,
-    rulesPublisher: options.rulesPublisher?.({ pool, config, logger, registry: metrics }),
+    // The REST side alone unless the test asks for these (each needs Kafka).
+    alerts: options.alerts ?? false,
+    rulesPublisher: options.rulesPublisher?.({ pool, config, logger, registry: metrics }) ?? false,
     ...(options.resolveHost && { resolveHost: options.resolveHost }),
   })
   await app.ready()

@@ -1,19 +1,10 @@
-import {
-  type CheckStatus,
-  checkReadiness,
-  type DetectionsCheck,
-  type ReadinessCheck,
-} from '@intellisite/common'
+import { type CheckStatus, checkReadiness, type ReadinessCheck } from '@intellisite/common'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 
 export type { CheckStatus, ReadinessCheck }
 
 export interface HealthRoutesOptions {
-  /** Named dependency checks; any `down` makes the API not ready. */
-  checks: Record<string, ReadinessCheck>
-  /** The detections store, reported as `checks.detections` with the backend it runs on. */
-  detections?: DetectionsCheck
   timeoutMs?: number
 }
 
@@ -40,10 +31,8 @@ const readinessSchema = z
     ],
   })
 
-export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (
-  app,
-  { checks, detections, timeoutMs },
-) => {
+/** /readyz runs the checks the resource plugins added to `app.readiness` (see plugins/readiness.ts). */
+export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (app, { timeoutMs }) => {
   app.get(
     '/healthz',
     {
@@ -72,6 +61,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (
       },
     },
     async (_request, reply) => {
+      const { checks, detections } = app.readiness
       const readiness = await checkReadiness(checks, { detections, timeoutMs })
       return reply.code(readiness.status === 'ready' ? 200 : 503).send(readiness)
     },
