@@ -99,7 +99,6 @@ async function serve(): Promise<void> {
       }))
     },
     ready: () => true,
-    close: async () => {},
   }
   const app = await buildApp({ config, pool, store, logger: createLogger('warn'), alerts: floor })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
