@@ -12,21 +12,27 @@
 //
 // Per client count, churn variant, round and fan-out: starts the API side (the alerts feature in
 // a minimal Fastify app, packages/api/test/alerts/bench-server.ts, with BENCH_FANOUT choosing the
-// broadcaster) on a fresh topic, then client processes (bench/alerts-client.ts, raw sockets) that
-// open N streams between them; then produces `rate` alerts/s for `seconds`, each carrying its send
-// time, and reads the latency histograms from the clients and RSS/CPU from the server. The order
-// of the fan-outs alternates from round to round. Churn `reconnect`: 10 % of the streams reconnect
-// with Last-Event-ID every second; `stall`: 1 % stop reading (the server must drop them; their
-// queue bound is lowered so that this happens within the run). Children run with the open-files
-// limit raised to the hard limit.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+// broadcaster) on a fresh topic, then client processes (bench/alerts-client.ts, raw sockets, driven
+// by bench/support/sse-clients.ts) that open N streams between them; then produces `rate` alerts/s
+// for `seconds`, each carrying its send time, and reads the latency histograms from the clients
+// and RSS/CPU from the server. The order of the fan-outs alternates from round to round. Churn
+// `reconnect`: 10 % of the streams reconnect with Last-Event-ID every second; `stall`: 1 % stop
+// reading (the server must drop them; their queue bound is lowered so that this happens within
+// the run). Children run with the open-files limit raised to the hard limit.
+import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { loadavg } from 'node:os'
-import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
-import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
-import { Histogram } from './sse-streams.js'
+import {
+  benchAlert,
+  type ClientReport,
+  nextLine,
+  openSseClients,
+  SAMPLED_STREAMS,
+  type SseClients,
+  spawnTs,
+} from './support/sse-clients.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -49,8 +55,6 @@ const ROUNDS = Number(args.rounds ?? (tiny ? 1 : 3))
 const FANOUTS = (args.fanouts ?? 'ours,naive').split(',')
 const CHURN = (args.churn ?? 'none').split(',') as Churn[]
 const CLIENT_PROCS = Number(args['client-procs'] ?? 2)
-/** Latency is parsed on about this many streams in all, to keep the clients light. */
-const SAMPLED_STREAMS = 1_000
 /** Scheduling priority of the children (e.g. -10 as root), to measure on a busy shared machine. */
 const NICE = Number(args.nice ?? 0)
 const root = new URL('..', import.meta.url).pathname
@@ -84,28 +88,6 @@ function kafkaBrokers(): string {
   return /^export KAFKA_BROKERS=(.*)$/m.exec(out)?.[1] ?? '127.0.0.1:29092'
 }
 
-function spawnTs(file: string, env: Record<string, string>): ChildProcess {
-  const nice = NICE === 0 ? '' : `nice -n ${NICE} `
-  const flags = process.env.BENCH_NODE_FLAGS ?? ''
-  const command = `ulimit -n "$(ulimit -Hn)"; exec ${nice}node ${flags} ${TS_NODE_FLAGS.join(' ')} ${file}`
-  return spawn('bash', ['-c', command], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-}
-
-function nextLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! })
-    lines.once('line', (line) => {
-      lines.close()
-      resolve(line)
-    })
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)))
-  })
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function stats(port: number) {
@@ -123,31 +105,32 @@ async function stats(port: number) {
   }
 }
 
-interface ClientReport {
+interface AlertsClientReport extends ClientReport {
   cpuMs: number
   /** From "start" to "report": longer than the run when the server falls behind. */
   wallMs: number
   loopDelayP99Ms: number
   loopDelayMaxMs: number
   count: number
-  overflow: number
-  histogram: [number, number][]
-  closedEarly: number
   reconnects: number
 }
 
 async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanout, churn: Churn) {
   const topic = `alerts-bench-${randomUUID()}`
-  const server = spawnTs('packages/api/test/alerts/bench-server.ts', {
-    KAFKA_BROKERS: brokers,
-    ALERTS_TOPIC: topic,
-    ALERTS_GROUP_PREFIX: 'alerts-bench',
-    // Room for a reconnecting stream's new connection before the server has seen the old one close.
-    SSE_MAX_CONNECTIONS_PER_USER: String(2 * clients + 10),
-    ...CHURN_ENV[churn].server,
-    ...fanoutEnv(fanout),
-  })
-  const children: ChildProcess[] = []
+  const server = spawnTs(
+    'packages/api/test/alerts/bench-server.ts',
+    {
+      KAFKA_BROKERS: brokers,
+      ALERTS_TOPIC: topic,
+      ALERTS_GROUP_PREFIX: 'alerts-bench',
+      // Room for a reconnecting stream's new connection before the server has seen the old one close.
+      SSE_MAX_CONNECTIONS_PER_USER: String(2 * clients + 10),
+      ...CHURN_ENV[churn].server,
+      ...fanoutEnv(fanout),
+    },
+    { nice: NICE },
+  )
+  let streams: SseClients | undefined
   const admin = kafka.admin()
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   // Reference: the same records read by a bare kafkajs consumer here, i.e. what Kafka alone costs.
@@ -170,34 +153,18 @@ async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanou
       },
     })
     // Warm up (JIT, connections) before the memory baseline.
-    await producer.send({ topic, messages: [{ value: JSON.stringify(alert(0, 0)) }] })
+    await producer.send({ topic, messages: [{ value: JSON.stringify(benchAlert(0, 0)) }] })
     await sleep(500)
     const baseline = await stats(port)
-    const opening = Date.now()
-    const procs = Math.max(1, Math.min(CLIENT_PROCS, clients))
-    const sampleEvery = Math.max(1, Math.ceil(clients / SAMPLED_STREAMS))
-    for (let i = 0; i < procs; i++) {
-      children.push(
-        spawnTs('bench/alerts-client.ts', {
-          BENCH_CLIENTS: String(Math.floor(clients / procs) + (i < clients % procs ? 1 : 0)),
-          BENCH_SAMPLE_EVERY: String(sampleEvery),
-          BENCH_PORT: String(port),
-          BENCH_TOKEN: token,
-          ...CHURN_ENV[churn].client,
-        }),
-      )
-    }
-    const all = <T>(command: string | undefined) =>
-      Promise.all(
-        children.map((child) => {
-          const line = nextLine(child)
-          if (command) child.stdin!.write(`${command}\n`)
-          return line.then((text) => JSON.parse(text) as T)
-        }),
-      )
-    const opened = await all<{ connected: number; sampled: number; stalled: number }>(undefined)
-    const openMs = Date.now() - opening
-    for (const child of children) child.stdin!.write('start\n')
+    streams = await openSseClients({
+      clients,
+      procs: CLIENT_PROCS,
+      port,
+      token,
+      env: CHURN_ENV[churn].client,
+      nice: NICE,
+    })
+    streams.start()
     measuring = true
     const before = await stats(port)
     await fetch(`http://127.0.0.1:${port}/bench/reset`, { method: 'POST' })
@@ -208,7 +175,10 @@ async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanou
       const wait = due - performance.now()
       if (wait > 0) await sleep(wait)
       const sentAt = performance.timeOrigin + performance.now()
-      await producer.send({ topic, messages: [{ key: String(i), value: JSON.stringify(alert(i, sentAt)) }] })
+      await producer.send({
+        topic,
+        messages: [{ key: String(i), value: JSON.stringify(benchAlert(i, sentAt)) }],
+      })
     }
     await sleep(1_000)
     const loaded = await stats(port)
@@ -222,22 +192,15 @@ async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanou
     const raw = await rawSweep()
     // The same loop while the clients read nothing: the writer's own cost. On loopback the kernel
     // charges the reader's wake-up to the writer; with clients on other machines it would not.
-    await all('pause')
+    await streams.all('pause')
     const rawPaused = await rawSweep()
-    await all('resume')
-    const reports = await all<ClientReport>('report')
-    const latency = new Histogram(0.1, 1_200_000)
-    for (const report of reports) latency.add(report.histogram, report.overflow)
-    const expected = opened.reduce((a, o) => a + o.sampled, 0) * total
-    const received = latency.count
-    // An alert not there by the end counts as slower than any that arrived (a fan-out that falls
-    // behind must not look fast because its slowest alerts are missing).
-    latency.add([], Math.max(0, expected - received))
+    await streams.all('resume')
+    const { reports, latency, expected, received } = await streams.report<AlertsClientReport>(total)
     const wallMs = SECONDS * 1000 + 1000
     return {
       clients,
-      connected: opened.reduce((a, o) => a + o.connected, 0),
-      openMs,
+      connected: streams.connected,
+      openMs: streams.openMs,
       expected,
       received,
       p50: latency.percentile(0.5),
@@ -252,7 +215,7 @@ async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanou
       kafkaP99: quantile(kafkaOnly, 0.99),
       dropped: loaded.dropped,
       closedEarly: reports.reduce((a, r) => a + r.closedEarly, 0),
-      stalled: opened.reduce((a, o) => a + o.stalled, 0),
+      stalled: streams.stalled,
       reconnects: reports.reduce((a, r) => a + r.reconnects, 0),
       rssMiB: loaded.rss / 2 ** 20,
       serverCpu: (loaded.cpuMs - before.cpuMs) / wallMs,
@@ -260,14 +223,14 @@ async function run(kafka: Kafka, brokers: string, clients: number, fanout: Fanou
       clientCpuMax: Math.max(...reports.map((r) => r.cpuMs / r.wallMs)),
       clientLoopP99: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
       clientLoopMax: Math.max(...reports.map((r) => r.loopDelayMaxMs)),
-      procs,
+      procs: streams.procs,
       // Loaded: after the run (queues, buffers, heap growth), over the baseline before any stream.
       rssPerClientKiB: (loaded.rss - baseline.rss) / 1024 / clients,
       heapPerClientKiB: (loaded.heapUsed - baseline.heapUsed) / 1024 / clients,
     }
   } finally {
     await reference.disconnect().catch(() => undefined)
-    for (const child of children) child.kill()
+    streams?.kill()
     server.kill('SIGTERM')
     await producer.disconnect().catch(() => undefined)
     await admin.connect()
@@ -290,22 +253,6 @@ function histogramQuantile(
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * q) - 1)] ?? Number.NaN
-}
-
-function alert(seq: number, sentAt: number) {
-  return {
-    id: `bench-${seq}-${randomUUID()}`,
-    detectedAt: new Date().toISOString(),
-    year: 2015,
-    make: 'Toyota',
-    model: `t${sentAt.toFixed(3)}`,
-    category: 'SUV',
-    reason: 'category matches SUV',
-    // As the indexer writes it with no rule but the built-in one: the case every reader shares.
-    rules: [
-      { id: '00000000-0000-4000-8000-000000000001', version: 1, name: 'SUSPICIOUS_VEHICLE', scope: 'shared' },
-    ],
-  }
 }
 
 const brokers = kafkaBrokers()

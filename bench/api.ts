@@ -99,7 +99,6 @@ async function serve(): Promise<void> {
       }))
     },
     ready: () => true,
-    close: async () => {},
   }
   const app = await buildApp({
     config,

@@ -1,7 +1,8 @@
 // GET /alerts through HAProxy: what the proxy costs, what a second replica buys, and the reconnect
 // herd when one of two replicas dies. Reuses bench/alerts.ts's parts: the alerts feature in a
 // minimal app (packages/api/test/alerts/bench-server.ts, one process per replica, all on one
-// topic and one JWT secret) and its raw-socket clients (bench/alerts-client.ts, in 2 processes).
+// topic and one JWT secret) and its raw-socket clients (bench/alerts-client.ts, in 2 processes,
+// driven by bench/support/sse-clients.ts).
 //
 //   node --conditions=development --import tsx bench/replicas.ts            # 10,000 clients; herd 5,000
 //   node --conditions=development --import tsx bench/replicas.ts --tiny     # 50 clients, 2 s
@@ -17,18 +18,23 @@
 // alerts' latency over the whole run (resumed streams get what they missed by replay). Rolling
 // restart: 1,000 clients on HAProxy → 2 replicas while each replica in turn is stopped (SIGTERM:
 // it drains, its streams resume on the other), started again on its port and back in the pool.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { replicaServers, startHaproxy } from '../scripts/haproxy/haproxy.js'
 import { startServices } from '../scripts/services/services-env.js'
-import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
-import { Histogram } from './sse-streams.js'
+import {
+  benchAlert,
+  type ClientReport,
+  nextLine,
+  openSseClients,
+  type SseClients,
+  spawnTs,
+} from './support/sse-clients.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -53,7 +59,6 @@ const TOPOLOGIES = (args.topologies ?? 'direct-1,proxy-1,proxy-2').split(',')
 const CHURN = (args.churn ?? 'none,reconnect').split(',')
 const RETRY_MS = 500
 const CLIENT_PROCS = 2
-const root = new URL('..', import.meta.url).pathname
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 for (const t of TOPOLOGIES) if (!/^(direct-1|proxy-[1-9])$/.test(t)) throw new Error(`--topologies: ${t}?`)
 
@@ -64,29 +69,7 @@ const kafka = new Kafka({
   logLevel: logLevel.NOTHING,
 })
 
-function spawnTs(file: string, env: Record<string, string>): ChildProcess {
-  return spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)"; exec node ${TS_NODE_FLAGS.join(' ')} ${file}`], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-}
-
-function nextLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! })
-    lines.once('line', (line) => {
-      lines.close()
-      resolve(line)
-    })
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)))
-  })
-}
-
-interface ClientReport {
-  overflow: number
-  histogram: [number, number][]
-  closedEarly: number
+interface ReplicasClientReport extends ClientReport {
   resumed: number
   lastResumedAt: number
 }
@@ -114,7 +97,7 @@ async function run(topology: string, churn: string, clients: number, event: Even
   const topic = `replicas-bench-${randomUUID()}`
   const replicaCount = Number(topology.split('-')[1])
   const servers: ChildProcess[] = []
-  const children: ChildProcess[] = []
+  let streams: SseClients | undefined
   let proxy: ChildProcess | undefined
   const dir = mkdtempSync(join(tmpdir(), 'replicas-bench-'))
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
@@ -178,31 +161,17 @@ async function run(topology: string, churn: string, clients: number, event: Even
       }
     }
     await producer.connect()
-    const sampleEvery = Math.max(1, Math.ceil(clients / 1_000))
-    const opening = Date.now()
-    for (let i = 0; i < CLIENT_PROCS; i++) {
-      children.push(
-        spawnTs('bench/alerts-client.ts', {
-          BENCH_CLIENTS: String(Math.floor(clients / CLIENT_PROCS) + (i < clients % CLIENT_PROCS ? 1 : 0)),
-          BENCH_SAMPLE_EVERY: String(sampleEvery),
-          BENCH_PORT: String(port),
-          BENCH_TOKEN: token,
-          ...(churn === 'reconnect' ? { BENCH_RECONNECT_FRACTION: '0.1' } : {}),
-          ...(kill ? { BENCH_RESUME_ON_CLOSE: String(RETRY_MS) } : {}),
-        }),
-      )
-    }
-    const all = <T>(command: string | undefined) =>
-      Promise.all(
-        children.map((child) => {
-          const line = nextLine(child)
-          if (command) child.stdin!.write(`${command}\n`)
-          return line.then((text) => JSON.parse(text) as T)
-        }),
-      )
-    const opened = await all<{ connected: number; sampled: number }>(undefined)
-    const openMs = Date.now() - opening
-    for (const child of children) child.stdin!.write('start\n')
+    streams = await openSseClients({
+      clients,
+      procs: CLIENT_PROCS,
+      port,
+      token,
+      env: {
+        ...(churn === 'reconnect' ? { BENCH_RECONNECT_FRACTION: '0.1' } : {}),
+        ...(kill ? { BENCH_RESUME_ON_CLOSE: String(RETRY_MS) } : {}),
+      },
+    })
+    streams.start()
     // A rolling restart takes two replica starts and two health-check rises: alerts go on meanwhile.
     const total = RATE * (event === 'rolling' ? ROLLING_SECONDS : SECONDS)
     const killAt = Math.floor(total / 3)
@@ -218,23 +187,21 @@ async function run(topology: string, churn: string, clients: number, event: Even
       }
       if (event === 'rolling' && i === Math.floor(total / 10)) rolling = rollingRestart()
       const sentAt = performance.timeOrigin + performance.now()
-      await producer.send({ topic, messages: [{ key: String(i), value: JSON.stringify(alert(i, sentAt)) }] })
+      await producer.send({
+        topic,
+        messages: [{ key: String(i), value: JSON.stringify(benchAlert(i, sentAt)) }],
+      })
     }
     const rollingMs = rolling ? await rolling : undefined
     await sleep(1_000)
-    const reports = await all<ClientReport>('report')
-    const latency = new Histogram(0.1, 1_200_000)
-    for (const report of reports) latency.add(report.histogram, report.overflow)
-    const expected = opened.reduce((a, o) => a + o.sampled, 0) * total
-    const received = latency.count
-    latency.add([], Math.max(0, expected - received))
+    const { reports, latency, expected, received } = await streams.report<ReplicasClientReport>(total)
     const lastResumedAt = Math.max(...reports.map((r) => r.lastResumedAt))
     return {
       topology,
       churn,
       clients,
-      connected: opened.reduce((a, o) => a + o.connected, 0),
-      openMs,
+      connected: streams.connected,
+      openMs: streams.openMs,
       expected,
       received,
       p50: latency.percentile(0.5),
@@ -250,7 +217,7 @@ async function run(topology: string, churn: string, clients: number, event: Even
         : undefined,
     }
   } finally {
-    for (const child of children) child.kill()
+    streams?.kill()
     proxy?.kill('SIGTERM')
     for (const server of servers) server.kill('SIGTERM')
     await producer.disconnect().catch(() => undefined)
@@ -259,21 +226,6 @@ async function run(topology: string, churn: string, clients: number, event: Even
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
     await admin.disconnect()
     rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-function alert(seq: number, sentAt: number) {
-  return {
-    id: `bench-${seq}-${randomUUID()}`,
-    detectedAt: new Date().toISOString(),
-    year: 2015,
-    make: 'Toyota',
-    model: `t${sentAt.toFixed(3)}`,
-    category: 'SUV',
-    reason: 'category matches SUV',
-    rules: [
-      { id: '00000000-0000-4000-8000-000000000001', version: 1, name: 'SUSPICIOUS_VEHICLE', scope: 'shared' },
-    ],
   }
 }
 

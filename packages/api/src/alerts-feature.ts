@@ -5,11 +5,10 @@ import type { FastifyPluginAsync } from 'fastify'
  * without it; when given, the plugin is registered after JWT, the error handler and Swagger, so it
  * can use `app.authenticate` / `app.jwt.verify`, throw errors that become problem+json, and have
  * its routes documented. The plugin starts the consumer when the app gets ready and stops it when
- * the app closes; `close()` is the same stop, for callers without an app.
+ * the app closes: closing the app is the one way to stop it.
  */
 export interface AlertsFeature {
   plugin: FastifyPluginAsync
   /** Whether the Kafka consumer behind the stream is connected; reported as `kafka` by /readyz. */
   ready(): boolean
-  close(): Promise<void>
 }

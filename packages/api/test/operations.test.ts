@@ -165,7 +165,6 @@ describe('alerts feature seam', () => {
   const alerts: AlertsFeature = {
     plugin,
     ready: () => ready,
-    close: async () => {},
   }
   const t = useTestApp({ alerts })
 

@@ -1,7 +1,7 @@
 import { type VisibleAlert, visibleToAll } from '@intellisite/alert-rules'
 import { type Alert, alertSchema, categoryTokens, normalizeKey } from '@intellisite/detections-store'
-import { encodeResumeToken, type Position } from './resume-token.js'
-import { sseEvent } from './sse-frames.js'
+import type { Position } from './resume-token.js'
+import { alertFrame } from './sse-frames.js'
 
 /** What the make and category filters look at: lower-cased make and category tokens. */
 export interface FilterKeys {
@@ -37,11 +37,6 @@ export function parseAlert(value: Buffer | null): Alert | null {
   } catch {
     return null
   }
-}
-
-/** Only an alert as a reader sees it (`alertForReader`) can be framed. */
-export function alertFrame(token: string, alert: VisibleAlert): string {
-  return sseEvent('alert', JSON.stringify(alert), token)
 }
 
 export function filterKeys(alert: Alert): FilterKeys {
@@ -82,7 +77,7 @@ export function visibleRulesKey(alert: VisibleAlert): string {
 export function entryFrame(entry: AlertEntry, visible: VisibleAlert): Buffer {
   if (entry.sharedByAll) {
     if (entry.frames instanceof Buffer) return entry.frames
-    const frame = Buffer.from(alertFrame(encodeResumeToken(entry.position), visible))
+    const frame = alertFrame(entry.position, visible)
     entry.frames = frame
     return frame
   }
@@ -91,7 +86,7 @@ export function entryFrame(entry: AlertEntry, visible: VisibleAlert): Buffer {
   const key = visibleRulesKey(visible)
   let frame = byRules.get(key)
   if (frame === undefined) {
-    frame = Buffer.from(alertFrame(encodeResumeToken(entry.position), visible))
+    frame = alertFrame(entry.position, visible)
     byRules.set(key, frame)
   }
   return frame

@@ -1,7 +1,8 @@
 import { alertForReader, type VisibleAlert } from '@intellisite/alert-rules'
 import { type Alert, categoryTokens, normalizeKey } from '@intellisite/detections-store'
-import { type AlertEntry, alertFrame, entryFrame, type FilterKeys, samePosition } from './alert-entry.js'
-import { encodeResumeToken, type Position } from './resume-token.js'
+import { type AlertEntry, entryFrame, type FilterKeys, samePosition } from './alert-entry.js'
+import type { Position } from './resume-token.js'
+import { alertFrame } from './sse-frames.js'
 
 /** The most rule ids one stream may filter on, and the longest id (a rule id's own bound). */
 export const MAX_RULE_FILTER = 50
@@ -78,6 +79,13 @@ export interface StreamReader {
    * a restart, or a token from a replica that consumed in another order).
    */
   frameAt(entry: AlertEntry, position: Position): Buffer | null
+  /**
+   * The frames of `entries` for a stream standing at `position` (advanced in place): each entry at
+   * or past it moves it, whether this reader gets the entry or not, and a frame's id is where the
+   * stream then stands. The one place a resuming stream's ids are made: alerts held while
+   * catching up, and replays from the window or from Kafka.
+   */
+  framesFrom(entries: Iterable<AlertEntry>, position: number[]): Buffer[]
 }
 
 export function createStreamReader(userId: string, selection: AlertSelection): StreamReader {
@@ -85,6 +93,11 @@ export function createStreamReader(userId: string, selection: AlertSelection): S
   const { matches, rules } = selection
   const view = (alert: Alert, keys: FilterKeys) =>
     matches && !matches(keys) ? null : alertForReader(alert, reader, rules)
+  const frameAt = (entry: AlertEntry, position: Position) => {
+    const visible = view(entry.alert, entry)
+    if (visible === null) return null
+    return samePosition(position, entry.position) ? entryFrame(entry, visible) : alertFrame(position, visible)
+  }
   return {
     userId,
     filterKey: selection.key,
@@ -93,12 +106,16 @@ export function createStreamReader(userId: string, selection: AlertSelection): S
       const visible = view(entry.alert, entry)
       return visible === null ? null : entryFrame(entry, visible)
     },
-    frameAt(entry, position) {
-      const visible = view(entry.alert, entry)
-      if (visible === null) return null
-      return samePosition(position, entry.position)
-        ? entryFrame(entry, visible)
-        : Buffer.from(alertFrame(encodeResumeToken(position), visible))
+    frameAt,
+    framesFrom(entries, position) {
+      const frames: Buffer[] = []
+      for (const entry of entries) {
+        if (entry.offset < (position[entry.partition] ?? 0)) continue
+        position[entry.partition] = entry.offset + 1
+        const frame = frameAt(entry, position)
+        if (frame) frames.push(frame)
+      }
+      return frames
     },
   }
 }

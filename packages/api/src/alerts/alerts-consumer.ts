@@ -1,5 +1,5 @@
 import { ensureTopics, retry } from '@intellisite/common'
-import type { Admin, Consumer, Kafka } from 'kafkajs'
+import type { Consumer, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import { type AlertEntry, createAlertEntry, parseAlert } from './alert-entry.js'
 import type { AlertsWindow } from './alerts-window.js'
@@ -31,7 +31,10 @@ export interface AlertsConsumer {
   lag(): number
   /** Resolves once the live position is at or past `target` on every partition. */
   waitFor(target: Position, timeoutMs: number): Promise<boolean>
-  admin(): Admin
+  /** Per partition, the offset of the first alert published at or after `timestamp` (epoch ms). */
+  offsetsForTime(timestamp: number): Promise<Position>
+  /** Per partition, the first offset the topic still holds and the next one to be written. */
+  retainedOffsets(): Promise<{ earliest: Position; latest: Position }>
   close(): Promise<void>
 }
 
@@ -208,7 +211,22 @@ export function createAlertsConsumer(options: AlertsConsumerOptions): AlertsCons
       return lag
     },
     waitFor,
-    admin: () => admin,
+    async offsetsForTime(timestamp) {
+      const position: number[] = []
+      for (const { partition, offset } of await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)) {
+        position[partition] = Number(offset)
+      }
+      return position
+    },
+    async retainedOffsets() {
+      const earliest: number[] = []
+      const latest: number[] = []
+      for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
+        earliest[partition] = Number(low)
+        latest[partition] = Number(high)
+      }
+      return { earliest, latest }
+    },
     async close() {
       running = false
       joined = false

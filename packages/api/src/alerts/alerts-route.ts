@@ -1,8 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { alertRuleSchema, alertSchema } from '@intellisite/detections-store'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { detachFromHttpServer } from '../http/detach-socket.js'
 import { HttpError, problemSchema as problem } from '../http/problem.js'
 import { bearerToken } from '../plugins/auth.js'
 import { SECURED } from '../plugins/swagger.js'
@@ -14,7 +14,8 @@ import {
   ruleIds,
 } from './alert-reader.js'
 import type { StreamRequest } from './alerts-stream.js'
-import { decodeResumeToken, MAX_TOKEN_CHARS, RESUME_TOKEN_PATTERN } from './resume-token.js'
+import { streamStart } from './catch-up.js'
+import { MAX_TOKEN_CHARS, RESUME_TOKEN_PATTERN } from './resume-token.js'
 import { parseSince } from './since.js'
 import type { SseBroadcaster } from './sse-broadcaster.js'
 
@@ -133,11 +134,10 @@ const alertEventSchema = z
   })
 
 export interface AlertsRouteDeps {
-  broadcaster: SseBroadcaster
+  broadcaster: Pick<SseBroadcaster, 'acquire'>
   accepting(): boolean
-  open(socket: FastifyRequest['raw']['socket'], request: StreamRequest): void
-  /** Take the stream's socket away from Node's HTTP server, releasing request and response. */
-  detachSockets: boolean
+  /** Takes over the hijacked connection (its head not yet written) and streams on it. */
+  open(request: IncomingMessage, response: ServerResponse, stream: StreamRequest): void
 }
 
 function forwardedHeaders(headers: Record<string, unknown>): Record<string, string> {
@@ -194,9 +194,7 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
         const lastEventId =
           (typeof header === 'string' && header !== '' ? header : undefined) ?? request.query.lastEventId
         // The header wins over the query: on reconnect EventSource keeps the URL but sends a newer id.
-        const resume = lastEventId ? decodeResumeToken(lastEventId) : undefined
-        const since =
-          !resume && request.query.since ? (parseSince(request.query.since) ?? undefined) : undefined
+        const start = streamStart(lastEventId, request.query.since)
         const reader = createStreamReader(claims.sub, createAlertSelection(request.query))
         if (!deps.accepting()) {
           throw new HttpError('ALERTS_UNAVAILABLE', 'The alerts stream is not available right now')
@@ -206,15 +204,8 @@ export function createAlertsRoute(deps: AlertsRouteDeps): FastifyPluginAsync {
         }
         reply.hijack()
         const headers = forwardedHeaders(reply.getHeaders())
-        if (deps.detachSockets) detachFromHttpServer(request.raw, reply.raw)
         try {
-          deps.open(request.raw.socket, {
-            reader,
-            exp: claims.exp,
-            resume,
-            since,
-            headers,
-          })
+          deps.open(request.raw, reply.raw, { reader, exp: claims.exp, start, headers })
         } catch (err) {
           request.log.error({ err }, 'could not open the alerts stream')
           request.raw.socket.destroy()

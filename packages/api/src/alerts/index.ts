@@ -4,11 +4,14 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
-import { createAlertsConsumer } from './alerts-consumer.js'
-import { createAlertsMetrics } from './alerts-metrics.js'
-import { createAlertsRoute } from './alerts-route.js'
+import { detachFromHttpServer } from '../http/detach-socket.js'
+import type { AlertEntry } from './alert-entry.js'
+import { type AlertsConsumer, createAlertsConsumer } from './alerts-consumer.js'
+import { type AlertsMetrics, createAlertsMetrics } from './alerts-metrics.js'
+import { type AlertsRouteDeps, createAlertsRoute } from './alerts-route.js'
 import { createStreamOpener } from './alerts-stream.js'
-import { createAlertsWindow } from './alerts-window.js'
+import { type AlertsWindow, createAlertsWindow } from './alerts-window.js'
+import { createCatchUp } from './catch-up.js'
 import type { AlertsConfig } from './config.js'
 import { type BroadcasterOptions, createSseBroadcaster, type SseBroadcaster } from './sse-broadcaster.js'
 
@@ -17,7 +20,11 @@ export { decodeResumeToken, encodeResumeToken, type Position } from './resume-to
 export type { BroadcasterOptions, SseBroadcaster } from './sse-broadcaster.js'
 
 export interface AlertsFeature {
-  /** Declares GET /alerts; register it after @fastify/jwt and the error handler. */
+  /**
+   * Declares GET /alerts; register it after @fastify/jwt and the error handler. The feature's
+   * whole life is the app's: the consumer starts when the app gets ready, streams end and the
+   * consumer stops when it closes.
+   */
   plugin: FastifyPluginAsync
   /**
    * Creates the alerts topic if missing and starts the process's single consumer. The plugin does
@@ -26,8 +33,6 @@ export interface AlertsFeature {
   start(): Promise<void>
   /** The consumer is running and joined (for /readyz). */
   ready(): boolean
-  /** Ends every stream (clients resume elsewhere with Last-Event-ID), then stops the consumer. */
-  close(): Promise<void>
 }
 
 export interface AlertsFeatureOptions {
@@ -35,39 +40,48 @@ export interface AlertsFeatureOptions {
   config: AlertsConfig
   logger: Logger
   registry?: Registry
-  /** The fan-out strategy; the benchmark swaps in a reference one to compare against. */
-  createBroadcaster?: (options: BroadcasterOptions) => SseBroadcaster
-  /**
-   * Whether a stream's socket is taken away from Node's HTTP server once it is hijacked (default),
-   * releasing the request and response; the benchmark turns it off to measure what that saves.
-   */
-  detachSockets?: boolean
 }
 
 export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeature {
   const { kafka, config } = options
   const logger = options.logger.child({ component: 'alerts' })
   const window = createAlertsWindow(config.SSE_REPLAY_WINDOW)
-  let broadcaster: SseBroadcaster | undefined
-  const consumer = createAlertsConsumer({
-    kafka,
-    topic: config.ALERTS_TOPIC,
-    groupId: `${config.ALERTS_GROUP_PREFIX}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
-    partitions: config.TOPIC_PARTITIONS,
-    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
-    backfill: config.SSE_REPLAY_WINDOW,
-    backfillTimeoutMs: Math.min(config.SSE_REPLAY_TIMEOUT_MS, 15_000),
-    window,
-    onEntries: (entries) => broadcaster?.publish(entries),
-    logger,
-  })
+  // Read when scraped, by then every part is built.
   const metrics = createAlertsMetrics(
     options.registry ?? new Registry(),
     () => consumer.lag(),
-    () => broadcaster?.clientCount ?? 0,
+    () => broadcaster.clientCount,
     () => window.size,
   )
-  broadcaster = (options.createBroadcaster ?? createSseBroadcaster)({
+  const broadcaster = createSseBroadcaster(broadcasterOptions(config, metrics, logger))
+  const consumer = alertsConsumer({
+    kafka,
+    config,
+    window,
+    logger,
+    onEntries: (entries) => broadcaster.publish(entries),
+  })
+  const catchUp = createCatchUp({ kafka, config, consumer, window, broadcaster, metrics, logger })
+  const openStream = createStreamOpener({ config, consumer, broadcaster, catchUp, logger })
+  return serveAlerts({
+    consumer,
+    broadcaster,
+    logger,
+    open(request, response, stream) {
+      // As Node's server does for an Upgrade: a long-lived stream then holds its socket and little
+      // more, not the request, the response and the framework's objects around them.
+      detachFromHttpServer(request, response)
+      openStream(request.socket, stream)
+    },
+  })
+}
+
+export function broadcasterOptions(
+  config: AlertsConfig,
+  metrics: AlertsMetrics,
+  logger: Logger,
+): BroadcasterOptions {
+  return {
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     maxQueueFrames: config.SSE_CLIENT_QUEUE_FRAMES,
     maxQueueBytes: config.SSE_CLIENT_QUEUE_BYTES,
@@ -76,58 +90,67 @@ export function createAlertsFeature(options: AlertsFeatureOptions): AlertsFeatur
     maxFlushDelayMs: config.SSE_MAX_FLUSH_DELAY_MS,
     metrics,
     logger,
-  })
-  const open = createStreamOpener({ kafka, config, consumer, window, broadcaster, metrics, logger })
-  let closing = false
-  let closed: Promise<void> | undefined
-  const streams = broadcaster
+  }
+}
 
-  const route = createAlertsRoute({
-    broadcaster: streams,
-    accepting: () => !closing && consumer.started(),
-    open,
-    detachSockets: options.detachSockets ?? true,
+/** The process's one consumer of the alerts topic, in a group of its own (see `createAlertsConsumer`). */
+export function alertsConsumer(deps: {
+  kafka: Kafka
+  config: AlertsConfig
+  window: AlertsWindow
+  logger: Logger
+  onEntries(entries: readonly AlertEntry[]): void
+}): AlertsConsumer {
+  const { config } = deps
+  return createAlertsConsumer({
+    ...deps,
+    topic: config.ALERTS_TOPIC,
+    groupId: `${config.ALERTS_GROUP_PREFIX}-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    partitions: config.TOPIC_PARTITIONS,
+    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+    backfill: config.SSE_REPLAY_WINDOW,
+    backfillTimeoutMs: Math.min(config.SSE_REPLAY_TIMEOUT_MS, 15_000),
   })
+}
+
+/**
+ * GET /alerts over a consumer and the streams fed from it, for the life of the app: the consumer
+ * starts (and reads back its replay window) when the app gets ready, before it listens; streams
+ * end before the server closes (open streams would keep server.close() waiting for ever); the
+ * consumer stops once the app has closed.
+ */
+export function serveAlerts(parts: {
+  consumer: Pick<AlertsConsumer, 'start' | 'started' | 'ready' | 'close'>
+  broadcaster: Pick<SseBroadcaster, 'acquire' | 'close'>
+  open: AlertsRouteDeps['open']
+  logger: Logger
+}): AlertsFeature {
+  const { consumer, broadcaster, logger } = parts
+  let closing = false
   let started: Promise<void> | undefined
   const start = () => {
     started ??= consumer.start()
     return started
   }
-  /**
-   * The feature's whole life in the app's: the consumer starts (and reads back its replay window)
-   * when the app gets ready, before it listens; streams end before the server closes (open streams
-   * would keep server.close() waiting for ever); the consumer stops when the app has closed.
-   */
+  const route = createAlertsRoute({
+    broadcaster,
+    accepting: () => !closing && consumer.started(),
+    open: parts.open,
+  })
   const plugin: FastifyPluginAsync = async (app) => {
     app.addHook('onReady', start)
     app.addHook('preClose', async () => {
       closing = true
-      const ended = Date.now()
-      await streams.close()
-      logger.debug({ ms: Date.now() - ended }, 'alerts streams ended before server close')
+      const began = Date.now()
+      await broadcaster.close()
+      logger.debug({ ms: Date.now() - began }, 'alerts streams ended before server close')
     })
     app.addHook('onClose', async () => {
-      await close()
+      const began = Date.now()
+      await consumer.close()
+      logger.info({ ms: Date.now() - began }, 'alerts consumer stopped')
     })
     await app.register(route)
   }
-
-  function close(): Promise<void> {
-    closing = true
-    closed ??= (async () => {
-      const began = Date.now()
-      await streams.close()
-      const streamsMs = Date.now() - began
-      await consumer.close()
-      logger.info({ streamsMs, totalMs: Date.now() - began }, 'alerts stream closed')
-    })()
-    return closed
-  }
-
-  return {
-    plugin,
-    start,
-    ready: () => !closing && consumer.ready(),
-    close,
-  }
+  return { plugin, start, ready: () => !closing && consumer.ready() }
 }

@@ -4,7 +4,7 @@ import type { StreamReader } from './alert-reader.js'
 import type { Position } from './resume-token.js'
 import type { SseClient } from './sse-client.js'
 import { createSseClients, type SseClientsOptions } from './sse-clients.js'
-import { httpChunk } from './sse-frames.js'
+import { sseChunk } from './sse-frames.js'
 
 export interface BroadcasterOptions extends SseClientsOptions {
   writesPerSecond: number
@@ -100,13 +100,7 @@ export function createSseBroadcaster(options: BroadcasterOptions): SseBroadcaste
         const frame = reader.frame(log[i]!)
         if (frame) frames.push(frame)
       }
-      shared =
-        frames.length === 0
-          ? null
-          : {
-              chunk: httpChunk(frames.length === 1 ? frames[0]! : Buffer.concat(frames)),
-              frames: frames.length,
-            }
+      shared = frames.length === 0 ? null : { chunk: sseChunk(frames), frames: frames.length }
       chunks.set(key, shared)
     }
     return shared

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import type { AlertEntry } from './alert-entry.js'
 import type { StreamReader } from './alert-reader.js'
-import { HEARTBEAT_CHUNK, LAST_CHUNK } from './sse-frames.js'
+import { HEARTBEAT_CHUNK, LAST_CHUNK, sseChunk } from './sse-frames.js'
 
 export type CloseReason =
   | 'client-closed'
@@ -73,7 +73,15 @@ export class SseClient {
     this.timer.unref()
   }
 
-  /** Live path (`chunk` is HTTP-chunk framed): returns false when the client had to be dropped. */
+  /** Live path: `frames` in one write; false when there were none or the client had to be dropped. */
+  send(frames: readonly Buffer[]): boolean {
+    return frames.length > 0 && this.write(sseChunk(frames), frames.length)
+  }
+
+  /**
+   * The same for a chunk framed once and shared by many clients (`sseChunk` of `frames` frames):
+   * false when the client had to be dropped.
+   */
   write(chunk: Buffer, frames: number): boolean {
     if (this.state === 'closed') return false
     this.wroteSinceHeartbeat = true
@@ -100,8 +108,9 @@ export class SseClient {
   }
 
   /** Replay path: resolves once the socket can take more, so a replay never outruns its client. */
-  async writeAndWait(chunk: Buffer): Promise<void> {
-    if (this.state === 'closed') return
+  async sendAndWait(frames: readonly Buffer[]): Promise<void> {
+    if (this.state === 'closed' || frames.length === 0) return
+    const chunk = sseChunk(frames)
     if (this.queue.length === 0 && !this.socket.writableNeedDrain) {
       if (this.socket.write(chunk)) return
     } else {

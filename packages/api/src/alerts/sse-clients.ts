@@ -5,7 +5,6 @@ import type { StreamReader } from './alert-reader.js'
 import type { AlertsMetrics } from './alerts-metrics.js'
 import type { Position } from './resume-token.js'
 import { type CloseReason, SseClient } from './sse-client.js'
-import { httpChunk } from './sse-frames.js'
 
 export interface SseClientsOptions {
   heartbeatMs: number
@@ -14,25 +13,6 @@ export interface SseClientsOptions {
   maxConnectionsPerUser: number
   metrics: AlertsMetrics
   logger: Logger
-}
-
-/**
- * The frames a client held while catching up that its replay did not cover (the client stands at
- * `position`), and empties its hold. De-duplication at the seam is by position. A held frame's
- * shared id is reused when it equals the client's own position (the usual case); otherwise
- * (resumed from a replica that was ahead) the id is re-encoded for it.
- */
-export function heldFrames(client: SseClient, position: Position): Buffer[] {
-  const current = [...position]
-  const frames: Buffer[] = []
-  for (const entry of client.pending) {
-    if (entry.offset < (current[entry.partition] ?? 0)) continue
-    current[entry.partition] = entry.offset + 1
-    const frame = client.reader.frameAt(entry, current)
-    if (frame) frames.push(frame)
-  }
-  client.pending = []
-  return frames
 }
 
 /**
@@ -99,18 +79,18 @@ export function createSseClients(options: SseClientsOptions) {
       for (const client of catchingUp) client.hold(entries)
     },
     /**
-     * Makes a caught-up client live and sends it what it held beyond `position`. False when the
-     * client is not catching up (closed meanwhile, or already live).
+     * Makes a caught-up client live and sends it what it held beyond `position`: de-duplication at
+     * the seam is by position. False when the client is not catching up (closed meanwhile, or
+     * already live).
      */
     goLive(client: SseClient, position: Position): boolean {
       if (client.state !== 'catching-up') return false
-      const frames = heldFrames(client, position)
+      const frames = client.reader.framesFrom(client.pending, [...position])
+      client.pending = []
       client.state = 'live'
       catchingUp.delete(client)
       live.add(client)
-      if (frames.length > 0 && client.write(httpChunk(Buffer.concat(frames)), frames.length)) {
-        metrics.eventsSent.inc(frames.length)
-      }
+      if (client.send(frames)) metrics.eventsSent.inc(frames.length)
       return true
     },
     /** Ends every stream ('shutdown') and resolves once all have closed; no new client is accepted. */

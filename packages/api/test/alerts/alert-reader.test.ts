@@ -121,6 +121,19 @@ describe('stream reader', () => {
     expect(reader('user-b', { rule: 'rule-a' }).frameAt(e, [0, 0])).toBeNull()
   })
 
+  it('frames a resuming stream from its position: every entry moves it, seen or not, and ids follow it', () => {
+    const at = (partition: number, offset: number, make: string) =>
+      createAlertEntry(partition, offset, { ...entry([builtin]).alert, make }, [])
+    const entries = [at(0, 4, 'Toyota'), at(1, 9, 'Mazda'), at(0, 5, 'Mazda'), at(1, 10, 'Toyota')]
+    const position = [5, 9]
+    const frames = reader('user-a', { make: 'toyota' }).framesFrom(entries, position)
+    // Partition 0 offset 4 is behind the stream; the Mazdas are skipped but still move it.
+    expect(position).toEqual([6, 11])
+    expect(frames.map((frame) => frame.toString().split('\n')[0])).toEqual([
+      `id: ${encodeResumeToken([6, 11])}`,
+    ])
+  })
+
   it('filters on rules among the visible ones: an invisible or unknown id matches nothing', () => {
     const mine = entry([ofA])
     const mixed = entry([builtin, ofA])

@@ -426,7 +426,7 @@ describe('GET /alerts', () => {
     await waitFor(async () => (await metricValue(server.registry, 'alerts_sse_clients_connected')) === 0)
   })
 
-  it('close() ends every stream and stops the consumer', async () => {
+  it('closing the app ends every stream and stops the consumer', async () => {
     const { server } = await setup()
     const response = await fetch(`${server.url}/alerts`, {
       headers: { authorization: `Bearer ${server.token()}` },

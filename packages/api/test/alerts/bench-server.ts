@@ -1,8 +1,9 @@
 // API side of bench/alerts.ts (lives here so it resolves the API's dependencies): the alerts
 // feature in a minimal Fastify app (JWT + zod type provider, as in the real API), on the topic
-// given in ALERTS_TOPIC. BENCH_FANOUT=naive swaps in the reference fan-out (one write per client
-// per alert); route, auth, consumer and clients stay the same. BENCH_DETACH_SOCKETS=0 leaves the
-// streams' sockets with Node's HTTP server (request and response kept alive). Prints one JSON line
+// given in ALERTS_TOPIC, composed here from the feature's parts as `createAlertsFeature` composes
+// them. BENCH_FANOUT=naive swaps in the reference fan-out (one write per client per alert); route,
+// auth, consumer and clients stay the same. BENCH_DETACH_SOCKETS=0 leaves the streams' sockets
+// with Node's HTTP server (request and response kept alive). Prints one JSON line
 // `{"port", "token"}` when listening; GET /bench/stats answers {clients, rss, heapUsed, ...};
 // POST /bench/raw-sweep times bare write loops over the open streams (the floor of any fan-out).
 // BENCH_LISTEN_PORT: a fixed port (a replica restarted behind a proxy keeps its place).
@@ -14,7 +15,18 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { Kafka, logLevel } from 'kafkajs'
 import pino from 'pino'
 import { Registry } from 'prom-client'
-import { alertsConfigSchema, createAlertsFeature } from '../../src/alerts/index.js'
+import { createAlertsMetrics } from '../../src/alerts/alerts-metrics.js'
+import { createStreamOpener } from '../../src/alerts/alerts-stream.js'
+import { createAlertsWindow } from '../../src/alerts/alerts-window.js'
+import { createCatchUp } from '../../src/alerts/catch-up.js'
+import {
+  alertsConfigSchema,
+  alertsConsumer,
+  broadcasterOptions,
+  serveAlerts,
+} from '../../src/alerts/index.js'
+import { createSseBroadcaster } from '../../src/alerts/sse-broadcaster.js'
+import { detachFromHttpServer } from '../../src/http/detach-socket.js'
 import { authPlugin } from '../../src/plugins/auth.js'
 import { errorHandlerPlugin } from '../../src/plugins/error-handler.js'
 import { createNaiveBroadcaster } from './naive-broadcaster.js'
@@ -28,13 +40,34 @@ const kafka = new Kafka({
   brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:29092').split(','),
   logLevel: logLevel.NOTHING,
 })
-const feature = createAlertsFeature({
+const detachSockets = process.env.BENCH_DETACH_SOCKETS !== '0'
+const window = createAlertsWindow(config.SSE_REPLAY_WINDOW)
+const metrics = createAlertsMetrics(
+  registry,
+  () => consumer.lag(),
+  () => broadcaster.clientCount,
+  () => window.size,
+)
+const broadcaster = (process.env.BENCH_FANOUT === 'naive' ? createNaiveBroadcaster : createSseBroadcaster)(
+  broadcasterOptions(config, metrics, logger),
+)
+const consumer = alertsConsumer({
   kafka,
   config,
+  window,
   logger,
-  registry,
-  createBroadcaster: process.env.BENCH_FANOUT === 'naive' ? createNaiveBroadcaster : undefined,
-  detachSockets: process.env.BENCH_DETACH_SOCKETS !== '0',
+  onEntries: (entries) => broadcaster.publish(entries),
+})
+const catchUp = createCatchUp({ kafka, config, consumer, window, broadcaster, metrics, logger })
+const openStream = createStreamOpener({ config, consumer, broadcaster, catchUp, logger })
+const feature = serveAlerts({
+  consumer,
+  broadcaster,
+  logger,
+  open(request, response, stream) {
+    if (detachSockets) detachFromHttpServer(request, response)
+    openStream(request.socket, stream)
+  },
 })
 await feature.start()
 

@@ -5,7 +5,7 @@
 // nothing else.
 import type { BroadcasterOptions, SseBroadcaster } from '../../src/alerts/sse-broadcaster.js'
 import { createSseClients } from '../../src/alerts/sse-clients.js'
-import { httpChunk } from '../../src/alerts/sse-frames.js'
+import { sseChunk } from '../../src/alerts/sse-frames.js'
 
 export function createNaiveBroadcaster(options: BroadcasterOptions): SseBroadcaster {
   const { metrics } = options
@@ -31,7 +31,7 @@ export function createNaiveBroadcaster(options: BroadcasterOptions): SseBroadcas
           if (!frame) continue
           let chunk = chunks.get(frame)
           if (!chunk) {
-            chunk = httpChunk(frame)
+            chunk = sseChunk([frame])
             chunks.set(frame, chunk)
           }
           if (client.write(chunk, 1)) sent++
