@@ -45,8 +45,6 @@ export interface IndexerDeps {
   metrics: IndexerMetrics
   /** Called when the consumer has crashed for good (kafkajs will not restart it). */
   onFatalError?: (err: Error) => void
-  /** Fault injection for crash tests: called after a batch's bulk write and after its commit. */
-  faults?: { afterStore?: () => void; afterCommit?: () => void }
 }
 
 /** Errors by which the group tells a member to rejoin: not a failure of the partition's batch. */
@@ -237,9 +235,7 @@ export function createIndexer(deps: IndexerDeps) {
     const keepAlive = setInterval(session.heartbeat, config.heartbeatIntervalMs)
     try {
       const result = await storeWriter.write(classified.documents, partition, payload)
-      deps.faults?.afterStore?.()
       const plan = await delivery.deliver(owner, classified, records, batch, session)
-      deps.faults?.afterCommit?.()
       metrics.stored.inc(result.inserted)
       metrics.duplicates.inc(result.duplicates)
       if (plan) {
