@@ -1,22 +1,13 @@
-import {
-  growingDelay,
-  IntellisiteError,
-  isKafkaError,
-  retriableKafkaErrorType,
-  sleep,
-} from '@intellisite/common'
+import { growingDelay, isKafkaError, retriableKafkaErrorType, sleep } from '@intellisite/common'
 import kafkajs, { type Admin } from 'kafkajs'
 import type { Logger } from 'pino'
-import {
-  type ClassifiedBatch,
-  type DeliveryLimits,
-  type DeliveryPlan,
-  planDelivery,
-} from '../classify-records.js'
 import type { IndexerConfig } from '../config.js'
+import type { OwnedBatch, PartitionOwner, PartitionOwnership } from '../kafka/partition-ownership.js'
 import type { IndexerMetrics } from '../metrics.js'
 import type { PartitionHealth } from '../partition-health.js'
-import type { OwnedBatch, PartitionOwner, PartitionOwnership } from './partition-ownership.js'
+import { IndexerStoppingError, TransactionFailedError } from './batch-errors.js'
+import type { ClassifiedBatch } from './classify-records.js'
+import { type DeliveryLimits, type DeliveryPlan, planDelivery } from './delivery-plan.js'
 
 // kafkajs is CommonJS and Node's ESM loader does not detect this export by name.
 const { ConfigResourceTypes } = kafkajs
@@ -26,24 +17,6 @@ const { ConfigResourceTypes } = kafkajs
  * limits cannot be read (e.g. no DescribeConfigs permission). Not the largest detection accepted.
  */
 const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
-
-export class IndexerStoppingError extends IntellisiteError<'INDEXER_STOPPING'> {
-  constructor() {
-    super('INDEXER_STOPPING', 'indexer is stopping: batch left uncommitted, it will be redelivered')
-  }
-}
-
-/**
- * Retriable on purpose: kafkajs then redelivers the batch, and restarts the consumer after its
- * retries, instead of stopping for good as it does on the producer's non-retriable errors.
- */
-export class TransactionFailedError extends IntellisiteError<'TRANSACTION_FAILED'> {
-  constructor(cause: unknown) {
-    super('TRANSACTION_FAILED', `batch transaction aborted: ${(cause as Error)?.message ?? String(cause)}`, {
-      cause,
-    })
-  }
-}
 
 const isFenced = (err: unknown) => isKafkaError(err, 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED')
 

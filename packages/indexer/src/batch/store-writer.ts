@@ -1,11 +1,11 @@
 import { backoffDelay, sleep } from '@intellisite/common'
 import type { DetectionDocument, DetectionsRepository, InsertResult } from '@intellisite/detections-store'
 import type { Logger } from 'pino'
-import { IndexerStoppingError } from './kafka/batch-delivery.js'
-import type { IndexerMetrics } from './metrics.js'
+import type { IndexerMetrics } from '../metrics.js'
+import { IndexerStoppingError } from './batch-errors.js'
 
 export interface StoreWriterOptions {
-  repository: DetectionsRepository
+  repository: Pick<DetectionsRepository, 'ensureIndexes' | 'insertBatch'>
   retry: { initialMs: number; maxMs: number }
   metrics: Pick<IndexerMetrics, 'storeRetries' | 'bulkWriteSeconds'>
   logger: Logger
