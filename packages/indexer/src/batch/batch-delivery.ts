@@ -33,7 +33,7 @@ export interface BatchDeliveryOptions {
   config: Pick<IndexerConfig, 'topics' | 'groupId' | 'publishRetry' | 'produceMaxBatchBytes'>
   ownership: PartitionOwnership
   health: PartitionHealth
-  metrics: Pick<IndexerMetrics, 'transactionsAborted'>
+  metrics: Pick<IndexerMetrics, 'transactionAborted'>
   logger: Logger
   /** Aborted when the indexer stops: a retry wait ends at once. */
   stopSignal: AbortSignal
@@ -119,7 +119,7 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
       await transaction.commit()
       ownership.committed(owner, next)
     } catch (err) {
-      metrics.transactionsAborted.inc()
+      metrics.transactionAborted()
       await transaction.abort().catch(() => {})
       await ownership.release(batch.partition)
       throw err

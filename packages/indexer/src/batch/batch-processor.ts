@@ -25,10 +25,7 @@ export interface BatchProcessorOptions {
   storeWriter: Pick<StoreWriter, 'write'>
   delivery: BatchDelivery
   health: Pick<PartitionHealth, 'waiting' | 'failed' | 'committed'>
-  metrics: Pick<
-    IndexerMetrics,
-    'consumed' | 'stored' | 'duplicates' | 'alerts' | 'deadLettered' | 'recordProgress'
-  >
+  metrics: Pick<IndexerMetrics, 'consumed' | 'batchCommitted' | 'recordProgress'>
   /** The rules as they are when a batch is classified (a rule index's `match`). */
   match: (detection: MatchableDetection) => RuleMatches | null
   settings: {
@@ -70,7 +67,7 @@ export function createBatchProcessor(options: BatchProcessorOptions) {
     const records = await ownership.claim(owner, batch)
     if (records === null) return
 
-    metrics.consumed.inc(records.length)
+    metrics.consumed(records.length)
     // The rules as they are now: a rule applies to the detections classified after it reached this
     // indexer. A batch redelivered after a crash is classified again, possibly with newer rules.
     const classified = classifyRecords(records, {
@@ -96,11 +93,8 @@ export function createBatchProcessor(options: BatchProcessorOptions) {
     try {
       const result = await storeWriter.write(classified.documents, partition, payload)
       const plan = await delivery.deliver(owner, classified, records, batch, session)
-      metrics.stored.inc(result.inserted)
-      metrics.duplicates.inc(result.duplicates)
+      metrics.batchCommitted(result, plan)
       if (plan) {
-        metrics.alerts.inc(plan.alertCount)
-        for (const code of plan.deadLetterCodes) metrics.deadLettered.inc({ code })
         if (plan.deadLetterCodes.length > 0) {
           logger.warn(
             { partition, count: plan.deadLetterCodes.length, codes: [...new Set(plan.deadLetterCodes)] },

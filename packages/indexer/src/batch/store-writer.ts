@@ -7,7 +7,7 @@ import { IndexerStoppingError } from './batch-errors.js'
 export interface StoreWriterOptions {
   repository: Pick<DetectionsRepository, 'ensureIndexes' | 'insertBatch'>
   retry: { initialMs: number; maxMs: number }
-  metrics: Pick<IndexerMetrics, 'storeRetries' | 'bulkWriteSeconds'>
+  metrics: Pick<IndexerMetrics, 'startStoreWrite' | 'storeRetried'>
   logger: Logger
   /** Aborted when the indexer stops: a retry wait ends at once. */
   stopSignal: AbortSignal
@@ -46,7 +46,7 @@ export function createStoreWriter(options: StoreWriterOptions) {
     session: { heartbeat(): Promise<void>; isRunning(): boolean },
   ): Promise<InsertResult> {
     for (let attempt = 1; ; attempt++) {
-      const endTimer = metrics.bulkWriteSeconds.startTimer()
+      const endTimer = metrics.startStoreWrite()
       try {
         const result = await repository.insertBatch(documents)
         endTimer()
@@ -54,7 +54,7 @@ export function createStoreWriter(options: StoreWriterOptions) {
         return result
       } catch (err) {
         if (stopSignal.aborted || !session.isRunning()) throw new IndexerStoppingError()
-        metrics.storeRetries.inc()
+        metrics.storeRetried()
         const wait = delay(attempt)
         logger.warn({ err, partition, attempt, delay: wait }, 'store write failed, retrying')
         await session.heartbeat().catch(() => {})
