@@ -6,6 +6,7 @@ import type { OwnedBatch, PartitionOwner, PartitionOwnership } from '../kafka/pa
 import type { IndexerMetrics } from '../metrics.js'
 import type { PartitionHealth } from '../partition-health.js'
 import { IndexerStoppingError, TransactionFailedError } from './batch-errors.js'
+import { type BatchSession, throwGroupError } from './batch-session.js'
 import type { ClassifiedBatch } from './classify-records.js'
 import { type DeliveryLimits, type DeliveryPlan, planDelivery } from './delivery-plan.js'
 
@@ -19,14 +20,6 @@ const { ConfigResourceTypes } = kafkajs
 const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 const isFenced = (err: unknown) => isKafkaError(err, 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED')
-
-/** The batch's side of the consumer group while it is delivered. */
-export interface BatchSession {
-  heartbeat(): Promise<void>
-  isRunning(): boolean
-  /** The last group error a heartbeat saw during the batch (e.g. UNKNOWN_MEMBER_ID), if any. */
-  groupError(): Error | undefined
-}
 
 export interface BatchDeliveryOptions {
   admin: Admin
@@ -151,10 +144,9 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
         // Fenced: another member owns the partition now, unless that member is itself the zombie.
         // If the group has moved on without us, surface kafkajs's own group error so it rejoins
         // instead of retrying this batch (which would fence the rightful owner for nothing).
-        if (isFenced(err)) await session.heartbeat().catch(() => {})
+        if (isFenced(err)) await session.heartbeat()
         const stopped = () => stopSignal.aborted || !session.isRunning()
-        const groupError = session.groupError()
-        if (groupError) throw groupError
+        throwGroupError(session)
         if (stopped()) throw new IndexerStoppingError()
         health.failed(partition, err)
         if (isKafkaError(err, 'MESSAGE_TOO_LARGE')) await refreshLimits()
@@ -166,8 +158,7 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
         logger.warn({ ...cause, partition, attempt, delay }, 'batch transaction failed, retrying')
         await sleep(delay, stopSignal)
         if (stopped()) throw new IndexerStoppingError()
-        const lateGroupError = session.groupError()
-        if (lateGroupError) throw lateGroupError
+        throwGroupError(session)
         const next = await ownership.reacquire(partition, batch, records)
         if (next.outcome === 'all') {
           logger.info({ partition }, 'the failed attempt had committed after all')

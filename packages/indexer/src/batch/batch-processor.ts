@@ -7,6 +7,7 @@ import type { IndexerMetrics } from '../metrics.js'
 import type { PartitionHealth } from '../partition-health.js'
 import type { BatchDelivery } from './batch-delivery.js'
 import { IndexerStoppingError } from './batch-errors.js'
+import { createBatchSession, keepAlive } from './batch-session.js'
 import { classifyRecords } from './classify-records.js'
 import type { StoreWriter } from './store-writer.js'
 
@@ -61,7 +62,7 @@ export function createBatchProcessor(options: BatchProcessorOptions) {
   }
 
   async function processBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, resolveOffset, isRunning } = payload
+    const { batch, resolveOffset, isRunning } = payload
     const { topic, partition } = batch
     const owner = await ownership.acquire(partition)
     const records = await ownership.claim(owner, batch)
@@ -78,20 +79,12 @@ export function createBatchProcessor(options: BatchProcessorOptions) {
       alertsPartitions: settings.alertsPartitions,
       dlqPartitions: settings.dlqPartitions,
     })
-    // A slow or retried bulk write must not cost the partition: keep the group session alive.
-    let groupError: Error | undefined
-    const session = {
-      heartbeat: () =>
-        heartbeat().catch((err: unknown) => {
-          groupError = err as Error
-          logger.debug({ err, partition }, 'heartbeat during batch')
-        }),
-      isRunning,
-      groupError: () => groupError,
-    }
-    const keepAlive = setInterval(session.heartbeat, settings.heartbeatIntervalMs)
+    const session = createBatchSession(payload, (err) =>
+      logger.debug({ err, partition }, 'heartbeat during batch'),
+    )
+    const stopKeepAlive = keepAlive(session, settings.heartbeatIntervalMs)
     try {
-      const result = await storeWriter.write(classified.documents, partition, payload)
+      const result = await storeWriter.write(classified.documents, partition, session)
       const plan = await delivery.deliver(owner, classified, records, batch, session)
       metrics.batchCommitted(result, plan)
       if (plan) {
@@ -109,7 +102,7 @@ export function createBatchProcessor(options: BatchProcessorOptions) {
         }
       }
     } finally {
-      clearInterval(keepAlive)
+      stopKeepAlive()
     }
     resolveOffset(batch.lastOffset())
     health.committed(partition)

@@ -3,6 +3,7 @@ import type { DetectionDocument, DetectionsRepository, InsertResult } from '@int
 import type { Logger } from 'pino'
 import type { IndexerMetrics } from '../metrics.js'
 import { IndexerStoppingError } from './batch-errors.js'
+import { type BatchSession, throwGroupError } from './batch-session.js'
 
 export interface StoreWriterOptions {
   repository: Pick<DetectionsRepository, 'ensureIndexes' | 'insertBatch'>
@@ -38,12 +39,13 @@ export function createStoreWriter(options: StoreWriterOptions) {
   /**
    * Writes a batch until the store accepts it: an outage pauses the partition, it never skips
    * it. Between attempts the group session is kept alive; a stop ends the wait with
-   * {@link IndexerStoppingError} (the batch stays uncommitted and is redelivered).
+   * {@link IndexerStoppingError}, and a group error a heartbeat saw ends it with that error, as
+   * the delivery does (either way the batch stays uncommitted and is redelivered).
    */
   async function write(
     documents: readonly DetectionDocument[],
     partition: number,
-    session: { heartbeat(): Promise<void>; isRunning(): boolean },
+    session: BatchSession,
   ): Promise<InsertResult> {
     for (let attempt = 1; ; attempt++) {
       const endTimer = metrics.startStoreWrite()
@@ -57,8 +59,12 @@ export function createStoreWriter(options: StoreWriterOptions) {
         metrics.storeRetried()
         const wait = delay(attempt)
         logger.warn({ err, partition, attempt, delay: wait }, 'store write failed, retrying')
-        await session.heartbeat().catch(() => {})
+        // A member the group has moved on from must rejoin, not keep writing for a partition
+        // another member may own by now.
+        await session.heartbeat()
+        throwGroupError(session)
         await sleep(wait, stopSignal)
+        throwGroupError(session)
       }
     }
   }
