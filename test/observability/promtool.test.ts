@@ -25,8 +25,11 @@ describe('metrics under promtool check metrics', () => {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const metrics = createIndexerMetrics(registry)
-    metrics.consumed.inc(3)
-    metrics.deadLettered.inc({ code: 'INVALID_JSON' })
+    metrics.consumed(3)
+    metrics.batchCommitted(
+      { inserted: 0, duplicates: 0 },
+      { alertCount: 0, deadLetterCodes: ['INVALID_JSON'] },
+    )
     metrics.recordProgress('detections', 0, { lagMessages: 1, lastTimestamp: Date.now() })
     const findings = promtoolFindings(await registry.metrics())
     // The linter did run: it found the known default gauges.

@@ -264,10 +264,13 @@ async function round(): Promise<Round> {
     await indexer.stop()
     const stored = await target.stored()
     if (stored !== count) throw new Error(`indexer stored ${stored} of ${count}`)
-    const writes = (await metrics.bulkWriteSeconds.get()).values.find((v) => v.metricName?.endsWith('_count'))
+    const writes = (await metrics.read.bulkWriteSeconds.get()).values.find((v) =>
+      v.metricName?.endsWith('_count'),
+    )
     const batchSize = Math.round(count / (writes?.value || 1))
     const storeSeconds =
-      (await metrics.bulkWriteSeconds.get()).values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0
+      (await metrics.read.bulkWriteSeconds.get()).values.find((v) => v.metricName?.endsWith('_sum'))?.value ??
+      0
 
     // 2. Raw insertMany of the same documents, same batch size, one writer per partition as well.
     const documents: DetectionDocument[] = produced.map((p) =>

@@ -151,7 +151,7 @@ async function indexBacklog(
     }
     const seconds = (performance.now() - t0) / 1000
     await indexer.stop()
-    const alerts = (await metrics.alerts.get()).values.reduce((s, v) => s + v.value, 0)
+    const alerts = (await metrics.read.alerts.get()).values.reduce((s, v) => s + v.value, 0)
     return { seconds, loadSeconds: (t0 - tLoad) / 1000, alerts }
   } finally {
     await admin.deleteTopics({ topics: [topics.alerts, topics.dlq, topics.rules] }).catch(() => {})

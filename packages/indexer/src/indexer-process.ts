@@ -6,37 +6,26 @@ import {
   runWorker,
   warnWhenMongoUrlChoseStore,
 } from '@intellisite/common'
-import { openDetectionsStore } from '@intellisite/detections-store'
+import { type DetectionsStore, openDetectionsStore } from '@intellisite/detections-store'
 import { Kafka, logLevel } from 'kafkajs'
+import type { Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { loadConfig } from './config.js'
+import { type IndexerConfig, loadConfig } from './config.js'
 import { createIndexerHealthServer } from './health.js'
 import { createIndexer } from './indexer.js'
 import { createIndexerMetrics } from './metrics.js'
 import { createStoreMaintenance } from './store-maintenance.js'
 
-export interface IndexerFaults {
-  /** Called after a batch's bulk write, before its transaction. */
-  afterStore?: () => void
-  /** Called after a batch's transaction committed. */
-  afterCommit?: () => void
+/** The store and the Kafka clients the indexer process runs on. */
+export interface IndexerConnections {
+  store: DetectionsStore
+  kafka: Kafka
+  /** The client of the transactional producers (see `IndexerDeps.producerKafka`). */
+  producerKafka: Kafka
 }
 
-/**
- * The indexer as a process: opens the store and Kafka, serves /healthz /readyz /metrics, stops
- * gracefully on SIGTERM/SIGINT. `faults` is the seam crash tests use to kill the process at an
- * exact point of a batch; production passes none.
- */
-export async function runIndexer({
-  env,
-  faults,
-}: {
-  env: Record<string, string | undefined>
-  faults?: IndexerFaults
-}): Promise<void> {
-  const config = loadConfigOrExit(() => loadConfig(env))
-  const logger = createServiceLogger({ service: 'indexer', level: config.logLevel, redact: ['storeUrl'] })
-
+/** Opens the detections store and builds the Kafka clients, as the configuration says. */
+export function openIndexerConnections(config: IndexerConfig, logger: Logger): IndexerConnections {
   const storeChoice = { url: config.storeUrl, source: config.storeSource }
   warnWhenMongoUrlChoseStore(logger, storeChoice)
   const store = openDetectionsStore(config.storeUrl, {
@@ -44,7 +33,6 @@ export async function runIndexer({
     appName: config.kafka.clientId,
     connectTimeoutMs: config.storeConnectTimeoutMs,
   })
-  const { repository } = store
   const client = {
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
@@ -68,6 +56,25 @@ export async function runIndexer({
       retries: config.kafka.retries,
     },
   })
+  return { store, kafka, producerKafka }
+}
+
+/**
+ * The indexer as a process: opens the store and Kafka, serves /healthz /readyz /metrics, stops
+ * gracefully on SIGTERM/SIGINT. `connect` opens what it runs on (by default from the
+ * configuration); a caller may decorate what it returns, and the process closes the store it got.
+ */
+export async function runIndexer({
+  env,
+  connect = openIndexerConnections,
+}: {
+  env: Record<string, string | undefined>
+  connect?: (config: IndexerConfig, logger: Logger) => IndexerConnections
+}): Promise<void> {
+  const config = loadConfigOrExit(() => loadConfig(env))
+  const logger = createServiceLogger({ service: 'indexer', level: config.logLevel, redact: ['storeUrl'] })
+  const { store, kafka, producerKafka } = connect(config, logger)
+  const { repository } = store
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const metrics = createIndexerMetrics(registry)
@@ -79,7 +86,6 @@ export async function runIndexer({
     config,
     logger,
     metrics,
-    ...(faults && { faults }),
     onFatalError: (err) =>
       worker.fail(err, 'consumer stopped for good, exiting so the supervisor restarts us'),
   })
@@ -112,7 +118,10 @@ export async function runIndexer({
         rulesTopic: config.topics.rules,
         groupId: config.groupId,
         suspicious: config.suspiciousVehicle,
-        store: { backend: store.backend, ...describeDetectionsStore(storeChoice) },
+        store: {
+          backend: store.backend,
+          ...describeDetectionsStore({ url: config.storeUrl, source: config.storeSource }),
+        },
         retention: config.retention,
       }
     },

@@ -1,19 +1,19 @@
 import { builtinRule, createRuleIndex } from '@intellisite/alert-rules'
-import { ensureTopics, isKafkaError } from '@intellisite/common'
+import { ensureTopics } from '@intellisite/common'
 import type { DetectionsRepository } from '@intellisite/detections-store'
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs'
+import type { Admin, Consumer, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
-import { classifyRecords } from './classify-records.js'
+import { createBatchDelivery } from './batch/batch-delivery.js'
+import { createBatchProcessor } from './batch/batch-processor.js'
+import { createStoreWriter } from './batch/store-writer.js'
 import type { IndexerConfig } from './config.js'
-import { type BatchDelivery, createBatchDelivery, IndexerStoppingError } from './kafka/batch-delivery.js'
 import { watchGroupMembership } from './kafka/group-membership.js'
 import { createPartitionOwnership, type PartitionOwnership } from './kafka/partition-ownership.js'
 import { createRulesFollower, type RulesFollower } from './kafka/rules-follower.js'
 import type { IndexerMetrics } from './metrics.js'
 import { createPartitionHealth } from './partition-health.js'
-import { createStoreWriter } from './store-writer.js'
 
-export { IndexerStoppingError, TransactionFailedError } from './kafka/batch-delivery.js'
+export { IndexerStoppingError, TransactionFailedError } from './batch/batch-errors.js'
 
 export type IndexerSettings = Pick<
   IndexerConfig,
@@ -45,25 +45,13 @@ export interface IndexerDeps {
   metrics: IndexerMetrics
   /** Called when the consumer has crashed for good (kafkajs will not restart it). */
   onFatalError?: (err: Error) => void
-  /** Fault injection for crash tests: called after a batch's bulk write and after its commit. */
-  faults?: { afterStore?: () => void; afterCommit?: () => void }
 }
 
-/** Errors by which the group tells a member to rejoin: not a failure of the partition's batch. */
-const GROUP_ERRORS = [
-  'REBALANCE_IN_PROGRESS',
-  'UNKNOWN_MEMBER_ID',
-  'ILLEGAL_GENERATION',
-  'FENCED_INSTANCE_ID',
-  'NOT_COORDINATOR',
-  'COORDINATOR_NOT_AVAILABLE',
-]
-
 /**
- * The consumer's life (topics, store schema, rules, group membership, readiness) and the path of
- * one batch: classify, store, deliver. Which partitions this member owns, with the committed
- * offsets that prove it, lives in `PartitionOwnership`; the transaction that publishes a batch, in
- * `BatchDelivery`; the alert rules, in the index the `RulesFollower` keeps up to date.
+ * The consumer's life: topics, store schema, rules, group membership, readiness, stop. Which
+ * partitions this member owns, with the committed offsets that prove it, lives in
+ * `PartitionOwnership`; the path of one batch (classify, store, deliver), in `batch/`; the alert
+ * rules, in the index the `RulesFollower` keeps up to date.
  */
 export function createIndexer(deps: IndexerDeps) {
   const { kafka, repository, config, metrics } = deps
@@ -77,9 +65,6 @@ export function createIndexer(deps: IndexerDeps) {
   let follower: RulesFollower | undefined
   let consumer: Consumer | undefined
   let ownership: PartitionOwnership | undefined
-  let delivery: BatchDelivery | undefined
-  let alertsPartitions = 1
-  let dlqPartitions = 1
   const health = createPartitionHealth({
     topic: config.topics.detections,
     failureThreshold: config.stall.failures,
@@ -113,8 +98,6 @@ export function createIndexer(deps: IndexerDeps) {
     )
     if (!alerts?.partitions || !dlq?.partitions)
       throw new Error('the alerts or dead-letter topic has no partitions')
-    alertsPartitions = alerts.partitions
-    dlqPartitions = dlq.partitions
     // A stall by time must be logged even when nobody asks for readiness.
     stallTimer = setInterval(health.stalled, 1_000)
     stallTimer.unref()
@@ -143,7 +126,7 @@ export function createIndexer(deps: IndexerDeps) {
       seek: (partition, offset) =>
         consumer?.seek({ topic: topics.detections, partition, offset: String(offset) }),
     })
-    delivery = createBatchDelivery({
+    const delivery = createBatchDelivery({
       admin,
       config,
       ownership,
@@ -153,6 +136,21 @@ export function createIndexer(deps: IndexerDeps) {
       stopSignal: stopSignal.signal,
     })
     await delivery.refreshLimits()
+    const processor = createBatchProcessor({
+      ownership,
+      storeWriter,
+      delivery,
+      health,
+      metrics,
+      match: rules.match,
+      settings: {
+        maxMessageBytes: config.maxMessageBytes,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        alertsPartitions: alerts.partitions,
+        dlqPartitions: dlq.partitions,
+      },
+      logger,
+    })
     consumer = kafka.consumer({
       groupId: config.groupId,
       sessionTimeout: config.sessionTimeoutMs,
@@ -185,90 +183,8 @@ export function createIndexer(deps: IndexerDeps) {
       // Offsets are resolved by hand once the batch's transaction has committed.
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: config.concurrency,
-      eachBatch: handleBatch,
+      eachBatch: processor.handle,
     })
-  }
-
-  async function handleBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload
-    // Stale: a seek on this partition is pending, its position is no longer this batch's.
-    if (batch.isEmpty() || payload.isStale() || !ownership || !delivery) return
-    health.waiting(batch.partition)
-    try {
-      await processBatch(payload)
-    } catch (err) {
-      if (!(err instanceof IndexerStoppingError) && !isKafkaError(err, ...GROUP_ERRORS)) {
-        health.failed(batch.partition, err)
-      }
-      throw err
-    }
-  }
-
-  async function processBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, resolveOffset, isRunning } = payload
-    const { topic, partition } = batch
-    if (!ownership || !delivery) return
-    const owner = await ownership.acquire(partition)
-    const records = await ownership.claim(owner, batch)
-    if (records === null) return
-
-    metrics.consumed.inc(records.length)
-    // The rules as they are now: a rule applies to the detections classified after it reached this
-    // indexer. A batch redelivered after a crash is classified again, possibly with newer rules.
-    const classified = classifyRecords(records, {
-      topic,
-      partition,
-      match: rules.match,
-      maxMessageBytes: config.maxMessageBytes,
-      alertsPartitions,
-      dlqPartitions,
-    })
-    // A slow or retried bulk write must not cost the partition: keep the group session alive.
-    let groupError: Error | undefined
-    const session = {
-      heartbeat: () =>
-        heartbeat().catch((err: unknown) => {
-          groupError = err as Error
-          logger.debug({ err, partition }, 'heartbeat during batch')
-        }),
-      isRunning,
-      groupError: () => groupError,
-    }
-    const keepAlive = setInterval(session.heartbeat, config.heartbeatIntervalMs)
-    try {
-      const result = await storeWriter.write(classified.documents, partition, payload)
-      deps.faults?.afterStore?.()
-      const plan = await delivery.deliver(owner, classified, records, batch, session)
-      deps.faults?.afterCommit?.()
-      metrics.stored.inc(result.inserted)
-      metrics.duplicates.inc(result.duplicates)
-      if (plan) {
-        metrics.alerts.inc(plan.alertCount)
-        for (const code of plan.deadLetterCodes) metrics.deadLettered.inc({ code })
-        if (plan.deadLetterCodes.length > 0) {
-          logger.warn(
-            { partition, count: plan.deadLetterCodes.length, codes: [...new Set(plan.deadLetterCodes)] },
-            'records dead-lettered',
-          )
-        }
-        if (plan.truncated > 0) {
-          logger.error(
-            { partition, count: plan.truncated, limit: delivery.limits().dlqBatchBytes },
-            "dead letters over the dead-letter topic's max.message.bytes were sent without their value: raise it to the detections topic's",
-          )
-        }
-      }
-    } finally {
-      clearInterval(keepAlive)
-    }
-    resolveOffset(batch.lastOffset())
-    health.committed(partition)
-    const last = batch.messages.at(-1)
-    metrics.recordProgress(topic, partition, {
-      lagMessages: Number(batch.offsetLag()),
-      lastTimestamp: last ? Number(last.timestamp) : Date.now(),
-    })
-    if (!isRunning()) logger.info({ partition, lastOffset: batch.lastOffset() }, 'in-flight batch committed')
   }
 
   async function stop(): Promise<void> {

@@ -14,6 +14,15 @@ export interface RulesHeld {
   watchlistEntries: number
 }
 
+/** A metric's values, without the means to change them. */
+function reader<T extends { get(): unknown }>(metric: T): Pick<T, 'get'> {
+  return { get: () => metric.get() } as Pick<T, 'get'>
+}
+
+/**
+ * The indexer's counters, histograms and gauges, counted here only: the batch path and the rules
+ * follower report what happened, this module decides what each event adds to which metric.
+ */
 export function createIndexerMetrics(registry: Registry) {
   const registers = [registry]
   const progress = new Map<string, PartitionProgress>()
@@ -134,16 +143,50 @@ export function createIndexerMetrics(registry: Registry) {
   })
 
   return {
-    consumed,
-    stored,
-    duplicates,
-    alerts,
-    deadLettered,
-    storeRetries,
-    transactionsAborted,
-    bulkWriteSeconds,
-    ruleRecordsApplied,
-    ruleRecordsInvalid,
+    /** A batch's records as consumed, decodable or not. */
+    consumed(records: number): void {
+      consumed.inc(records)
+    },
+    /** Times one bulk write of a batch: call the returned function once the store accepted it. */
+    startStoreWrite(): () => void {
+      return bulkWriteSeconds.startTimer()
+    },
+    storeRetried(): void {
+      storeRetries.inc()
+    },
+    transactionAborted(): void {
+      transactionsAborted.inc()
+    },
+    /** A batch stored and its transaction committed. */
+    batchCommitted(
+      written: { inserted: number; duplicates: number },
+      delivered: { alertCount: number; deadLetterCodes: readonly string[] } | null,
+    ): void {
+      stored.inc(written.inserted)
+      duplicates.inc(written.duplicates)
+      if (!delivered) return
+      alerts.inc(delivered.alertCount)
+      for (const code of delivered.deadLetterCodes) deadLettered.inc({ code })
+    },
+    ruleRecordApplied(kind: string): void {
+      ruleRecordsApplied.inc({ kind })
+    },
+    ruleRecordInvalid(): void {
+      ruleRecordsInvalid.inc()
+    },
+    /** The counts so far, for readers in the same process (tests, benchmarks); only this module counts. */
+    read: {
+      consumed: reader(consumed),
+      stored: reader(stored),
+      duplicates: reader(duplicates),
+      alerts: reader(alerts),
+      deadLettered: reader(deadLettered),
+      storeRetries: reader(storeRetries),
+      transactionsAborted: reader(transactionsAborted),
+      bulkWriteSeconds: reader(bulkWriteSeconds),
+      ruleRecordsApplied: reader(ruleRecordsApplied),
+      ruleRecordsInvalid: reader(ruleRecordsInvalid),
+    },
     recordProgress(topic: string, partition: number, value: PartitionProgress): void {
       progress.set(`${topic}\u0000${partition}`, value)
     },

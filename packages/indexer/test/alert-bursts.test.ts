@@ -76,8 +76,8 @@ describe('bursts of suspicious detections', () => {
       )
       expect(new Set(alerts.map((a) => a.key))).toEqual(expectedIds)
       expect(await pipeline.repository.count()).toBe(total)
-      expect(await counterValue(metrics.transactionsAborted)).toBe(0)
-      expect(await counterValue(metrics.alerts)).toBe(total)
+      expect(await counterValue(metrics.read.transactionsAborted)).toBe(0)
+      expect(await counterValue(metrics.read.alerts)).toBe(total)
     },
     180_000,
   )
@@ -118,7 +118,7 @@ describe('bursts of suspicious detections', () => {
     expect((await pipeline.repository.list({ limit: 10, filters: { make: 'm'.repeat(100) } })).items).toEqual(
       [expect.objectContaining({ id: id(2), model: 'X'.repeat(100) })],
     )
-    expect(await counterValue(metrics.transactionsAborted)).toBe(0)
+    expect(await counterValue(metrics.read.transactionsAborted)).toBe(0)
   })
 
   it('reports a partition that cannot deliver as not ready, and recovers once the fault is gone', async () => {

@@ -1,13 +1,8 @@
 import type { Message } from 'kafkajs'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import {
-  type ClassifiedBatch,
-  chunkBySize,
-  planDelivery,
-  RECORD_BATCH_OVERHEAD,
-  recordSize,
-} from '../src/classify-records.js'
+import type { ClassifiedBatch } from '../src/batch/classify-records.js'
+import { chunkBySize, planDelivery, RECORD_BATCH_OVERHEAD, recordSize } from '../src/batch/delivery-plan.js'
 import { createPartitionHealth } from '../src/partition-health.js'
 
 const message = (bytes: number, key = 'k'): Message => ({ key, value: 'v'.repeat(bytes), partition: 0 })

@@ -22,7 +22,7 @@ export interface RulesFollowerOptions {
   /** The follower's consumer group is this prefix plus the host, the pid and a random suffix. */
   groupPrefix: string
   index: Pick<RuleIndex, 'upsert' | 'remove'>
-  metrics: Pick<IndexerMetrics, 'ruleRecordsApplied' | 'ruleRecordsInvalid'>
+  metrics: Pick<IndexerMetrics, 'ruleRecordApplied' | 'ruleRecordInvalid'>
   logger: Logger
   /** Waits before a consumer kafkajs gave up on is replaced; each is longer than the last. */
   restart?: { initialMs: number; maxMs: number }
@@ -95,14 +95,14 @@ export function createRulesFollower(options: RulesFollowerOptions) {
     const record = decode(message)
     if (!loaded) recordsAtLoad++
     if (record.kind === 'invalid') {
-      metrics.ruleRecordsInvalid.inc()
+      metrics.ruleRecordInvalid()
       logger.warn(
         { key: record.key, partition, offset: message.offset, reason: record.reason },
         'rule record skipped',
       )
       return
     }
-    metrics.ruleRecordsApplied.inc({ kind: record.kind })
+    metrics.ruleRecordApplied(record.kind)
     const level = loaded ? 'info' : 'debug'
     if (record.kind === 'delete') {
       const removed = index.remove(record.id)

@@ -1,13 +1,14 @@
 import { backoffDelay, sleep } from '@intellisite/common'
 import type { DetectionDocument, DetectionsRepository, InsertResult } from '@intellisite/detections-store'
 import type { Logger } from 'pino'
-import { IndexerStoppingError } from './kafka/batch-delivery.js'
-import type { IndexerMetrics } from './metrics.js'
+import type { IndexerMetrics } from '../metrics.js'
+import { IndexerStoppingError } from './batch-errors.js'
+import { type BatchSession, throwGroupError } from './batch-session.js'
 
 export interface StoreWriterOptions {
-  repository: DetectionsRepository
+  repository: Pick<DetectionsRepository, 'ensureIndexes' | 'insertBatch'>
   retry: { initialMs: number; maxMs: number }
-  metrics: Pick<IndexerMetrics, 'storeRetries' | 'bulkWriteSeconds'>
+  metrics: Pick<IndexerMetrics, 'startStoreWrite' | 'storeRetried'>
   logger: Logger
   /** Aborted when the indexer stops: a retry wait ends at once. */
   stopSignal: AbortSignal
@@ -38,15 +39,16 @@ export function createStoreWriter(options: StoreWriterOptions) {
   /**
    * Writes a batch until the store accepts it: an outage pauses the partition, it never skips
    * it. Between attempts the group session is kept alive; a stop ends the wait with
-   * {@link IndexerStoppingError} (the batch stays uncommitted and is redelivered).
+   * {@link IndexerStoppingError}, and a group error a heartbeat saw ends it with that error, as
+   * the delivery does (either way the batch stays uncommitted and is redelivered).
    */
   async function write(
     documents: readonly DetectionDocument[],
     partition: number,
-    session: { heartbeat(): Promise<void>; isRunning(): boolean },
+    session: BatchSession,
   ): Promise<InsertResult> {
     for (let attempt = 1; ; attempt++) {
-      const endTimer = metrics.bulkWriteSeconds.startTimer()
+      const endTimer = metrics.startStoreWrite()
       try {
         const result = await repository.insertBatch(documents)
         endTimer()
@@ -54,11 +56,15 @@ export function createStoreWriter(options: StoreWriterOptions) {
         return result
       } catch (err) {
         if (stopSignal.aborted || !session.isRunning()) throw new IndexerStoppingError()
-        metrics.storeRetries.inc()
+        metrics.storeRetried()
         const wait = delay(attempt)
         logger.warn({ err, partition, attempt, delay: wait }, 'store write failed, retrying')
-        await session.heartbeat().catch(() => {})
+        // A member the group has moved on from must rejoin, not keep writing for a partition
+        // another member may own by now.
+        await session.heartbeat()
+        throwGroupError(session)
         await sleep(wait, stopSignal)
+        throwGroupError(session)
       }
     }
   }

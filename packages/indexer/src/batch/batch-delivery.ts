@@ -1,22 +1,14 @@
-import {
-  growingDelay,
-  IntellisiteError,
-  isKafkaError,
-  retriableKafkaErrorType,
-  sleep,
-} from '@intellisite/common'
+import { growingDelay, isKafkaError, retriableKafkaErrorType, sleep } from '@intellisite/common'
 import kafkajs, { type Admin } from 'kafkajs'
 import type { Logger } from 'pino'
-import {
-  type ClassifiedBatch,
-  type DeliveryLimits,
-  type DeliveryPlan,
-  planDelivery,
-} from '../classify-records.js'
 import type { IndexerConfig } from '../config.js'
+import type { OwnedBatch, PartitionOwner, PartitionOwnership } from '../kafka/partition-ownership.js'
 import type { IndexerMetrics } from '../metrics.js'
 import type { PartitionHealth } from '../partition-health.js'
-import type { OwnedBatch, PartitionOwner, PartitionOwnership } from './partition-ownership.js'
+import { IndexerStoppingError, TransactionFailedError } from './batch-errors.js'
+import { type BatchSession, throwGroupError } from './batch-session.js'
+import type { ClassifiedBatch } from './classify-records.js'
+import { type DeliveryLimits, type DeliveryPlan, planDelivery } from './delivery-plan.js'
 
 // kafkajs is CommonJS and Node's ESM loader does not detect this export by name.
 const { ConfigResourceTypes } = kafkajs
@@ -27,40 +19,14 @@ const { ConfigResourceTypes } = kafkajs
  */
 const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
-export class IndexerStoppingError extends IntellisiteError<'INDEXER_STOPPING'> {
-  constructor() {
-    super('INDEXER_STOPPING', 'indexer is stopping: batch left uncommitted, it will be redelivered')
-  }
-}
-
-/**
- * Retriable on purpose: kafkajs then redelivers the batch, and restarts the consumer after its
- * retries, instead of stopping for good as it does on the producer's non-retriable errors.
- */
-export class TransactionFailedError extends IntellisiteError<'TRANSACTION_FAILED'> {
-  constructor(cause: unknown) {
-    super('TRANSACTION_FAILED', `batch transaction aborted: ${(cause as Error)?.message ?? String(cause)}`, {
-      cause,
-    })
-  }
-}
-
 const isFenced = (err: unknown) => isKafkaError(err, 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED')
-
-/** The batch's side of the consumer group while it is delivered. */
-export interface BatchSession {
-  heartbeat(): Promise<void>
-  isRunning(): boolean
-  /** The last group error a heartbeat saw during the batch (e.g. UNKNOWN_MEMBER_ID), if any. */
-  groupError(): Error | undefined
-}
 
 export interface BatchDeliveryOptions {
   admin: Admin
   config: Pick<IndexerConfig, 'topics' | 'groupId' | 'publishRetry' | 'produceMaxBatchBytes'>
   ownership: PartitionOwnership
   health: PartitionHealth
-  metrics: Pick<IndexerMetrics, 'transactionsAborted'>
+  metrics: Pick<IndexerMetrics, 'transactionAborted'>
   logger: Logger
   /** Aborted when the indexer stops: a retry wait ends at once. */
   stopSignal: AbortSignal
@@ -146,7 +112,7 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
       await transaction.commit()
       ownership.committed(owner, next)
     } catch (err) {
-      metrics.transactionsAborted.inc()
+      metrics.transactionAborted()
       await transaction.abort().catch(() => {})
       await ownership.release(batch.partition)
       throw err
@@ -178,10 +144,9 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
         // Fenced: another member owns the partition now, unless that member is itself the zombie.
         // If the group has moved on without us, surface kafkajs's own group error so it rejoins
         // instead of retrying this batch (which would fence the rightful owner for nothing).
-        if (isFenced(err)) await session.heartbeat().catch(() => {})
+        if (isFenced(err)) await session.heartbeat()
         const stopped = () => stopSignal.aborted || !session.isRunning()
-        const groupError = session.groupError()
-        if (groupError) throw groupError
+        throwGroupError(session)
         if (stopped()) throw new IndexerStoppingError()
         health.failed(partition, err)
         if (isKafkaError(err, 'MESSAGE_TOO_LARGE')) await refreshLimits()
@@ -193,8 +158,7 @@ export function createBatchDelivery(options: BatchDeliveryOptions) {
         logger.warn({ ...cause, partition, attempt, delay }, 'batch transaction failed, retrying')
         await sleep(delay, stopSignal)
         if (stopped()) throw new IndexerStoppingError()
-        const lateGroupError = session.groupError()
-        if (lateGroupError) throw lateGroupError
+        throwGroupError(session)
         const next = await ownership.reacquire(partition, batch, records)
         if (next.outcome === 'all') {
           logger.info({ partition }, 'the failed attempt had committed after all')
