@@ -24,6 +24,7 @@ import { randomUUID } from 'node:crypto'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
+import { LOCAL_KAFKA_BROKERS } from '../packages/common/src/index.js'
 import {
   benchAlert,
   type ClientReport,
@@ -85,7 +86,7 @@ function kafkaBrokers(): string {
   const script = `${root}scripts/services/services.sh`
   execFileSync('bash', [script, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] })
   const out = execFileSync('bash', [script, 'env'], { encoding: 'utf8' })
-  return /^export KAFKA_BROKERS=(.*)$/m.exec(out)?.[1] ?? '127.0.0.1:29092'
+  return /^export KAFKA_BROKERS=(.*)$/m.exec(out)?.[1] ?? LOCAL_KAFKA_BROKERS
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -23,6 +23,7 @@ import pg from 'pg'
 import {
   createMongoDetectionsRepository,
   DETECTION_COLUMNS,
+  DETECTIONS_COLLECTION,
   type DetectionDocument,
   type DetectionsBackend,
   detectionMessageSchema,
@@ -152,13 +153,14 @@ export async function targetStore(
     await mongo.connect()
     const repository = createMongoDetectionsRepository(mongo.db(name))
     await repository.ensureIndexes()
+    const detections = mongo.db(name).collection<DetectionDocument>(DETECTIONS_COLLECTION)
     return {
       backend,
       url: url.toString(),
       insertOne: async (document) => {
-        await repository.collection.insertOne(document)
+        await detections.insertOne(document)
       },
-      stored: () => repository.collection.estimatedDocumentCount(),
+      stored: () => detections.estimatedDocumentCount(),
       drop: async () => {
         await mongo
           .db(name)

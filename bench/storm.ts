@@ -14,7 +14,11 @@ import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { type Admin, Kafka, logLevel, Partitioners } from 'kafkajs'
 import { MongoClient } from 'mongodb'
-import { createMongoDetectionsRepository, detectionId } from '../packages/detections-store/src/index.js'
+import {
+  createMongoDetectionsRepository,
+  DETECTIONS_COLLECTION,
+  detectionId,
+} from '../packages/detections-store/src/index.js'
 import { createDetectionGenerator, encodeDetection } from '../packages/producer/src/detection-generator.js'
 import { TS_NODE_FLAGS } from '../test/support/node-flags.js'
 
@@ -243,16 +247,18 @@ export async function runStorm(options: StormOptions): Promise<StormResult> {
       ),
     )
 
-    const repository = createMongoDetectionsRepository(db)
-    const storedIds = (await repository.collection.find({}, { projection: { _id: 1 } }).toArray()).map((d) =>
-      String(d._id),
-    )
+    const storedIds = (
+      await db
+        .collection(DETECTIONS_COLLECTION)
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    ).map((d) => String(d._id))
     const stored = new Set(storedIds)
     const expected = new Set(expectedIds)
     const missing = expectedIds.filter((x) => !stored.has(x)).length
     const unexpected = storedIds.filter((x) => !expected.has(x)).length
 
-    const stats = await repository.stats('make')
+    const stats = await createMongoDetectionsRepository(db).stats('make')
     const statsExact =
       stats.total === count &&
       stats.items.length === makes.size &&

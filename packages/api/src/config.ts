@@ -4,6 +4,7 @@ import {
   booleanSchema,
   chooseDetectionsStore,
   hostSchema,
+  kafkaClientIdSchema,
   parseEnvironment,
   portSchema,
   SERVICE_PORTS,
@@ -43,13 +44,14 @@ const variablesSchema = baseEnvSchema
     KAFKA_BROKERS: true,
   })
   .extend({
+    KAFKA_CLIENT_ID: kafkaClientIdSchema('api'),
     HOST: hostSchema,
     PORT: portSchema.default(SERVICE_PORTS.api),
     /**
      * Connections the kernel queues before the API accepts them (capped by net.core.somaxconn). SSE
-     * clients reconnect in herds (after a deploy, or 10 % of 10,000 streams within a second in the
-     * alerts bench); past Node's default of 511 the kernel drops their SYNs and each waits for its
-     * retransmission, 1 s and then 3 s later.
+     * clients reconnect in herds (after a deploy or a replica's loss, thousands within a second);
+     * past Node's default of 511 the kernel drops their SYNs and each waits for its retransmission,
+     * 1 s and then 3 s later.
      */
     LISTEN_BACKLOG: z.coerce.number().int().min(1).max(65_535).default(4096),
     /** How long `migrate` waits for PostgreSQL to accept connections (it may still be starting). */

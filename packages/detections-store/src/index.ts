@@ -22,7 +22,7 @@ export {
 } from './detection.js'
 export {
   createMongoDetectionsRepository,
-  type MongoDetectionsRepository,
+  DETECTIONS_COLLECTION,
 } from './mongo-detections-repository.js'
 export { createStatsCounters, type StatsCounters } from './mongo-stats-counters.js'
 export {

@@ -20,17 +20,15 @@ import type {
 
 const NEWEST_FIRST = { detectedAt: -1, _id: -1 } as const
 
-export interface MongoDetectionsRepository extends DetectionsRepository {
-  /** The detections themselves, for tests and tools that check the store independently. */
-  collection: Collection<DetectionDocument>
-}
+/** Where the detections themselves are, in the store's database (tools read it directly). */
+export const DETECTIONS_COLLECTION = 'detections'
 
 export function createMongoDetectionsRepository(
   db: Db,
   options: { collection?: string; counters?: string; buckets?: string } = {},
-): MongoDetectionsRepository {
+): DetectionsRepository {
   const detections: Collection<DetectionDocument> = db.collection<DetectionDocument>(
-    options.collection ?? 'detections',
+    options.collection ?? DETECTIONS_COLLECTION,
   )
   const stats = createStatsCounters(db, options.counters)
   const buckets = createTimeseriesCounters(db, stats, options.buckets)
@@ -158,6 +156,5 @@ export function createMongoDetectionsRepository(
     timeseries,
     ping,
     maintain,
-    collection: detections,
   }
 }

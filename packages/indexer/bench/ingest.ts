@@ -21,8 +21,8 @@ import {
   copyInto,
   createMongoDetectionsRepository,
   DETECTION_COLUMNS,
+  DETECTIONS_COLLECTION,
   type DetectionDocument,
-  type DetectionsRepository,
   detectionCopyRows,
   detectionTokenCopyRows,
   openDetectionsStore,
@@ -98,12 +98,12 @@ const RAW_WRITES: RawWrite[] = PG ? ['insertBatch', 'copy', 'copy-rows', 'unnest
 /** A fresh database for a store of either backend, and how to drop it. */
 async function freshStore(name: string) {
   if (!PG) {
-    const repository = createMongoDetectionsRepository(mongo.db(name))
+    const detections = mongo.db(name).collection<DetectionDocument>(DETECTIONS_COLLECTION)
     return {
-      repository: repository as DetectionsRepository,
-      stored: () => repository.collection.countDocuments(),
+      repository: createMongoDetectionsRepository(mongo.db(name)),
+      stored: () => detections.countDocuments(),
       rawWrite: async (docs: DetectionDocument[], _how: RawWrite) => {
-        await repository.collection.insertMany(docs, { ordered: false })
+        await detections.insertMany(docs, { ordered: false })
       },
       drop: () =>
         mongo

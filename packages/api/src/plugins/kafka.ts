@@ -12,7 +12,7 @@ declare module 'fastify' {
 }
 
 export interface KafkaPluginOptions {
-  config: Pick<Config, 'KAFKA_BROKERS'>
+  config: Pick<Config, 'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID'>
   logger: Logger
   /** A client the caller made; without one the plugin makes its own. */
   kafka?: Kafka
@@ -29,7 +29,7 @@ export const kafkaPlugin = fp<KafkaPluginOptions>(
       'kafka',
       kafka ??
         new Kafka({
-          clientId: 'intellisite-api',
+          clientId: config.KAFKA_CLIENT_ID,
           brokers: config.KAFKA_BROKERS,
           logLevel: logLevel.WARN,
           logCreator: createKafkaLogCreator(logger),

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { LOCAL_KAFKA_BROKERS } from '@intellisite/common'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { Kafka, logLevel } from 'kafkajs'
@@ -37,7 +38,7 @@ const config = alertsConfigSchema.parse(process.env)
 const registry = new Registry()
 const kafka = new Kafka({
   clientId: 'alerts-bench-server',
-  brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:29092').split(','),
+  brokers: (process.env.KAFKA_BROKERS ?? LOCAL_KAFKA_BROKERS).split(','),
   logLevel: logLevel.NOTHING,
 })
 const detachSockets = process.env.BENCH_DETACH_SOCKETS !== '0'

@@ -99,9 +99,9 @@ export function createPartitionOwnership(options: PartitionOwnershipOptions) {
    * later, and kafkajs's OffsetFetch (before v7) cannot ask for stable offsets (KIP-447
    * `require_stable`): a read right after fencing can return the offset from before that commit,
    * and the batch it covered would be published twice. The broker applies it from a scheduler
-   * thread of its own, which a loaded machine can delay by more than one read interval (a kill
-   * storm once published a batch twice while two agreeing reads 250 ms apart were the rule). So the offset
-   * is read until SETTLE_AGREEING reads in a row, SETTLE_MS apart, agree.
+   * thread of its own, which a loaded machine can delay by more than one read interval, so two
+   * agreeing reads 250 ms apart are not proof that it has. So the offset is read until
+   * SETTLE_AGREEING reads in a row, SETTLE_MS apart, agree.
    */
   async function settledCommittedOffset(partition: number): Promise<bigint> {
     let previous = await committedOffset(partition)
