@@ -3,13 +3,15 @@
 // npm start` runs them. Every replica answers alike (one JWT secret; a resume token of one resumes
 // on the other); a replica that is not ready leaves the pool and comes back by itself; a rolling
 // restart (each replica in turn stopped gracefully and started again) and SIGKILL of a replica send
-// their SSE clients, by themselves, to the other replica with no gap and no duplicate.
+// their SSE clients, by themselves, to the other replica with no gap and no duplicate; the
+// dashboard, in Chromium, keeps its live feed whole across the death of each replica in turn.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { BrowserContext } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RestartableReplica, rollingRestart } from '../../bench/support/rolling-restart.js'
 import {
@@ -20,6 +22,7 @@ import {
   subscribe,
 } from '../../packages/api/test/alerts/helpers.js'
 import { replicaServers, serverStates, startHaproxy } from '../../scripts/haproxy/haproxy.js'
+import { buildDashboard, launchChromium } from '../support/browser.js'
 import { testKafka } from '../support/kafka.js'
 import { TS_NODE_FLAGS } from '../support/node-flags.js'
 import { freePort } from '../support/ports.js'
@@ -46,6 +49,9 @@ interface Replica {
 const replicas: Replica[] = []
 let proxy: ChildProcess | undefined
 let proxyUrl = ''
+/** The dashboard every replica serves, and the browser that opens it (only the dashboard test). */
+let dashboardDir = ''
+let browser: BrowserContext | undefined
 /** Between replica 2 and its detections store: cut to make that replica not ready. */
 let storeLink: TcpProxy | undefined
 
@@ -123,7 +129,8 @@ beforeAll(async () => {
   storeLink = await createTcpProxy({ host: detections.hostname, port: Number(detections.port) })
   const throughLink = new URL(detections)
   throughLink.host = `127.0.0.1:${storeLink.port}`
-  const common = { DATABASE_URL: scope.databaseUrl('DATABASE_URL') }
+  dashboardDir = buildDashboard()
+  const common = { DATABASE_URL: scope.databaseUrl('DATABASE_URL'), DASHBOARD_DIR: dashboardDir }
   // One after the other: both would run the same migrations and create the same store at once.
   replicas.push(await startReplica('api-1', { ...common, DETECTIONS_STORE_URL: detections.toString() }))
   await waitFor(() => ready(`http://127.0.0.1:${replicas[0]!.port}/readyz`), {
@@ -153,18 +160,19 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
+  await browser?.close().catch(() => undefined)
   await Promise.all(replicas.map((r) => stopChild(r.process, 10_000)))
   await stopChild(proxy, 5_000)
   await storeLink?.close()
-  rmSync(dir, { recursive: true, force: true })
+  for (const path of [dir, dashboardDir]) if (path) rmSync(path, { recursive: true, force: true })
   await scope.cleanup()
 }, 60_000)
 
 describe('API replicas behind HAProxy', () => {
   let token = ''
+  const credentials = { username: `u${scope.id}`, password: 'replica-password' }
 
   it('answer alike: a token from one is valid on every replica, a malformed Last-Event-ID is a 400 through the proxy', async () => {
-    const credentials = { username: `u${scope.id}`, password: 'replica-password' }
     expect((await post('/users', credentials)).status).toBe(201)
     const login = await post<{ access_token: string }>('/auth/token', credentials)
     expect(login.status).toBe(200)
@@ -238,6 +246,59 @@ describe('API replicas behind HAProxy', () => {
     } finally {
       await producer.disconnect()
     }
+  }, 60_000)
+
+  it('the dashboard keeps its live feed when the replica serving it dies: each replica SIGKILLed in turn', async () => {
+    browser = await launchChromium(join(dir, 'chromium'))
+    const page = await browser.newPage()
+    await page.goto(`${proxyUrl}/dashboard/`)
+    await page.fill('#sign-in-username', credentials.username)
+    await page.fill('#sign-in-password', credentials.password)
+    await page.click('#sign-in-form button[type=submit]')
+    const live = () =>
+      page.waitForFunction(() => document.querySelector('#conn-state')?.textContent?.includes('live'), null, {
+        timeout: 15_000,
+      })
+    await live()
+    const producer = await createAlertsProducer(scope.topics.alerts)
+    const sent: string[] = []
+    const produce = async (label: string) => {
+      const alerts = Array.from({ length: 3 }, (_, i) =>
+        makeAlert(sent.length + i, { make: `${label}-${i}`, detectedAt: new Date().toISOString() }),
+      )
+      sent.push(...alerts.map((a) => a.id))
+      await producer.send(alerts)
+      await page.waitForFunction(
+        (ids) => ids.every((id) => document.querySelector(`#feed-list li[data-alert-id="${id}"]`)),
+        sent,
+        { timeout: 15_000 },
+      )
+    }
+    await produce('Before')
+    // The page's stream is on one of the two (which one, HAProxy's counts do not tell apart from
+    // the page's other connections): kill each in turn, so that one of the kills cuts it.
+    for (const [index, replica] of replicas.entries()) {
+      replica.process.kill('SIGKILL')
+      await produce(`After-${replica.name}`)
+      await restartable(index).start()
+    }
+    await live()
+    await new Promise((resolve) => setTimeout(resolve, 500)) // a duplicate would arrive now
+    const shown = await page.$$eval('#feed-list li', (items) =>
+      items.map((item) => (item as HTMLElement).dataset.alertId ?? ''),
+    )
+    expect(new Set(shown).size, 'no alert twice').toBe(shown.length)
+    expect(await page.getAttribute('#feed-list', 'data-duplicates'), 'duplicates the API sent').toBeNull()
+    for (const id of sent)
+      expect(
+        shown.filter((s) => s === id),
+        id,
+      ).toHaveLength(1)
+    const feedText = (await page.locator('#feed-list').textContent()) ?? ''
+    for (const replica of replicas) expect(feedText).toContain(`After-${replica.name}-2`)
+    // Its stream would count among the sessions of the next test's replicas.
+    await browser.close()
+    browser = undefined
   }, 60_000)
 
   it('SIGKILL of a replica: every SSE client resumes on the survivor, no gap, no duplicate, partition order', async () => {
