@@ -8,14 +8,18 @@
 // BENCH_STALL_FRACTION of the streams stop reading (they leave the sample), and the server should
 // drop them. BENCH_RESUME_ON_CLOSE=<ms>: a stream the server closes reconnects with Last-Event-ID
 // that long after, as EventSource does after its `retry:` delay (a replica that died).
+// BENCH_CHECK_PARTITIONS=<n>: every stream checks that it gets every alert once, in partition
+// order (bench/support/alert-sequence.ts).
 //
 // Protocol on stdio: prints {"connected", "failed", "sampled"} once all streams are open;
 // "start" starts measuring; "pause"/"resume" stop and restart reading on every stream
-// (acknowledged with one line); "report" prints the histogram, CPU and loop delay, then exits.
+// (acknowledged with one line); "status" prints the streams' state (open, resuming, ...);
+// "report" prints the histogram, CPU and loop delay, then exits.
 import type { Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { Histogram, openSseStream } from './sse-streams.js'
+import { createSequenceCheck } from './support/alert-sequence.js'
 
 const port = Number(process.env.BENCH_PORT)
 const token = process.env.BENCH_TOKEN ?? ''
@@ -26,7 +30,8 @@ const STALL = Number(process.env.BENCH_STALL_FRACTION ?? 0)
 const RESUME_AFTER_MS = process.env.BENCH_RESUME_ON_CLOSE
   ? Number(process.env.BENCH_RESUME_ON_CLOSE)
   : undefined
-const TRACK_IDS = RECONNECT > 0 || RESUME_AFTER_MS !== undefined
+const CHECK_PARTITIONS = Number(process.env.BENCH_CHECK_PARTITIONS ?? 0)
+const TRACK_IDS = RECONNECT > 0 || RESUME_AFTER_MS !== undefined || CHECK_PARTITIONS > 0
 /** Every STALL_EVERY-th stream, off the sampling grid, stops reading. */
 const STALL_EVERY = STALL > 0 ? Math.round(1 / STALL) : 0
 const histogram = new Histogram(0.1, 1_200_000) // 0.1 ms buckets up to 120 s
@@ -56,6 +61,7 @@ interface Stream {
   leaving: boolean
   /** Closed by the server, reconnecting. */
   resuming: boolean
+  sequence: ReturnType<typeof createSequenceCheck> | undefined
 }
 
 /** The id of the last complete event in `data`, if any (an `id:` line only ever holds a token). */
@@ -84,6 +90,7 @@ async function connectStream(stream: Stream): Promise<void> {
       ? (data) => {
           const id = lastCompleteId(data)
           if (id) stream.lastId = id
+          stream.sequence?.read(data)
         }
       : undefined,
     onOpen: () => {
@@ -100,6 +107,7 @@ async function connectStream(stream: Stream): Promise<void> {
     },
     onClose: () => {
       open--
+      stream.sequence?.closed()
       if (stream.leaving) return
       closedEarly++
       if (RESUME_AFTER_MS !== undefined) {
@@ -122,6 +130,7 @@ const streams: Stream[] = Array.from({ length: clients }, (_, index) => ({
   lastId: undefined,
   leaving: false,
   resuming: false,
+  sequence: CHECK_PARTITIONS > 0 ? createSequenceCheck(CHECK_PARTITIONS) : undefined,
 }))
 for (let i = 0; i < clients; i += 200) await Promise.all(streams.slice(i, i + 200).map(connectStream))
 process.stdout.write(
@@ -151,6 +160,18 @@ lines.on('line', (line) => {
     }
     process.stdout.write(`${JSON.stringify({ [line]: streams.length })}\n`)
   }
+  if (line === 'status') {
+    const received = streams.map((s) => s.sequence?.result().received ?? 0)
+    const status = {
+      open,
+      resuming: streams.filter((s) => s.resuming).length,
+      closedEarly,
+      resumed,
+      lastResumedAt,
+      minReceived: Math.min(...received),
+    }
+    process.stdout.write(`${JSON.stringify(status)}\n`)
+  }
   if (line === 'start') {
     measuring = true
     cpuAtStart = process.cpuUsage()
@@ -177,6 +198,7 @@ lines.on('line', (line) => {
       reconnects,
       resumed,
       lastResumedAt,
+      sequences: CHECK_PARTITIONS > 0 ? streams.map((s) => s.sequence!.result()) : undefined,
     }
     for (const { socket } of streams) socket?.destroy()
     // stdout is a pipe (asynchronous): exit only once the report is out.

@@ -16,8 +16,11 @@
 // reconnects with Last-Event-ID 500 ms after it closed (the `retry:` the replicas send), through
 // the proxy, onto the survivor; reported: how long until the last one was open again, and the
 // alerts' latency over the whole run (resumed streams get what they missed by replay). Rolling
-// restart: 1,000 clients on HAProxy → 2 replicas while each replica in turn is stopped (SIGTERM:
-// it drains, its streams resume on the other), started again on its port and back in the pool.
+// restart (bench/support/rolling-restart.ts, which test/e2e/replicas.test.ts runs with 60 clients
+// on the real API): 1,000 clients on HAProxy → 2 replicas while each replica in turn is stopped
+// (SIGTERM: it drains, its streams resume on the other), started again on its port and back in
+// the pool; every client checks that it got every alert once, in partition order; reported per
+// restart: how long until the last of its streams was open again.
 import { type ChildProcess, execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -25,8 +28,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
-import { replicaServers, startHaproxy } from '../scripts/haproxy/haproxy.js'
+import { replicaServers, serverStates, startHaproxy } from '../scripts/haproxy/haproxy.js'
 import { startServices } from '../scripts/services/services-env.js'
+import { type RollingRestartResult, rollingRestart } from './support/rolling-restart.js'
 import {
   benchAlert,
   type ClientReport,
@@ -52,7 +56,9 @@ const tiny = args.tiny ?? false
 const CLIENTS = Number(args.clients ?? (tiny ? 50 : 10_000))
 const HERD_CLIENTS = Number(args['herd-clients'] ?? (tiny ? 50 : 5_000))
 const ROLLING_CLIENTS = Number(args['rolling-clients'] ?? (tiny ? 50 : 1_000))
-const ROLLING_SECONDS = tiny ? 15 : 30
+/** Alerts per second while the replicas restart: each client checks every one of them. */
+const ROLLING_RATE = 50
+const PARTITIONS = 3
 const SECONDS = Number(args.seconds ?? (tiny ? 2 : 10))
 const RATE = Number(args.rate ?? 100)
 const TOPOLOGIES = (args.topologies ?? 'direct-1,proxy-1,proxy-2').split(',')
@@ -86,14 +92,61 @@ interface Run {
   p99: number
   max: number
   killed?: { streams: number; resumed: number; lastBackMs: number }
-  /** Rolling restart: from the first SIGTERM until the last replica was back in the pool. */
-  rollingMs?: number
 }
 
-type Event = 'none' | 'kill' | 'rolling'
+/** One replica: the alerts feature alone (bench-server.ts) on `topic`, on `listenPort` if given. */
+async function startReplica(topic: string, clients: number, listenPort = 0) {
+  const server = spawnTs('packages/api/test/alerts/bench-server.ts', {
+    KAFKA_BROKERS: brokers,
+    ALERTS_TOPIC: topic,
+    ALERTS_GROUP_PREFIX: 'replicas-bench',
+    SSE_MAX_CONNECTIONS_PER_USER: String(2 * clients + 10),
+    SSE_RETRY_MS: String(RETRY_MS),
+    BENCH_FANOUT: 'ours',
+    BENCH_LISTEN_PORT: String(listenPort),
+  })
+  const line = JSON.parse(await nextLine(server)) as { port: number; token: string }
+  return { server, port: line.port, token: line.token }
+}
 
-async function run(topology: string, churn: string, clients: number, event: Event): Promise<Run> {
-  const kill = event !== 'none'
+/** HAProxy in `dir` in front of `ports`, with a runtime socket; resolves once it answers. */
+async function startProxy(dir: string, ports: number[], clients: number) {
+  const port = 20_000 + Math.floor(Math.random() * 20_000)
+  const socket = join(dir, 'admin.sock')
+  // Both sides of each stream are sockets of HAProxy's: it gets the hard open-files limit, and a
+  // maxconn that fits in it (a sandbox may forbid raising the hard limit, even to root).
+  const hard = Number(execFileSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()) || 1024
+  const maxconn = Math.min(2 * clients + 1_000, Math.floor((hard - 100) / 2))
+  if (maxconn < clients)
+    console.error(`[bench] HAProxy can hold ${maxconn} streams here (open files ${hard})`)
+  const proxy = startHaproxy(
+    join(dir, 'haproxy.cfg'),
+    {
+      bind: `127.0.0.1:${port}`,
+      servers: replicaServers(ports),
+      global: [`maxconn ${maxconn}`, `stats socket ${socket} mode 600 level admin`],
+    },
+    { stdio: 'ignore', openFiles: hard },
+  )
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (ok) break
+    await sleep(100)
+  }
+  return { proxy, port, socket }
+}
+
+async function deleteTopic(topic: string): Promise<void> {
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
+  await admin.disconnect()
+}
+
+async function run(topology: string, churn: string, clients: number, kill: boolean): Promise<Run> {
   const topic = `replicas-bench-${randomUUID()}`
   const replicaCount = Number(topology.split('-')[1])
   const servers: ChildProcess[] = []
@@ -104,62 +157,14 @@ async function run(topology: string, churn: string, clients: number, event: Even
   try {
     const ports: number[] = []
     let token = ''
-    const startServer = async (listenPort = 0) => {
-      const server = spawnTs('packages/api/test/alerts/bench-server.ts', {
-        KAFKA_BROKERS: brokers,
-        ALERTS_TOPIC: topic,
-        ALERTS_GROUP_PREFIX: 'replicas-bench',
-        SSE_MAX_CONNECTIONS_PER_USER: String(2 * clients + 10),
-        SSE_RETRY_MS: String(RETRY_MS),
-        BENCH_FANOUT: 'ours',
-        BENCH_LISTEN_PORT: String(listenPort),
-      })
-      const line = JSON.parse(await nextLine(server)) as { port: number; token: string }
-      token = line.token
-      return { server, port: line.port }
-    }
     for (let i = 0; i < replicaCount; i++) {
-      const { server, port } = await startServer()
-      servers.push(server)
-      ports.push(port)
-    }
-    /** Each replica in turn: drained and stopped, started again on its port, back in the pool. */
-    const rollingRestart = async () => {
-      const began = performance.now()
-      for (let i = 0; i < servers.length; i++) {
-        const exited = new Promise((resolve) => servers[i]!.once('exit', resolve))
-        servers[i]!.kill('SIGTERM')
-        await exited
-        servers[i] = (await startServer(ports[i])).server
-        // In the pool again after two good health checks, one second apart.
-        await sleep(2_500)
-      }
-      return performance.now() - began
+      const replica = await startReplica(topic, clients)
+      servers.push(replica.server)
+      ports.push(replica.port)
+      token = replica.token
     }
     let port = ports[0]!
-    if (topology.startsWith('proxy')) {
-      const proxyPort = 20_000 + Math.floor(Math.random() * 20_000)
-      // Both sides of each stream are sockets of HAProxy's: it gets the hard open-files limit, and a
-      // maxconn that fits in it (a sandbox may forbid raising the hard limit, even to root).
-      const hard = Number(execFileSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()) || 1024
-      const maxconn = Math.min(2 * clients + 1_000, Math.floor((hard - 100) / 2))
-      if (maxconn < clients)
-        console.error(`[bench] HAProxy can hold ${maxconn} streams here (open files ${hard})`)
-      proxy = startHaproxy(
-        join(dir, 'haproxy.cfg'),
-        { bind: `127.0.0.1:${proxyPort}`, servers: replicaServers(ports), global: [`maxconn ${maxconn}`] },
-        { stdio: 'ignore', openFiles: hard },
-      )
-      port = proxyPort
-      for (let i = 0; i < 100; i++) {
-        const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        )
-        if (ok) break
-        await sleep(100)
-      }
-    }
+    if (topology.startsWith('proxy')) ({ proxy, port } = await startProxy(dir, ports, clients))
     await producer.connect()
     streams = await openSseClients({
       clients,
@@ -172,27 +177,23 @@ async function run(topology: string, churn: string, clients: number, event: Even
       },
     })
     streams.start()
-    // A rolling restart takes two replica starts and two health-check rises: alerts go on meanwhile.
-    const total = RATE * (event === 'rolling' ? ROLLING_SECONDS : SECONDS)
+    const total = RATE * SECONDS
     const killAt = Math.floor(total / 3)
     let killedAt = 0
-    let rolling: Promise<number> | undefined
     const started = performance.now()
     for (let i = 1; i <= total; i++) {
       const wait = started + (i * 1000) / RATE - performance.now()
       if (wait > 0) await sleep(wait)
-      if (event === 'kill' && i === killAt) {
+      if (kill && i === killAt) {
         killedAt = performance.timeOrigin + performance.now()
         servers[1]!.kill('SIGKILL')
       }
-      if (event === 'rolling' && i === Math.floor(total / 10)) rolling = rollingRestart()
       const sentAt = performance.timeOrigin + performance.now()
       await producer.send({
         topic,
         messages: [{ key: String(i), value: JSON.stringify(benchAlert(i, sentAt)) }],
       })
     }
-    const rollingMs = rolling ? await rolling : undefined
     await sleep(1_000)
     const { reports, latency, expected, received } = await streams.report<ReplicasClientReport>(total)
     const lastResumedAt = Math.max(...reports.map((r) => r.lastResumedAt))
@@ -207,7 +208,6 @@ async function run(topology: string, churn: string, clients: number, event: Even
       p50: latency.percentile(0.5),
       p99: latency.percentile(0.99),
       max: latency.max(),
-      rollingMs,
       killed: kill
         ? {
             streams: reports.reduce((a, r) => a + r.closedEarly, 0),
@@ -221,10 +221,57 @@ async function run(topology: string, churn: string, clients: number, event: Even
     proxy?.kill('SIGTERM')
     for (const server of servers) server.kill('SIGTERM')
     await producer.disconnect().catch(() => undefined)
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
-    await admin.disconnect()
+    await deleteTopic(topic)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The rolling restart of bench/support/rolling-restart.ts on two bench-server replicas. */
+async function rolling(clients: number): Promise<RollingRestartResult> {
+  const topic = `replicas-bench-${randomUUID()}`
+  const dir = mkdtempSync(join(tmpdir(), 'replicas-bench-'))
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] })
+  await admin.disconnect()
+  const replicas = [await startReplica(topic, clients), await startReplica(topic, clients)]
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  const { proxy, port, socket } = await startProxy(
+    dir,
+    replicas.map((r) => r.port),
+    clients,
+  )
+  try {
+    await producer.connect()
+    return await rollingRestart({
+      port,
+      token: replicas[0]!.token,
+      clients,
+      procs: CLIENT_PROCS,
+      replicas: replicas.map((replica, i) => ({
+        name: `api-${i + 1}`,
+        async stop() {
+          const exited = new Promise((resolve) => replica.server.once('exit', resolve))
+          replica.server.kill('SIGTERM')
+          await exited
+        },
+        async start() {
+          replica.server = (await startReplica(topic, clients, replica.port)).server
+          while (!(await serverStates(socket)).some((s) => s.name === `api-${i + 1}` && s.status === 'UP'))
+            await sleep(100)
+        },
+      })),
+      producer,
+      topic,
+      partitions: PARTITIONS,
+      ratePerSecond: ROLLING_RATE,
+      retryMs: RETRY_MS,
+    })
+  } finally {
+    proxy.kill('SIGTERM')
+    for (const { server } of replicas) server.kill('SIGTERM')
+    await producer.disconnect().catch(() => undefined)
+    await deleteTopic(topic)
     rmSync(dir, { recursive: true, force: true })
   }
 }
@@ -241,7 +288,7 @@ for (const churn of CHURN) {
     console.error(
       `[bench] ${CLIENTS} clients, ${topology}, churn ${churn}, ${RATE} alerts/s for ${SECONDS} s ...`,
     )
-    const row = await run(topology, churn, CLIENTS, 'none')
+    const row = await run(topology, churn, CLIENTS, false)
     console.error(
       `[bench]   p50 ${f(row.p50)} p99 ${f(row.p99)} ms, delivered ${row.received}/${row.expected}`,
     )
@@ -249,11 +296,11 @@ for (const churn of CHURN) {
   }
 }
 console.error(`[bench] herd: ${HERD_CLIENTS} clients, HAProxy → 2 replicas, SIGKILL of one ...`)
-const herd = await run('proxy-2', 'none', HERD_CLIENTS, 'kill')
+const herd = await run('proxy-2', 'none', HERD_CLIENTS, true)
 console.error(
   `[bench] rolling restart: ${ROLLING_CLIENTS} clients, HAProxy → 2 replicas, one after the other ...`,
 )
-const rolled = await run('proxy-2', 'none', ROLLING_CLIENTS, 'rolling')
+const rolled = await rolling(ROLLING_CLIENTS)
 
 console.log(
   `\nGET /alerts through HAProxy: ${RATE} alerts/s for ${SECONDS} s, produce -> Kafka -> replica -> (HAProxy) -> client; ` +
@@ -280,16 +327,23 @@ console.log('|---:|---:|---:|---:|---:|---:|---:|---:|')
 console.log(
   `| ${herd.clients} | ${k.streams} | ${k.resumed} | ${f(k.lastBackMs)} | ${herd.received} / ${herd.expected} | ${f(herd.p50)} | ${f(herd.p99)} | ${f(herd.max)} |`,
 )
-const r = rolled.killed!
+const [first, second] = rolled.restarts
+const seq = rolled.sequences
+const restartCell = (r: (typeof rolled.restarts)[number] | undefined) =>
+  r ? `${r.ended} / ${f(r.lastBackMs)} / ${f(r.restartMs)}` : ''
 console.log(
-  `\nRolling restart: ${rolled.clients} clients on HAProxy → 2 replicas, alerts for ${ROLLING_SECONDS} s; each replica in turn gets SIGTERM (drains), ` +
-    `starts again on its port and is back in the pool; alerts at ${RATE}/s throughout\n`,
+  `\nRolling restart: ${rolled.clients} clients on HAProxy → 2 replicas, ${ROLLING_RATE} alerts/s throughout (${rolled.produced} in all); ` +
+    `each replica in turn gets SIGTERM (it drains: its streams resume on the other after ${RETRY_MS} ms), starts again on its port and is back in the pool\n`,
 )
 console.log(
-  '| clients | restart of both replicas ms | streams ended by the drains | resumed | delivered / expected (sampled) | p50 ms | p99 ms | max ms |',
+  '| clients | api-1: streams ended / last back ms / back in pool ms | api-2: same | every client every alert once, in order | delivered / expected (sampled) | p50 ms | p99 ms | max ms |',
 )
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|')
+console.log('|---:|---:|---:|---|---:|---:|---:|---:|')
+const whole =
+  seq.minReceived === rolled.produced && seq.maxReceived === rolled.produced && seq.wrong === 0
+    ? 'yes'
+    : `no: ${seq.minReceived}–${seq.maxReceived} of ${rolled.produced}, ${seq.wrong} out of order (${seq.firstWrong ?? ''})`
 console.log(
-  `| ${rolled.clients} | ${f(rolled.rollingMs ?? Number.NaN)} | ${r.streams} | ${r.resumed} | ${rolled.received} / ${rolled.expected} | ${f(rolled.p50)} | ${f(rolled.p99)} | ${f(rolled.max)} |`,
+  `| ${rolled.clients} | ${restartCell(first)} | ${restartCell(second)} | ${whole} | ${rolled.received} / ${rolled.expected} | ${f(rolled.latency.percentile(0.5))} | ${f(rolled.latency.percentile(0.99))} | ${f(rolled.latency.max())} |`,
 )
 process.exit(0)

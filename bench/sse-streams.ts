@@ -33,6 +33,14 @@ export interface StreamOptions {
   onClose(): void
 }
 
+const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+
+/** Whether a read ends with the last chunk of a chunked body (a chunk of SSE text never does). */
+function endsBody(chunk: Buffer): boolean {
+  const at = chunk.length - LAST_CHUNK.length
+  return at >= 0 && chunk.subarray(at).equals(LAST_CHUNK) && (at === 0 || chunk[at - 1] === 10)
+}
+
 /** Opens one stream; resolves when it is open or has failed. */
 export function openSseStream(options: StreamOptions): Promise<Socket> {
   const { pattern } = options
@@ -48,8 +56,13 @@ export function openSseStream(options: StreamOptions): Promise<Socket> {
     })
     socket.on('connect', () => socket.write(request))
     function onRead(bytes: number, shared: Uint8Array): boolean {
-      if (options.sampled || !headersDone) onChunk(Buffer.from(shared.buffer, shared.byteOffset, bytes))
-      else options.onRead?.(Buffer.from(shared.buffer, shared.byteOffset, bytes))
+      const chunk = Buffer.from(shared.buffer, shared.byteOffset, bytes)
+      if (options.sampled || !headersDone) onChunk(chunk)
+      else options.onRead?.(chunk)
+      // A server that ends the stream (a replica draining) ends the response; a proxy keeps the
+      // connection open for the next request. EventSource reconnects at the end of the body: so
+      // does this stream, by closing.
+      if (headersDone && endsBody(chunk)) socket.destroy()
       return true
     }
     function onChunk(chunk: Buffer): void {
@@ -70,8 +83,11 @@ export function openSseStream(options: StreamOptions): Promise<Socket> {
         options.onOpen()
         resolve(socket)
         buf = buf.subarray(end + 4)
+        options.onRead?.(buf)
+      } else {
+        // Not `buf`: a tail kept for a split pattern was handed to onRead with its own read.
+        options.onRead?.(chunk)
       }
-      options.onRead?.(buf)
       if (!options.sampled) return
       let from = 0
       for (;;) {

@@ -30,11 +30,13 @@ export function spawnTs(file: string, env: Record<string, string>, { nice = 0 } 
 export function nextLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! })
+    const exited = (code: number | null) => reject(new Error(`child exited with ${code}`))
     lines.once('line', (line) => {
       lines.close()
+      child.off('exit', exited)
       resolve(line)
     })
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)))
+    child.once('exit', exited)
   })
 }
 

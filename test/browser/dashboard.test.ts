@@ -9,7 +9,7 @@
 // and phone widths go to the folder printed at the end. Before that, on the same stack and browser,
 // another user manages rules (a watch list's CSV in and out) and a webhook delivered by the notifier
 // to a receiver on loopback; `SCREENSHOTS=1` saves those two views to docs/images.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -20,9 +20,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { Kafka, Producer } from 'kafkajs'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signWebhook } from '../../packages/webhooks/src/index.js'
+import { buildDashboard, ensureChromium, launchChromium } from '../support/browser.js'
 import { testKafka } from '../support/kafka.js'
 import { TS_NODE_FLAGS } from '../support/node-flags.js'
 import { freePort } from '../support/ports.js'
@@ -35,16 +36,6 @@ const screenshots =
   process.env.DASHBOARD_SCREENSHOTS_DIR ?? join(tmpdir(), 'intellisite-dashboard-screenshots')
 /** `SCREENSHOTS=1` writes the rules and webhooks views to docs/images (the docs show them). */
 const docImages = process.env.SCREENSHOTS === '1' ? join(root, 'docs/images') : null
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 /** The restarted API issues tokens this short, so the expiry step needs no third start. */
 const SHORT_TOKEN_SECONDS = 5
 
@@ -113,22 +104,8 @@ const pageErrors: string[] = []
 
 beforeAll(async () => {
   // Debian's chromium (apt-get when missing; never a browser download) and this checkout's page.
-  const executablePath = execFileSync('bash', [join(root, 'scripts/browser/ensure-chromium.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim()
-  distDir = mkdtempSync(join(tmpdir(), 'dashboard-dist-'))
-  execFileSync(
-    process.execPath,
-    [
-      join(root, 'packages/dashboard/node_modules/vite/bin/vite.js'),
-      'build',
-      '--outDir',
-      distDir,
-      '--emptyOutDir',
-    ],
-    { cwd: join(root, 'packages/dashboard'), stdio: ['ignore', 'ignore', 'inherit'] },
-  )
+  const executablePath = ensureChromium()
+  distDir = buildDashboard()
 
   await scope.createDatabase()
 
@@ -187,12 +164,7 @@ beforeAll(async () => {
   kafka = testKafka(id)
   producer = kafka.producer()
   userDataDir = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'))
-  const launched = chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-  })
+  const launched = launchChromium(userDataDir, executablePath)
   await Promise.all([
     waitReady(indexer, `http://127.0.0.1:${indexerPort}/readyz`),
     waitReady(apiServer, `${base}/readyz`),

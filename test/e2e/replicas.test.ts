@@ -1,15 +1,19 @@
 // Two API processes (packages/api/src/main.ts from source, the real app on the real databases and
 // Kafka) behind HAProxy rendered from docker/haproxy/haproxy.cfg.template, as `API_REPLICAS=2
 // npm start` runs them. Every replica answers alike (one JWT secret; a resume token of one resumes
-// on the other); a replica that is not ready leaves the pool and comes back by itself; SIGKILL of a
-// replica sends its SSE clients, by themselves, to the survivor with no gap and no duplicate.
+// on the other); a replica that is not ready leaves the pool and comes back by itself; a rolling
+// restart (each replica in turn stopped gracefully and started again) and SIGKILL of a replica send
+// their SSE clients, by themselves, to the other replica with no gap and no duplicate; the
+// dashboard, in Chromium, keeps its live feed whole across the death of each replica in turn.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { BrowserContext } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RestartableReplica, rollingRestart } from '../../bench/support/rolling-restart.js'
 import {
   createAlertsProducer,
   makeAlert,
@@ -18,6 +22,8 @@ import {
   subscribe,
 } from '../../packages/api/test/alerts/helpers.js'
 import { replicaServers, serverStates, startHaproxy } from '../../scripts/haproxy/haproxy.js'
+import { buildDashboard, launchChromium } from '../support/browser.js'
+import { testKafka } from '../support/kafka.js'
 import { TS_NODE_FLAGS } from '../support/node-flags.js'
 import { freePort } from '../support/ports.js'
 import { createStackScope, stopChild } from '../support/stack-scope.js'
@@ -29,21 +35,28 @@ const scope = createStackScope('replicas')
 const dir = mkdtempSync(join(tmpdir(), 'replicas-test-'))
 const socket = join(dir, 'admin.sock')
 const secret = randomBytes(32).toString('base64url')
+/** SSE clients of the rolling restart; `bench/replicas.ts --rolling-clients 1000` runs it with more. */
+const ROLLING_CLIENTS = 60
+const RETRY_MS = 300
 
 interface Replica {
   name: string
   port: number
+  env: Record<string, string>
   process: ChildProcess
   output: string
 }
 const replicas: Replica[] = []
 let proxy: ChildProcess | undefined
 let proxyUrl = ''
+/** The dashboard every replica serves, and the browser that opens it (only the dashboard test). */
+let dashboardDir = ''
+let browser: BrowserContext | undefined
 /** Between replica 2 and its detections store: cut to make that replica not ready. */
 let storeLink: TcpProxy | undefined
 
-async function startReplica(name: string, env: Record<string, string>): Promise<Replica> {
-  const port = await freePort()
+async function startReplica(name: string, env: Record<string, string>, port?: number): Promise<Replica> {
+  port ??= await freePort()
   const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'packages/api/src/main.ts'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,11 +71,13 @@ async function startReplica(name: string, env: Record<string, string>): Promise<
       BCRYPT_COST: '4',
       LOG_LEVEL: 'warn',
       // EventSource waits this long before reconnecting; quick heartbeats keep the test short.
-      SSE_RETRY_MS: '300',
+      SSE_RETRY_MS: String(RETRY_MS),
       SSE_HEARTBEAT_MS: '1000',
+      // One user holds every stream of the rolling restart, all on one replica while the other is down.
+      SSE_MAX_CONNECTIONS_PER_USER: String(ROLLING_CLIENTS + 10),
     },
   })
-  const replica: Replica = { name, port, process: child, output: '' }
+  const replica: Replica = { name, port, env, process: child, output: '' }
   const keep = (chunk: Buffer) => {
     replica.output = (replica.output + chunk.toString()).slice(-20_000)
   }
@@ -90,13 +105,32 @@ async function post<T>(path: string, body: unknown): Promise<{ status: number; b
 
 const statusOf = async (name: string) => (await serverStates(socket)).find((s) => s.name === name)?.status
 
+/** Replica `index`, to be stopped and started again on its port, back in the pool. */
+function restartable(index: number): RestartableReplica {
+  const { name } = replicas[index]!
+  return {
+    name,
+    stop: () => stopChild(replicas[index]!.process, 20_000),
+    async start() {
+      const { env, port } = replicas[index]!
+      replicas[index] = await startReplica(name, env, port)
+      await waitFor(() => ready(`http://127.0.0.1:${port}/readyz`), {
+        timeoutMs: 60_000,
+        what: `${name} ready`,
+      })
+      await waitFor(async () => (await statusOf(name)) === 'UP', { timeoutMs: 15_000, what: `${name} UP` })
+    },
+  }
+}
+
 beforeAll(async () => {
   await scope.createDatabase()
   const detections = new URL(scope.databaseUrl('DATABASE_URL', '_detections'))
   storeLink = await createTcpProxy({ host: detections.hostname, port: Number(detections.port) })
   const throughLink = new URL(detections)
   throughLink.host = `127.0.0.1:${storeLink.port}`
-  const common = { DATABASE_URL: scope.databaseUrl('DATABASE_URL') }
+  dashboardDir = buildDashboard()
+  const common = { DATABASE_URL: scope.databaseUrl('DATABASE_URL'), DASHBOARD_DIR: dashboardDir }
   // One after the other: both would run the same migrations and create the same store at once.
   replicas.push(await startReplica('api-1', { ...common, DETECTIONS_STORE_URL: detections.toString() }))
   await waitFor(() => ready(`http://127.0.0.1:${replicas[0]!.port}/readyz`), {
@@ -126,18 +160,19 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
+  await browser?.close().catch(() => undefined)
   await Promise.all(replicas.map((r) => stopChild(r.process, 10_000)))
   await stopChild(proxy, 5_000)
   await storeLink?.close()
-  rmSync(dir, { recursive: true, force: true })
+  for (const path of [dir, dashboardDir]) if (path) rmSync(path, { recursive: true, force: true })
   await scope.cleanup()
 }, 60_000)
 
 describe('API replicas behind HAProxy', () => {
   let token = ''
+  const credentials = { username: `u${scope.id}`, password: 'replica-password' }
 
   it('answer alike: a token from one is valid on every replica, a malformed Last-Event-ID is a 400 through the proxy', async () => {
-    const credentials = { username: `u${scope.id}`, password: 'replica-password' }
     expect((await post('/users', credentials)).status).toBe(201)
     const login = await post<{ access_token: string }>('/auth/token', credentials)
     expect(login.status).toBe(200)
@@ -174,6 +209,97 @@ describe('API replicas behind HAProxy', () => {
       what: 'api-2 back UP',
     })
   }, 40_000)
+
+  it('rolling restart: every SSE client resumes on the other replica each time, every alert once, in partition order', async () => {
+    const producer = testKafka(`replicas-${scope.id}`).producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      const result = await rollingRestart({
+        port: Number(new URL(proxyUrl).port),
+        token,
+        clients: ROLLING_CLIENTS,
+        procs: 1,
+        replicas: replicas.map((_, i) => restartable(i)),
+        producer,
+        topic: scope.topics.alerts,
+        partitions: PARTITIONS,
+        ratePerSecond: 20,
+        retryMs: RETRY_MS,
+      })
+      console.log(
+        `[replicas] rolling restart, ${ROLLING_CLIENTS} clients, ${result.produced} alerts: ${result.restarts
+          .map(
+            (r) => `${r.replica} ended ${r.ended} streams, the last back after ${r.lastBackMs.toFixed(0)} ms`,
+          )
+          .join('; ')}; alert p99 ${result.latency.percentile(0.99).toFixed(0)} ms`,
+      )
+      // leastconn spreads the streams: each restart ends some, and every one of them comes back.
+      for (const restart of result.restarts) expect(restart.ended, restart.replica).toBeGreaterThan(0)
+      expect(result.restarts.reduce((a, r) => a + r.ended, 0)).toBeGreaterThanOrEqual(ROLLING_CLIENTS)
+      expect(result.sequences).toEqual({
+        streams: ROLLING_CLIENTS,
+        minReceived: result.produced,
+        maxReceived: result.produced,
+        wrong: 0,
+        firstWrong: undefined,
+      })
+    } finally {
+      await producer.disconnect()
+    }
+  }, 60_000)
+
+  it('the dashboard keeps its live feed when the replica serving it dies: each replica SIGKILLed in turn', async () => {
+    browser = await launchChromium(join(dir, 'chromium'))
+    const page = await browser.newPage()
+    await page.goto(`${proxyUrl}/dashboard/`)
+    await page.fill('#sign-in-username', credentials.username)
+    await page.fill('#sign-in-password', credentials.password)
+    await page.click('#sign-in-form button[type=submit]')
+    const live = () =>
+      page.waitForFunction(() => document.querySelector('#conn-state')?.textContent?.includes('live'), null, {
+        timeout: 15_000,
+      })
+    await live()
+    const producer = await createAlertsProducer(scope.topics.alerts)
+    const sent: string[] = []
+    const produce = async (label: string) => {
+      const alerts = Array.from({ length: 3 }, (_, i) =>
+        makeAlert(sent.length + i, { make: `${label}-${i}`, detectedAt: new Date().toISOString() }),
+      )
+      sent.push(...alerts.map((a) => a.id))
+      await producer.send(alerts)
+      await page.waitForFunction(
+        (ids) => ids.every((id) => document.querySelector(`#feed-list li[data-alert-id="${id}"]`)),
+        sent,
+        { timeout: 15_000 },
+      )
+    }
+    await produce('Before')
+    // The page's stream is on one of the two (which one, HAProxy's counts do not tell apart from
+    // the page's other connections): kill each in turn, so that one of the kills cuts it.
+    for (const [index, replica] of replicas.entries()) {
+      replica.process.kill('SIGKILL')
+      await produce(`After-${replica.name}`)
+      await restartable(index).start()
+    }
+    await live()
+    await new Promise((resolve) => setTimeout(resolve, 500)) // a duplicate would arrive now
+    const shown = await page.$$eval('#feed-list li', (items) =>
+      items.map((item) => (item as HTMLElement).dataset.alertId ?? ''),
+    )
+    expect(new Set(shown).size, 'no alert twice').toBe(shown.length)
+    expect(await page.getAttribute('#feed-list', 'data-duplicates'), 'duplicates the API sent').toBeNull()
+    for (const id of sent)
+      expect(
+        shown.filter((s) => s === id),
+        id,
+      ).toHaveLength(1)
+    const feedText = (await page.locator('#feed-list').textContent()) ?? ''
+    for (const replica of replicas) expect(feedText).toContain(`After-${replica.name}-2`)
+    // Its stream would count among the sessions of the next test's replicas.
+    await browser.close()
+    browser = undefined
+  }, 60_000)
 
   it('SIGKILL of a replica: every SSE client resumes on the survivor, no gap, no duplicate, partition order', async () => {
     const producer = await createAlertsProducer(scope.topics.alerts)
