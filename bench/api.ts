@@ -1,7 +1,8 @@
 // Throughput and latency of the REST API on the local services: first page, deep page by skip and
 // by cursor, filters by make, category token and year, stats, the time series, and an authenticated
 // route that does no I/O (the floor: HTTP + JWT verify). /stats and the time series are measured at
-// a second detection count to show that they stay flat. On PostgreSQL also: bytes on disk per
+// a second detection count to show that they stay flat. The first page, /stats and the time series
+// are also measured on one connection (the latency one waiting client sees), each beside its floor. On PostgreSQL also: bytes on disk per
 // detection, and retention dropping the oldest day while /detections is under load.
 //
 //   node --conditions=development --import tsx bench/api.ts                  # PostgreSQL: 1M detections (all cases), 100k (/stats)
@@ -35,6 +36,7 @@ import {
   type DetectionsRepository,
   decodeCursor,
   encodeCursor,
+  KEEP_EVERYTHING,
   openDetectionsStore,
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
@@ -134,7 +136,9 @@ async function seed(repository: DetectionsRepository, from: number, to: number) 
   const step = (SEED_DAYS * DAY) / Math.max(DOCS, STATS_DOCS)
   const batch: DetectionDocument[] = []
   for (let i = from; i < to; i++) {
-    const [make, model, category] = MAKES[i % MAKES.length]!
+    // Makes cycle across the partitions (not in step with them), so every make is counted in every
+    // shard, as detections of real cameras are.
+    const [make, model, category] = MAKES[Math.floor(i / 3) % MAKES.length]!
     batch.push(
       toDetectionDocument(
         { Make: make, Model: model, Category: category, Year: 2000 + (i % 25) },
@@ -184,6 +188,7 @@ interface Measured extends Sample {
 /** The floor row of a /detections case, by its label. */
 function caseFloor(label: string): string | undefined {
   if (label.endsWith('first page')) return 'pg only: first page'
+  if (label.endsWith('first page, 1 connection')) return 'pg only: first page, 1 connection'
   const cursor = /^GET \/detections cursor at (\d+)$/.exec(label)
   if (cursor) return `pg only: cursor page at ${cursor[1]}`
   if (label.endsWith('make=mazda')) return 'pg only: make page'
@@ -412,16 +417,21 @@ async function main(): Promise<void> {
       `SELECT (extract(epoch FROM start) * 1000)::float8 AS start, sum(total)::float8 AS total,
          sum(suspicious)::float8 AS suspicious FROM ${table}
        WHERE dim = '' AND value_key = '' AND start >= $1 AND start < $2 GROUP BY start`
+    const statsSql = `SELECT min(label) AS value, sum(count) AS count FROM detection_stats WHERE dim = $1
+         GROUP BY value_key HAVING sum(count) > 0 ORDER BY sum(count) DESC, min(label) COLLATE "C"`
     const flat: Case[] = [
       { label: 'GET /stats (make)', path: '/stats', slow: false, floor: 'pg only: stats (make)' },
+      {
+        label: 'GET /stats (make), 1 connection',
+        path: '/stats',
+        slow: false,
+        serial: true,
+        floor: 'pg only: stats (make), 1 connection',
+      },
       { label: 'GET /stats?group_by=year', path: '/stats?group_by=year', slow: false },
       { label: "store only: repository.stats('make')", store: () => repository.stats('make'), slow: false },
-      ...sql(
-        'stats (make)',
-        `SELECT min(label) AS value, sum(count) AS count FROM detection_stats WHERE dim = $1
-         GROUP BY value_key HAVING sum(count) > 0 ORDER BY sum(count) DESC, min(label) COLLATE "C"`,
-        ['make'],
-      ),
+      ...sql('stats (make)', statsSql, ['make']),
+      ...sql('stats (make), 1 connection', statsSql, ['make'], true),
       { label: 'GET /stats/timeseries 24 h of minutes', path: minutes, slow: slowPages },
       {
         label: 'GET /stats/timeseries 24 h of minutes, 1 connection',
@@ -487,6 +497,8 @@ async function main(): Promise<void> {
           await seed(repository, seeded, checkpoint)
           seeded = checkpoint
           if (sqlPool) {
+            // The pass every indexer runs at start and then hourly: closed buckets folded.
+            await repository.maintain(KEEP_EVERYTHING)
             await sqlPool.query('ANALYZE')
             disk.set(checkpoint, await diskSizes(sqlPool))
           }
@@ -518,6 +530,10 @@ async function main(): Promise<void> {
           const order = 'ORDER BY d.detected_at DESC, d.id DESC LIMIT 51'
           cases.push(
             page('GET /detections?limit=50 first page', '/detections?limit=50', 'first page'),
+            {
+              ...page('GET /detections?limit=50 first page, 1 connection', '/detections?limit=50'),
+              serial: true,
+            },
             page(`GET /detections skip=${skipDepth}`, `/detections?limit=50&skip=${skipDepth}`),
             page(
               `GET /detections cursor at ${deep}`,
@@ -533,6 +549,7 @@ async function main(): Promise<void> {
               slow: slowPages,
             },
             ...sql('first page', `SELECT ${columns} FROM detections d ${order}`),
+            ...sql('first page, 1 connection', `SELECT ${columns} FROM detections d ${order}`, [], true),
             ...(at
               ? sql(
                   `cursor page at ${deep}`,

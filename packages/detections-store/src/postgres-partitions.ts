@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg'
+import { foldClosedBuckets } from './postgres-fold.js'
 import type { MaintenanceResult, RetentionPolicy } from './repository.js'
 
 const DAY_MS = 86_400_000
@@ -80,7 +81,8 @@ async function dropPartition(client: PoolClient, partition: Partition): Promise<
 
 /**
  * One maintenance pass: today's and the next {@link DAYS_AHEAD} days' partitions, then every day
- * partition wholly older than its kind's retention dropped. `detection_retention` records where
+ * partition wholly older than its kind's retention dropped, then the buckets closed since the last
+ * pass folded into one row each. `detection_retention` records where
  * each kind now starts, before the drop, so a reader never takes a half-dropped range for zeros.
  */
 export async function maintainPartitions(
@@ -127,6 +129,7 @@ export async function maintainPartitions(
         )
       }
       for (const partition of expired) await dropPartition(client, partition)
+      await foldClosedBuckets(client, now)
       return { ran: true, dropped: expired.map((p) => p.name) }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK]).catch(() => {})

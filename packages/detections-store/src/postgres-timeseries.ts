@@ -118,16 +118,16 @@ export function createPostgresTimeseries(pool: Pool) {
       .sort((a, b) => b.total - a.total || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0))
       .slice(0, top)
     if (chosen.length === 0) return []
-    // One row per group, its buckets as a JSON array of [start, total] pairs: a few rows to parse
-    // instead of thousands.
+    // One row per group, its rows as a JSON array of [start, total] pairs: a few rows to parse
+    // instead of thousands. A bucket may come as several pairs (its shards, while it is still
+    // open); assembleTimeseries adds them up, which costs less than a GROUP BY per bucket here.
     const { rows } = await pool.query<{ key: string; points: string }>(
       prepared(
-        `SELECT value_key AS key, json_agg(json_build_array(start, total))::text AS points FROM (
-         SELECT value_key, (extract(epoch FROM start) * 1000)::float8 AS start, sum(total)::float8 AS total
+        `SELECT value_key AS key,
+           json_agg(json_build_array(date_part('epoch', start) * 1000, total))::text AS points
          FROM ${TABLE[bucket]}
          WHERE dim = $1 AND start >= $2 AND start < $3 AND value_key = ANY($4)
-         GROUP BY value_key, start
-       ) AS b GROUP BY value_key`,
+         GROUP BY value_key`,
         [dim, from, to, chosen.map((group) => group.key)],
       ),
     )

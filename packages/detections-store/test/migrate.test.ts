@@ -217,7 +217,7 @@ it('moves an unpartitioned store into day partitions with every answer unchanged
   const before = await rawState('detection_buckets', 'detection_buckets')
 
   const applied = await migrateDetectionsSchema(pool)
-  expect(applied.map((m) => m.version)).toEqual([2])
+  expect(applied.map((m) => m.version)).toEqual([2, 3])
   const after = await answers()
   expect(await rawState('detection_minutes', 'detection_hours')).toEqual(before)
 
