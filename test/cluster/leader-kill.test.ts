@@ -1,5 +1,6 @@
 // Faults at cluster scale: a private cluster of three brokers (replication factor 3,
-// min.insync.replicas 2) and a KRaft quorum of three controller-only nodes, under a real indexer
+// min.insync.replicas 2; with `CLUSTER_FAULTS=all` a KRaft quorum of three controller-only nodes
+// beside them, otherwise the brokers are the quorum too), under a real indexer
 // process and the API's alerts stream with SSE clients. SIGKILL the leader of a detections
 // partition (with `CLUSTER_FAULTS=all`, then of an alerts partition, then the active controller,
 // each back before the next kill; then two brokers at once: the quorum lives on, so writes are
@@ -175,10 +176,12 @@ async function probeWrite(pipeline: Pipeline, topic: string): Promise<string | u
   }
 }
 
-describe('three brokers and a quorum of three controllers', () => {
+describe('three brokers, replication factor 3', () => {
   let cluster: PrivateKafkaCluster | undefined
   beforeAll(async () => {
-    cluster = await startPrivateKafkaCluster(3, { controllers: 3 })
+    // Every fault needs the quorum on nodes of its own, to kill the active controller apart from
+    // the brokers; one leader's loss is as real on three combined nodes, half the JVMs to start.
+    cluster = await startPrivateKafkaCluster(3, { controllers: ALL_FAULTS ? 3 : 0 })
   }, 180_000)
   afterAll(() => cluster?.destroy())
 
