@@ -325,8 +325,16 @@ describe('API replicas behind HAProxy', () => {
     await send(30)
     await Promise.all(clients.map((c) => c.waitFor(30)))
 
-    // Kill the replica that holds the most streams (leastconn put 2 on one and 1 on the other).
-    const states = await serverStates(socket)
+    // Kill the replica that holds the most streams (leastconn put 2 on one and 1 on the other). A
+    // stream an earlier test closed can still count for a moment: wait until only these 3 do.
+    let states = await serverStates(socket)
+    await waitFor(
+      async () => {
+        states = await serverStates(socket)
+        return states.reduce((sum, state) => sum + state.sessions, 0) === clients.length
+      },
+      { timeoutMs: 15_000, what: () => `HAProxy counting only the ${clients.length} streams` },
+    )
     const busiest = states.reduce((a, b) => (b.sessions > a.sessions ? b : a))
     const victim = replicas.find((r) => r.name === busiest.name)!
     expect(busiest.sessions).toBeGreaterThanOrEqual(2)
