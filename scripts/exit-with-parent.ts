@@ -4,10 +4,10 @@
 // without cleaning up (SIGKILL, an OOM kill). A dead parent shows as a changed parent pid (the
 // orphan is re-parented): the process then stops itself as if the parent had sent SIGTERM.
 //
-// The watch runs on a worker thread because the main thread may never get back to its event loop:
-// once the parent is gone, stdout is a pipe without a reader, and pino's synchronous flush retries
-// a write that fails with EPIPE for ever. If the graceful stop has not ended the process after the
-// same grace the pipeline gives, the worker kills it.
+// The watch runs on a worker thread because the main thread may be stuck and never get back to its
+// event loop (once the parent is gone, stdout is a pipe without a reader: pino's exit flush used to
+// retry its EPIPE for ever, which patches/sonic-boom@4.2.1.patch ends). If the graceful stop has
+// not ended the process after the same grace the pipeline gives, the worker kills it.
 import { Worker } from 'node:worker_threads'
 
 const GRACE_MS = 40_000
