@@ -1,7 +1,10 @@
 // kafkajs is patched (patches/kafkajs@2.2.4.patch) where producing keyed messages spent most of its
-// time: murmur2 on 64-bit BigInt-backed Longs, and a per-message copy of each partition's list. A
-// patch to a partitioner must not move a single key: alerts are keyed by detection id, and every
-// consumer relies on a key staying on its partition.
+// time: murmur2 on 64-bit BigInt-backed Longs, a per-message copy of each partition's list, and
+// encoding each record (a buffer regrown for any record over 512 bytes, an array and a Buffer per
+// varint, BigInt arithmetic for the timestamp delta, CRC32C one byte per step). A patch to a
+// partitioner must not move a single key: alerts are keyed by detection id, and every consumer
+// relies on a key staying on its partition. A patch to the encoder must not change a byte: the
+// oracles below spell the record format and the checksum as the protocol defines them.
 
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
@@ -16,6 +19,26 @@ const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPer
   messages: { key?: string; partition?: number }[]
   partitioner: (args: unknown) => number
 }) => Record<string, { key?: string }[]>
+interface Encoder {
+  buffer: Buffer
+  writeVarInt(value: number): Encoder
+  writeVarLong(value: number | bigint): Encoder
+  writeInt32(value: number): Encoder
+  writeBytes(value: Buffer | string | null): Encoder
+}
+const Encoder = require('kafkajs/src/protocol/encoder.js') as {
+  new (initialSize?: number): Encoder
+  sizeOfVarLong(value: number | bigint): number
+}
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number
+type Headers = Record<string, string | Buffer | (string | Buffer)[]>
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (record: {
+  offsetDelta?: number
+  timestampDelta?: number
+  key: string | Buffer | null
+  value: string | Buffer | null
+  headers?: Headers
+}) => Encoder
 const Long = require('kafkajs/src/utils/long.js') as {
   fromValue(value: unknown): {
     xor(other: unknown): ReturnType<typeof Long.fromValue>
@@ -90,4 +113,114 @@ describe('the patched kafkajs producer', () => {
     expect(grouped).toEqual(expected)
     expect(grouped[2]?.at(-1)).toEqual({ key: 'explicit', partition: 2 })
   })
+
+  it('computes CRC32C as one byte per step through the table does, at every length and offset', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283)
+    for (let length = 0; length < 600; length++) {
+      const bytes = randomBytes(length + 3).subarray(length % 4)
+      expect(crc32C(bytes), `length ${bytes.length}`).toBe(bytewiseCrc32C(bytes))
+    }
+    const batch = randomBytes(1 << 20)
+    expect(crc32C(batch)).toBe(bytewiseCrc32C(batch))
+  })
+
+  it('writes varints and varlongs as zigzag LEB128, over 32 bits too', () => {
+    const values = [0, 1, -1, 63, -64, 64, -65, 127, 128, 8191, 8192, 2 ** 20, -(2 ** 20)]
+    values.push(2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 40, -(2 ** 40), Date.now())
+    for (let i = 0; i < 2_000; i++) values.push(Math.round((Math.random() - 0.5) * 2 ** (1 + (i % 52))))
+    for (const value of values) {
+      const asLong = [...zigzagLeb128(BigInt(value), 64)]
+      expect([...new Encoder().writeVarLong(value).buffer], `varlong ${value}`).toEqual(asLong)
+      expect(Encoder.sizeOfVarLong(value), `size of varlong ${value}`).toBe(asLong.length)
+      if (value === (value | 0)) {
+        expect([...new Encoder().writeVarInt(value).buffer], `varint ${value}`).toEqual([
+          ...zigzagLeb128(BigInt(value), 32),
+        ])
+      }
+    }
+    expect([...new Encoder().writeVarLong(-(2n ** 63n)).buffer]).toEqual([...zigzagLeb128(-(2n ** 63n), 64)])
+  })
+
+  it('encodes records byte for byte as the protocol spells them, whatever their size', () => {
+    const records: Parameters<typeof Record>[0][] = [
+      { key: null, value: null },
+      { key: '', value: '', headers: {} },
+      { key: 'k', value: 'é'.repeat(3000), timestampDelta: 2 ** 33, offsetDelta: 70_000 },
+      {
+        key: Buffer.from([0, 255]),
+        value: Buffer.alloc(0),
+        headers: { a: ['1', Buffer.from('2')], 'x-ω': '' },
+      },
+    ]
+    for (let i = 0; i < 500; i++) {
+      records.push({
+        key: i % 7 === 0 ? null : randomUUID(),
+        value: i % 2 ? randomBytes(i * 3) : `{"text":"${'🚗x'.repeat(i)}"}`,
+        offsetDelta: i,
+        timestampDelta: i % 5 === 0 ? -i : i * 1000,
+        ...(i % 3 === 0 && { headers: { 'x-error-code': 'DECODE', 'x-source-offset': String(i) } }),
+      })
+    }
+    for (const record of records) expect(Record(record).buffer).toEqual(specRecord(record))
+  })
+
+  it('writes a buffer into an encoder and grows it without changing the bytes written', () => {
+    const chunks = Array.from({ length: 50 }, (_, i) => randomBytes(i * 37))
+    const encoder = new Encoder(1)
+    for (const chunk of chunks) encoder.writeInt32(chunk.length).writeBytes(chunk)
+    const expected = Buffer.concat(chunks.flatMap((c) => [int32(c.length), int32(c.length), c]))
+    expect(encoder.buffer).toEqual(expected)
+  })
 })
+
+function int32(value: number): Buffer {
+  const bytes = Buffer.alloc(4)
+  bytes.writeInt32BE(value)
+  return bytes
+}
+
+/** CRC32C (Castagnoli, reflected 0x82f63b78), one bit at a time: the definition itself. */
+function bytewiseCrc32C(bytes: Buffer): number {
+  let crc = 0xffffffff
+  for (const byte of bytes) {
+    crc ^= byte
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1
+  }
+  return (crc ^ 0xffffffff) >>> 0
+}
+
+/** A signed integer as Kafka's varint (32 bits) or varlong (64): zigzag, then 7 bits a byte, low first. */
+function zigzagLeb128(value: bigint, bits: 32 | 64): Buffer {
+  let zigzag = BigInt.asUintN(bits, (value << 1n) ^ (value >> BigInt(bits - 1)))
+  const bytes: number[] = []
+  while (zigzag >= 0x80n) {
+    bytes.push(Number(zigzag & 0x7fn) | 0x80)
+    zigzag >>= 7n
+  }
+  bytes.push(Number(zigzag))
+  return Buffer.from(bytes)
+}
+
+/** A nullable byte string in a record: its varint length (-1 for null), then its bytes. */
+const varBytes = (value: string | Buffer | null | undefined) => {
+  if (value == null) return zigzagLeb128(-1n, 32)
+  const bytes = Buffer.from(value)
+  return Buffer.concat([zigzagLeb128(BigInt(bytes.length), 32), bytes])
+}
+
+/** A v2 record as KIP-98 defines it: length, attributes, timestamp and offset deltas, key, value, headers. */
+function specRecord(record: Parameters<typeof Record>[0]): Buffer {
+  const headers = Object.entries(record.headers ?? {}).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).map((item) => Buffer.concat([varBytes(name), varBytes(item)])),
+  )
+  const body = Buffer.concat([
+    Buffer.from([0]),
+    zigzagLeb128(BigInt(record.timestampDelta ?? 0), 64),
+    zigzagLeb128(BigInt(record.offsetDelta ?? 0), 32),
+    varBytes(record.key),
+    varBytes(record.value),
+    zigzagLeb128(BigInt(headers.length), 32),
+    ...headers,
+  ])
+  return Buffer.concat([zigzagLeb128(BigInt(body.length), 32), body])
+}

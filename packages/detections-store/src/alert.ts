@@ -48,3 +48,37 @@ export function buildAlert(document: DetectionDocument, reason: string, rules?: 
     ...(rules === undefined ? {} : { rules: [...rules] }),
   }
 }
+
+/**
+ * Each rule's JSON, written once: the rule index hands every alert of one rule version the same
+ * `AlertRule` object, which is never changed once built (a new version is a new object).
+ */
+const ruleJson = new WeakMap<AlertRule, string>()
+
+function jsonOfRule(rule: AlertRule): string {
+  let json = ruleJson.get(rule)
+  if (json === undefined) {
+    json = JSON.stringify(rule)
+    ruleJson.set(rule, json)
+  }
+  return json
+}
+
+/**
+ * `JSON.stringify(buildAlert(document, reason, rules))`, byte for byte (same fields, same order),
+ * without building the alert: each field is written by JSON.stringify, each rule's JSON once per
+ * rule version. Consumers parse these bytes, and tests compare the two.
+ */
+export function alertJson(document: DetectionDocument, reason: string, rules?: readonly AlertRule[]): string {
+  let json =
+    `{"id":${JSON.stringify(document._id)},"detectedAt":${JSON.stringify(document.detectedAt.toISOString())}` +
+    `,"year":${JSON.stringify(document.year)},"make":${JSON.stringify(document.make)}` +
+    `,"model":${JSON.stringify(document.model)},"category":${JSON.stringify(document.category)}` +
+    `,"reason":${JSON.stringify(reason)}`
+  if (rules !== undefined) {
+    json += ',"rules":['
+    for (let i = 0; i < rules.length; i++) json += (i === 0 ? '' : ',') + jsonOfRule(rules[i]!)
+    json += ']'
+  }
+  return `${json}}`
+}

@@ -1,6 +1,7 @@
 export {
   type Alert,
   type AlertRule,
+  alertJson,
   alertRuleSchema,
   alertSchema,
   buildAlert,

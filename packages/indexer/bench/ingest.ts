@@ -6,10 +6,10 @@
 // multi-row INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING. On MongoDB: an insertMany into
 // the same collection and indexes.
 //
-//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb] [--rules-rounds R] [--rules-sets thousand,nomatch,watchlist]
+//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb] [--rules-rounds R] [--rules-sets thousand,narrow,nomatch,watchlist]
 //
 // Then the cost of alert rules (rules-cost.ts): the same size of backlog indexed with the built-in
-// rule alone, with 1,000 rules and with a watch list of 100,000 entries (--rules-rounds, default
+// rule alone, with 1,000 broad or narrow rules and with a watch list of 100,000 entries (--rules-rounds, default
 // --rounds; 0 skips it; --rules-sets picks among the rule sets), and the matcher alone.
 //
 // Needs KAFKA_BROKERS and DATABASE_URL or MONGO_URL (`bash scripts/services/services.sh env`);

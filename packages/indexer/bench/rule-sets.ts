@@ -70,6 +70,34 @@ export function thousandRules(seed = 'rules'): Rule[] {
   return rules
 }
 
+/** One rule in this many of the narrow set names a model the simulator reports. */
+const NARROW_LISTED_EVERY = 10
+
+export const NARROW_DESCRIPTION =
+  `each a make and model within 1 or 2 model years; 1 in ${NARROW_LISTED_EVERY} a catalogue model, the others models ` +
+  'the simulator never reports; 1 in 10 shared, the others private to 200 users'
+
+/**
+ * 1,000 narrow rules, as an operator writes them for wanted vehicles: each one make and model
+ * within one or two model years. The catalogue's 173 models stand for the thousands on real roads:
+ * drawn from it alone, 1,000 such rules would meet about one rule per detection, so only one rule
+ * in ten names a catalogue model and the others name models no camera reports (still filed in the
+ * index under their make and model).
+ */
+export function narrowRules(seed = 'narrow rules'): Rule[] {
+  const random = createRandom(seed)
+  return Array.from({ length: 1_000 }, (_, i) => {
+    const e = pick(random, CATALOGUE)
+    const span = randomInt(random, 1, Math.min(2, e.toYear - e.fromYear + 1))
+    const min = randomInt(random, e.fromYear, e.toYear - span + 1)
+    const model = i % NARROW_LISTED_EVERY === 0 ? e.model : `${e.model} unlisted ${i}`
+    return {
+      ...base(i, random),
+      match: { model: [{ make: e.make, model }], year: { min, max: min + span - 1 } },
+    }
+  })
+}
+
 /**
  * The same rules, moved to years no detection has: every detection still meets the rules filed
  * under its make, model and category, and none matches. What matching costs without the alerts.

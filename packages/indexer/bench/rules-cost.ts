@@ -1,8 +1,8 @@
-// What alert rules cost the indexer: one backlog of the simulator's detections, indexed by four
+// What alert rules cost the indexer: one backlog of the simulator's detections, indexed by five
 // fresh indexers in turn (the order rotates from round to round), each with its own store, alerts
-// topic and rules changelog: the built-in rule alone, 1,000 rules, the same rules matching nothing,
-// one watch list of 100,000 entries. Then the matcher alone on the same rule sets. Run by
-// bench/ingest.ts.
+// topic and rules changelog: the built-in rule alone, 1,000 broad rules, 1,000 narrow rules, the
+// broad rules matching nothing, one watch list of 100,000 entries. Then the matcher alone on the
+// same rule sets. Run by bench/ingest.ts.
 import { randomUUID } from 'node:crypto'
 import {
   builtinRule,
@@ -21,7 +21,14 @@ import { loadConfig } from '../src/config.js'
 import { createIndexer } from '../src/indexer.js'
 import { createIndexerMetrics } from '../src/metrics.js'
 import { benchSettings } from './bench-settings.js'
-import { MIX_DESCRIPTION, thousandRules, unmatchable, watchList } from './rule-sets.js'
+import {
+  MIX_DESCRIPTION,
+  NARROW_DESCRIPTION,
+  narrowRules,
+  thousandRules,
+  unmatchable,
+  watchList,
+} from './rule-sets.js'
 
 export interface RulesCostOptions {
   kafka: Kafka
@@ -48,6 +55,7 @@ function variants(): Variant[] {
   return [
     { key: 'builtin', label: 'built-in rule only', rules: [] },
     { key: 'thousand', label: '1,000 rules', rules: thousand },
+    { key: 'narrow', label: '1,000 narrow rules', rules: narrowRules() },
     { key: 'nomatch', label: '1,000 rules matching nothing', rules: unmatchable(thousand) },
     { key: 'watchlist', label: 'watch list of 100,000 entries', rules: [watchList()] },
   ]
@@ -261,7 +269,8 @@ export async function rulesCost(options: RulesCostOptions): Promise<string> {
       `${partitions} partitions, indexed in each of ${rounds} rounds by ${sets.length} fresh indexers in turn (order ` +
       'rotated per round), each with its own store, alerts topic and rules changelog, timed from ready ' +
       `(rules loaded) until every offset is committed. Rule sets: the built-in rule (SUSPICIOUS_VEHICLE=${SUSPICIOUS_VEHICLE}) ` +
-      `alone; 1,000 rules (${MIX_DESCRIPTION}); the same 1,000 rules moved to model years 2190–2199, ` +
+      `alone; 1,000 rules (${MIX_DESCRIPTION}); 1,000 narrow rules (${NARROW_DESCRIPTION}); ` +
+      'the broad 1,000 rules moved to model years 2190–2199, ' +
       'so that every detection meets them and none matches (matching without the extra alerts); one watch ' +
       'list of 100,000 entries (1 in 1,000 a catalogue ' +
       'model within a few years), one gzip-compressed record. The built-in rule is in every set. ' +

@@ -1,5 +1,5 @@
 import type { MatchableDetection, RuleMatches } from '@intellisite/alert-rules'
-import { buildAlert, type DetectionDocument, toDetectionDocument } from '@intellisite/detections-store'
+import { alertJson, type DetectionDocument, toDetectionDocument } from '@intellisite/detections-store'
 import type { IHeaders, Message } from 'kafkajs'
 import { type DecodeErrorCode, decodeDetection } from '../decode-detection.js'
 
@@ -85,17 +85,19 @@ export function classifyRecords(records: readonly SourceRecord[], options: Class
     if (matches !== null) {
       // Stored as "an alert was raised for it", whichever rules raised it.
       document.suspicious = true
-      result.alerts.push({
-        message: {
-          key: document._id,
-          value: JSON.stringify(buildAlert(document, matches.reason, matches.rules)),
-          partition: alertPartition,
-        },
-        record,
-      })
+      result.alerts.push({ message: alertMessage(document, matches, alertPartition), record })
     }
   }
   return result
+}
+
+/** The alert a matched detection raises, keyed by its id, for the alerts topic's `partition`. */
+export function alertMessage(document: DetectionDocument, matches: RuleMatches, partition: number): Message {
+  return {
+    key: document._id,
+    value: alertJson(document, matches.reason, matches.rules),
+    partition,
+  }
 }
 
 /** The original record, untouched, with headers that say what went wrong and where it came from. */

@@ -18,7 +18,9 @@ function byteLength(value: string | Buffer | null | undefined): number {
 /** The most bytes `message` can take inside an uncompressed v2 record batch. */
 export function recordSize(message: Message): number {
   let size = RECORD_OVERHEAD + byteLength(message.key) + byteLength(message.value)
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
+  // Alerts carry no headers: skip the entries array every one of them would allocate.
+  if (message.headers == null) return size
+  for (const [name, value] of Object.entries(message.headers)) {
     for (const item of Array.isArray(value) ? value : [value]) {
       size += HEADER_OVERHEAD + Buffer.byteLength(name) + byteLength(item as string | Buffer | undefined)
     }
@@ -79,15 +81,16 @@ export interface DeliveryPlan {
  * detection itself stays stored.
  */
 export function planDelivery(batch: ClassifiedBatch, limits: DeliveryLimits): DeliveryPlan {
-  const byKey = new Map(batch.alerts.map((alert) => [alert.message, alert.record]))
   const alerts = chunkBySize(
     batch.alerts.map((alert) => alert.message),
     limits.alertsBatchBytes,
   )
   const deadLetters = [...batch.deadLetters]
   const deadLetterCodes = [...batch.deadLetterCodes]
+  // Only for the rare oversized alert: a map entry per alert costs more than sizing it.
+  const byKey = alerts.oversized.length === 0 ? null : new Map(batch.alerts.map((a) => [a.message, a.record]))
   for (const message of alerts.oversized) {
-    const record = byKey.get(message)
+    const record = byKey?.get(message)
     if (!record) continue
     const reason = `its alert takes ${recordSize(message) + RECORD_BATCH_OVERHEAD} bytes, over the alerts topic's limit of ${limits.alertsBatchBytes} bytes (max.message.bytes)`
     deadLetters.push(deadLetter(record, 'ALERT_TOO_LARGE', reason, batch.context))
