@@ -56,6 +56,8 @@ const tiny = args.tiny ?? false
 const CLIENTS = Number(args.clients ?? (tiny ? 50 : 10_000))
 const HERD_CLIENTS = Number(args['herd-clients'] ?? (tiny ? 50 : 5_000))
 const ROLLING_CLIENTS = Number(args['rolling-clients'] ?? (tiny ? 50 : 1_000))
+/** How long the herd may take to resume after the last alert before the run reports anyway. */
+const HERD_WAIT_MS = 60_000
 /** Alerts per second while the replicas restart: each client checks every one of them. */
 const ROLLING_RATE = 50
 const PARTITIONS = 3
@@ -146,6 +148,19 @@ async function deleteTopic(topic: string): Promise<void> {
   await admin.disconnect()
 }
 
+/**
+ * After a kill, until every stream it cut is open again (at most `HERD_WAIT_MS` after the last
+ * alert): how long the herd takes is the figure, so the run must not end before it does.
+ */
+async function untilResumed(streams: SseClients): Promise<void> {
+  const deadline = Date.now() + HERD_WAIT_MS
+  while (Date.now() < deadline) {
+    const states = await streams.all<{ closedEarly: number; resumed: number }>('status')
+    if (states.every((s) => s.resumed >= s.closedEarly)) return
+    await sleep(250)
+  }
+}
+
 async function run(topology: string, churn: string, clients: number, kill: boolean): Promise<Run> {
   const topic = `replicas-bench-${randomUUID()}`
   const replicaCount = Number(topology.split('-')[1])
@@ -194,6 +209,7 @@ async function run(topology: string, churn: string, clients: number, kill: boole
         messages: [{ key: String(i), value: JSON.stringify(benchAlert(i, sentAt)) }],
       })
     }
+    if (kill) await untilResumed(streams)
     await sleep(1_000)
     const { reports, latency, expected, received } = await streams.report<ReplicasClientReport>(total)
     const lastResumedAt = Math.max(...reports.map((r) => r.lastResumedAt))
@@ -318,7 +334,8 @@ for (const r of rows) {
 const k = herd.killed!
 console.log(
   `\nReconnect herd: ${herd.clients} clients on HAProxy → 2 replicas, SIGKILL of one after ${f(SECONDS / 3)} s; ` +
-    `its streams reconnect with Last-Event-ID ${RETRY_MS} ms after they close\n`,
+    `its streams reconnect with Last-Event-ID ${RETRY_MS} ms after they close; the run reports once all are ` +
+    `open again (or ${HERD_WAIT_MS / 1000} s after the last alert)\n`,
 )
 console.log(
   '| clients | streams cut by the kill | resumed | kill → last stream open again ms | delivered / expected (sampled) | p50 ms | p99 ms | max ms |',
