@@ -3,7 +3,7 @@
 // write loop over the same streams.
 //
 //   node --conditions=development --import tsx bench/alerts.ts                       # 1k and 10k clients, 10 s
-//   node --conditions=development --import tsx bench/alerts.ts --tiny                # smoke: 50 clients, 3 s
+//   node --conditions=development --import tsx bench/alerts.ts --tiny                # smoke: 50 clients, 2 s
 //   options: --clients 1000,10000 --seconds 10 --rate 100 --rounds 3 (median of each column)
 //            --fanouts ours,naive  --churn none,reconnect,stall  --client-procs 2
 //            (a fan-out may carry server settings, to compare them in the same run:
@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
 })
 const tiny = args.tiny ?? false
 const CLIENTS = (args.clients ?? (tiny ? '50' : '1000,10000')).split(',').map(Number)
-const SECONDS = Number(args.seconds ?? (tiny ? 3 : 10))
+const SECONDS = Number(args.seconds ?? (tiny ? 2 : 10))
 const RATE = Number(args.rate ?? 100)
 const ROUNDS = Number(args.rounds ?? (tiny ? 1 : 3))
 const FANOUTS = (args.fanouts ?? 'ours,naive').split(',')

@@ -72,7 +72,7 @@ const SEED_DAYS = PG ? 31 : 1
 const SEED_START = Math.floor((Date.now() - SEED_DAYS * DAY) / 60_000) * 60_000
 /** The API refuses deeper offsets (use the cursor); the skip case stops there. */
 const MAX_SKIP = 1_000_000
-const DURATION = Number(args.duration ?? (tiny ? 0.3 : 3))
+const DURATION = Number(args.duration ?? (tiny ? 0.15 : 3))
 const CONNECTIONS = Number(args.connections ?? 10)
 const ROUNDS = Number(args.rounds ?? (tiny ? 1 : 3))
 const PAGE_REQUESTS = Number(args['page-requests'] ?? (tiny ? 2 : 3))

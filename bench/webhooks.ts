@@ -4,7 +4,7 @@
 // order) in the same run.
 //
 //   node --conditions=development --import tsx bench/webhooks.ts            # 100 endpoints, 500-alert burst, 10 s paced
-//   node --conditions=development --import tsx bench/webhooks.ts --tiny     # smoke: 10 endpoints, 30 alerts, 3 s
+//   node --conditions=development --import tsx bench/webhooks.ts --tiny     # smoke: 10 endpoints, 30 alerts, 2 s
 //   options: --endpoints N --burst N (alerts) --rate R (alerts/s, paced phase) --seconds S --naive-seconds S
 //            --delay MS (each endpoint answers after MS, like a receiver doing some work; default 0)
 //
@@ -39,8 +39,8 @@ const tiny = args.tiny ?? false
 const ENDPOINTS = Number(args.endpoints ?? (tiny ? 10 : 100))
 const BURST = Number(args.burst ?? (tiny ? 30 : 500))
 const RATE = Number(args.rate ?? 2)
-const SECONDS = Number(args.seconds ?? (tiny ? 3 : 10))
-const NAIVE_SECONDS = Number(args['naive-seconds'] ?? (tiny ? 5 : 20))
+const SECONDS = Number(args.seconds ?? (tiny ? 2 : 10))
+const NAIVE_SECONDS = Number(args['naive-seconds'] ?? (tiny ? 3 : 20))
 /** How long each endpoint takes to answer, as a real receiver does (0: at once). */
 const DELAY_MS = Number(args.delay ?? 0)
 const root = new URL('..', import.meta.url).pathname
