@@ -76,10 +76,14 @@ it('pnpm bench --tiny prints every section with numeric results', { timeout: 300
     '1,000 narrow rules',
     '1,000 rules matching nothing',
     'watch list of 100,000 entries',
+    '3 rules matching every detection',
   ])
   for (const row of rulesMedians) positive(rules, row, 'det/s')
+  expect(section(stdout, '1. Ingest')).toMatch(
+    /1,000 rules ÷ 3 rules matching every detection, .*\(median \d+\.\d\d\)/,
+  )
   const matcher = table(section(stdout, '1. Ingest'), 'matches/s')
-  expect(matcher.rows).toHaveLength(5)
+  expect(matcher.rows).toHaveLength(6)
   for (const row of matcher.rows) positive(matcher, row, 'matches/s')
 
   const refs = table(section(stdout, '1b. Ingest references'), 'consume-only')

@@ -6,7 +6,7 @@
 // multi-row INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING. On MongoDB: an insertMany into
 // the same collection and indexes.
 //
-//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb] [--rules-rounds R] [--rules-sets thousand,narrow,nomatch,watchlist]
+//   node --conditions=development --import tsx bench/ingest.ts   (from the repository root) --count 100000 [--rounds 3] [--store postgres|mongodb] [--rules-rounds R] [--rules-sets thousand,narrow,nomatch,watchlist,everything]
 //
 // Then the cost of alert rules (rules-cost.ts): the same size of backlog indexed with the built-in
 // rule alone, with 1,000 broad or narrow rules and with a watch list of 100,000 entries (--rules-rounds, default
