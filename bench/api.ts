@@ -38,6 +38,7 @@ import {
   encodeCursor,
   KEEP_EVERYTHING,
   openDetectionsStore,
+  timeseriesTotalsStatement,
   toDetectionDocument,
 } from '../packages/detections-store/src/index.js'
 import { startServices } from '../scripts/services/services-env.js'
@@ -292,7 +293,8 @@ async function diskSizes(pool: pg.Pool): Promise<{ part: string; bytes: number }
   const { rows } = await pool.query<{ part: string; bytes: string }>(
     `WITH parts AS (
        SELECT t.name, p.relid FROM unnest(ARRAY['detections', 'detection_category_tokens', 'detection_minutes',
-         'detection_hours']) AS t(name), pg_partition_tree(t.name::regclass) AS p WHERE p.isleaf
+         'detection_minute_runs', 'detection_hours', 'detection_hour_runs']) AS t(name),
+         pg_partition_tree(t.name::regclass) AS p WHERE p.isleaf
        UNION ALL
        SELECT t.name, t.name::regclass FROM unnest(ARRAY['detection_days', 'detection_stats']) AS t(name)
      )
@@ -416,10 +418,11 @@ async function main(): Promise<void> {
             },
           ]
         : []
-    const bucketsSql = (table: string) =>
-      `SELECT (extract(epoch FROM start) * 1000)::float8 AS start, sum(total)::float8 AS total,
-         sum(suspicious)::float8 AS suspicious FROM ${table}
-       WHERE dim = '' AND value_key = '' AND start >= $1 AND start < $2 GROUP BY start`
+    /** The ungrouped series' own statement: the open buckets' rows and the closed ones' runs. */
+    const bucketsSql = (bucket: 'minute' | 'hour', from: Date) => {
+      const statement = timeseriesTotalsStatement(bucket, from, to)
+      return [statement.text, statement.values] as const
+    }
     const statsSql = `SELECT min(label) AS value, sum(count) AS count FROM detection_stats WHERE dim = $1
          GROUP BY value_key HAVING sum(count) > 0 ORDER BY sum(count) DESC, min(label) COLLATE "C"`
     const flat: Case[] = [
@@ -478,8 +481,8 @@ async function main(): Promise<void> {
       },
       ...(PG
         ? [
-            ...sql('24 h of minutes, 1 connection', bucketsSql('detection_minutes'), [dayFrom, to], true),
-            ...sql('30 days of hours, 1 connection', bucketsSql('detection_hours'), [monthFrom, to], true),
+            ...sql('24 h of minutes, 1 connection', ...bucketsSql('minute', dayFrom), true),
+            ...sql('30 days of hours, 1 connection', ...bucketsSql('hour', monthFrom), true),
           ]
         : []),
     ]

@@ -41,6 +41,7 @@ export {
   tokenRows as detectionTokenCopyRows,
 } from './postgres-insert.js'
 export { DETECTIONS_SCHEMA_TABLE, migrateDetectionsSchema } from './postgres-migrate.js'
+export { timeseriesTotalsStatement } from './postgres-timeseries.js'
 export {
   type DetectionFilters,
   type DetectionsRepository,

@@ -13,7 +13,9 @@ const PARTITIONED = [
   { table: 'detections', what: 'detections' },
   { table: 'detection_category_tokens', what: 'detections' },
   { table: 'detection_minutes', what: 'minute' },
+  { table: 'detection_minute_runs', what: 'minute' },
   { table: 'detection_hours', what: 'hour' },
+  { table: 'detection_hour_runs', what: 'hour' },
 ] as const
 type Kept = (typeof PARTITIONED)[number]['what']
 

@@ -1,10 +1,12 @@
 import type { Pool } from 'pg'
+import { RUNS } from './postgres-fold.js'
 import { keptFrom } from './postgres-partitions.js'
 import { prepared } from './postgres-prepared.js'
 import type { StatsDimension, TimeseriesBucket, TimeseriesQuery, TimeseriesResult } from './repository.js'
 import {
   assembleTimeseries,
   BUCKET_MS,
+  type BucketCount,
   checkedAvailability,
   checkedTimeseriesRange,
   DEFAULT_TIMESERIES_TOP,
@@ -23,6 +25,54 @@ const COARSER: Partial<Record<TimeseriesBucket, TimeseriesBucket>> = { minute: '
 const floorTo = (ms: number, width: number) => Math.floor(ms / width) * width
 const ceilTo = (ms: number, width: number) => Math.ceil(ms / width) * width
 
+/**
+ * A width's counts over `[from, to)` of one dimension (and, with `keys`, only those values), as
+ * rows of (value key, start in epoch ms, totals, suspicious): a bucket row (an open bucket, or a
+ * late record's) is a run of one; a run row holds the closed buckets of one hour or day, the first
+ * of which may lie before `from`. Numbers as float8 come back as JavaScript numbers, with no
+ * numeric parsing.
+ */
+function countsStatement(bucket: TimeseriesBucket, dim: string, from: Date, to: Date, keys?: string[]) {
+  const values: unknown[] = [dim, from, to]
+  const only = keys ? ` AND value_key = ANY($${values.push(keys)})` : ''
+  const rows = `SELECT value_key AS key, (extract(epoch FROM start) * 1000)::float8 AS start,
+      ARRAY[total]::float8[] AS totals, ARRAY[suspicious]::float8[] AS suspicious
+    FROM ${TABLE[bucket]} WHERE dim = $1 AND start >= $2 AND start < $3${only}`
+  const runs = RUNS[bucket]
+  if (!runs) return prepared(rows, values)
+  const runsFrom = values.push(new Date(floorTo(from.getTime(), BUCKET_MS[runs.width])))
+  return prepared(
+    `${rows}
+    UNION ALL
+    SELECT value_key, (extract(epoch FROM start) * 1000)::float8, totals::float8[], suspicious::float8[]
+    FROM ${runs.table} WHERE dim = $1 AND start >= $${runsFrom} AND start < $3${only}`,
+    values,
+  )
+}
+
+interface CountRow {
+  key: string
+  start: number
+  totals: number[]
+  suspicious: number[]
+}
+
+/** Each run's buckets, one count per bucket that counted anything. */
+function* bucketsOf(rows: Iterable<CountRow>, bucket: TimeseriesBucket) {
+  const width = BUCKET_MS[bucket]
+  for (const row of rows) {
+    for (let i = 0; i < row.totals.length; i++) {
+      const total = row.totals[i]!
+      if (total !== 0)
+        yield { key: row.key, start: row.start + i * width, total, suspicious: row.suspicious[i]! }
+    }
+  }
+}
+
+/** The ungrouped series' statement (a benchmark runs it alone, as the floor of the read). */
+export const timeseriesTotalsStatement = (bucket: TimeseriesBucket, from: Date, to: Date) =>
+  countsStatement(bucket, '', from, to)
+
 export function createPostgresTimeseries(pool: Pool) {
   async function read(query: TimeseriesQuery): Promise<TimeseriesResult> {
     const { from, to } = checkedTimeseriesRange(query)
@@ -32,30 +82,21 @@ export function createPostgresTimeseries(pool: Pool) {
       ...(kept.hour && { hour: kept.hour }),
     }
     const available = checkedAvailability(query, keptByWidth)
-    const table = TABLE[query.bucket]
-    // Epoch milliseconds and float8 sums come back as JavaScript numbers: 1,440 rows cost no date
-    // or numeric parsing.
-    const totals = pool.query<{ start: number; total: number; suspicious: number }>(
-      prepared(
-        `SELECT (extract(epoch FROM start) * 1000)::float8 AS start, sum(total)::float8 AS total,
-         sum(suspicious)::float8 AS suspicious
-       FROM ${table} WHERE dim = '' AND value_key = '' AND start >= $1 AND start < $2
-       GROUP BY start`,
-        [from, to],
-      ),
-    )
+    // The ungrouped counts are the value '' of the dimension ''.
+    const totals = pool.query<CountRow>(timeseriesTotalsStatement(query.bucket, from, to))
     const dim = query.groupBy
     const groups = dim
       ? topGroups(query.bucket, dim, from, to, query.top ?? DEFAULT_TIMESERIES_TOP, available)
       : Promise.resolve([])
     const [totalRows, groupRows] = await Promise.all([totals, groups])
-    return assembleTimeseries(query, totalRows.rows, groupRows, available)
+    const counts: BucketCount[] = [...bucketsOf(totalRows.rows, query.bucket)]
+    return assembleTimeseries(query, counts, groupRows, available)
   }
 
   /**
    * Each value's total over the range, read from the next wider width for the whole buckets of it
-   * inside the range and from the query's width for the edges only: 24 h of minutes sums 24 hour
-   * rows per value, not 1,440 minute rows.
+   * inside the range and from the query's width for the edges only: 24 h of minutes sums a day or
+   * two of hour runs per value, not 1,440 minutes.
    */
   async function totalsOver(
     bucket: TimeseriesBucket,
@@ -65,25 +106,38 @@ export function createPostgresTimeseries(pool: Pool) {
     available: TimeseriesBucket[],
   ): Promise<Map<string, number>> {
     const coarser = COARSER[bucket]
-    const parts: { table: string; from: number; to: number }[] = []
+    const parts: { bucket: TimeseriesBucket; from: number; to: number }[] = []
     if (coarser && available.includes(coarser)) {
       const inner = {
         from: ceilTo(from.getTime(), BUCKET_MS[coarser]),
         to: floorTo(to.getTime(), BUCKET_MS[coarser]),
       }
       if (inner.from < inner.to) {
-        parts.push({ table: TABLE[coarser], ...inner })
-        if (from.getTime() < inner.from)
-          parts.push({ table: TABLE[bucket], from: from.getTime(), to: inner.from })
-        if (inner.to < to.getTime()) parts.push({ table: TABLE[bucket], from: inner.to, to: to.getTime() })
+        parts.push({ bucket: coarser, ...inner })
+        if (from.getTime() < inner.from) parts.push({ bucket, from: from.getTime(), to: inner.from })
+        if (inner.to < to.getTime()) parts.push({ bucket, from: inner.to, to: to.getTime() })
       }
     }
-    if (parts.length === 0) parts.push({ table: TABLE[bucket], from: from.getTime(), to: to.getTime() })
+    if (parts.length === 0) parts.push({ bucket, from: from.getTime(), to: to.getTime() })
     const params: unknown[] = [dim]
-    const selects = parts.map((part) => {
+    const selects = parts.flatMap((part) => {
       params.push(new Date(part.from), new Date(part.to))
-      return `SELECT value_key, total FROM ${part.table}
-              WHERE dim = $1 AND start >= $${params.length - 1} AND start < $${params.length}`
+      const [a, b] = [`$${params.length - 1}`, `$${params.length}`]
+      const rows = `SELECT value_key, total FROM ${TABLE[part.bucket]}
+              WHERE dim = $1 AND start >= ${a} AND start < ${b}`
+      const runs = RUNS[part.bucket]
+      if (!runs) return [rows]
+      params.push(
+        new Date(floorTo(part.from, BUCKET_MS[runs.width])),
+        `${BUCKET_MS[part.bucket] / 1000} seconds`,
+      )
+      const [runsFrom, step] = [`$${params.length - 1}`, `$${params.length}::interval`]
+      return [
+        rows,
+        `SELECT r.value_key, u.total FROM ${runs.table} AS r, unnest(r.totals) WITH ORDINALITY AS u(total, i)
+         WHERE r.dim = $1 AND r.start >= ${runsFrom} AND r.start < ${b}
+           AND r.start + (u.i - 1) * ${step} >= ${a} AND r.start + (u.i - 1) * ${step} < ${b}`,
+      ]
     })
     const { rows } = await pool.query<{ key: string; total: number }>(
       prepared(
@@ -118,27 +172,17 @@ export function createPostgresTimeseries(pool: Pool) {
       .sort((a, b) => b.total - a.total || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0))
       .slice(0, top)
     if (chosen.length === 0) return []
-    // One row per group, its rows as a JSON array of [start, total] pairs: a few rows to parse
-    // instead of thousands. A bucket may come as several pairs (its shards, while it is still
-    // open); assembleTimeseries adds them up, which costs less than a GROUP BY per bucket here.
-    const { rows } = await pool.query<{ key: string; points: string }>(
-      prepared(
-        `SELECT value_key AS key,
-           json_agg(json_build_array(date_part('epoch', start) * 1000, total))::text AS points
-         FROM ${TABLE[bucket]}
-         WHERE dim = $1 AND start >= $2 AND start < $3 AND value_key = ANY($4)
-         GROUP BY value_key`,
-        [dim, from, to, chosen.map((group) => group.key)],
-      ),
-    )
-    return rows.flatMap((row) =>
-      (JSON.parse(row.points) as [number, number][]).map(([start, total]) => ({
-        key: row.key,
-        label: label.get(row.key) ?? row.key,
-        start,
-        total,
-      })),
-    )
+    // The chosen groups' runs (an hour's minutes or a day's hours a row) and open buckets; a bucket
+    // may come as several counts (its shards, or a late record's row beside its run), which
+    // assembleTimeseries adds up.
+    const keys = chosen.map((group) => group.key)
+    const { rows } = await pool.query<CountRow>(countsStatement(bucket, dim, from, to, keys))
+    return [...bucketsOf(rows, bucket)].map(({ key, start, total }) => ({
+      key,
+      label: label.get(key) ?? key,
+      start,
+      total,
+    }))
   }
 
   return { read }

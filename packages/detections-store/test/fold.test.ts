@@ -1,5 +1,5 @@
-// Folding closed buckets into shard 0 (PostgreSQL): every answer stays the same, also when the
-// fold races indexers that bump the very buckets it moves.
+// Folding closed buckets (PostgreSQL: minutes and hours into runs, days into shard 0): every
+// answer stays the same, also when the fold races indexers that bump the very buckets it moves.
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -10,7 +10,7 @@ import {
   type TimeseriesBucket,
   toDetectionDocument,
 } from '../src/index.js'
-import { FOLD_GRACE_MS, foldShards } from '../src/postgres-fold.js'
+import { FOLD_GRACE_MS, foldBuckets } from '../src/postgres-fold.js'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -27,7 +27,7 @@ function detection(topic: string, partition: number, offset: number, timestamp: 
   )
 }
 
-describe('folding shards on PostgreSQL', () => {
+describe('folding closed buckets on PostgreSQL', () => {
   let store: TestStore
   let reader: pg.Pool
   const topic = `fold-${randomUUID()}`
@@ -76,6 +76,9 @@ describe('folding shards on PostgreSQL', () => {
   const shardRows = async (table: string) =>
     (await reader.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE shard <> 0`)).rows[0]?.n
 
+  const rowCount = async (table: string) =>
+    (await reader.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]?.n
+
   beforeAll(async () => {
     store = await createTestStore('postgres', 'fold')
     reader = new pg.Pool({ connectionString: store.url(), max: 2 })
@@ -94,7 +97,7 @@ describe('folding shards on PostgreSQL', () => {
       try {
         while (writing) {
           for (const width of ['minute', 'hour', 'day'] as const) {
-            await foldShards(client, width, new Date(T0 - 1), new Date(T0 + 1 + 24 * HOUR))
+            await foldBuckets(client, width, new Date(T0 - 1), new Date(T0 + 1 + 24 * HOUR))
           }
           folds++
         }
@@ -130,9 +133,14 @@ describe('folding shards on PostgreSQL', () => {
     const before = await answers()
     const now = new Date(T0 + 2 * 24 * HOUR)
     await store.repository.maintain(KEEP_EVERYTHING, now)
-    for (const table of ['detection_minutes', 'detection_hours', 'detection_days']) {
-      expect(await shardRows(table), table).toBe(0)
+    // Minutes and hours moved into their runs, days folded into shard 0.
+    for (const table of ['detection_minutes', 'detection_hours']) {
+      expect(await rowCount(table), table).toBe(0)
     }
+    for (const runs of ['detection_minute_runs', 'detection_hour_runs']) {
+      expect(await rowCount(runs), runs).toBeGreaterThan(0)
+    }
+    expect(await shardRows('detection_days')).toBe(0)
     expect(await answers()).toEqual(before)
 
     // A late record into a folded bucket is a shard row of its own, and counted.
@@ -144,7 +152,7 @@ describe('folding shards on PostgreSQL', () => {
     expect(late.minutes.points.reduce((n, p) => n + p.total, 0)).toBe(written.length)
   })
 
-  it('folds from the oldest bucket on a first pass, and leaves the open ones as shard rows', async () => {
+  it('folds from the oldest bucket on a first pass, and leaves the open ones as bucket rows', async () => {
     const at = (partition: number, timestamp: number) =>
       detection(topic, partition, offsets[partition]!++, timestamp)
     const late = [at(1, T0 + 3 * MINUTE + 1), at(2, T0 + 9 * MINUTE + 1)]
@@ -155,11 +163,15 @@ describe('folding shards on PostgreSQL', () => {
     await store.repository.maintain(KEEP_EVERYTHING, new Date(T0 + 10 * MINUTE + FOLD_GRACE_MS - 1))
     const rows = await reader.query<{ closed: number; open: number }>(
       `SELECT count(*) FILTER (WHERE start < $1)::int AS closed, count(*) FILTER (WHERE start >= $1)::int AS open
-       FROM detection_minutes WHERE shard <> 0`,
+       FROM detection_minutes`,
       [new Date(T0 + 9 * MINUTE)],
     )
     expect(rows.rows[0]).toEqual({ closed: 0, open: expect.any(Number) })
     expect(rows.rows[0]?.open).toBeGreaterThan(0)
-    expect((await answers()).minutes.points.reduce((n, p) => n + p.total, 0)).toBe(written.length)
+    // Runs, the late rows beside them and the open minute add up to what was written.
+    const { points, byMake } = expectedMinutes()
+    const minutes = (await answers()).minutes
+    expect(minutes.points.map(({ total, suspicious }) => ({ total, suspicious }))).toEqual(points)
+    expect(new Map(minutes.groups.map((g) => [g.value, g.counts]))).toEqual(byMake)
   })
 })

@@ -1,5 +1,6 @@
-// The in-place migration from the unpartitioned schema (version 1) to day partitions (version 2),
-// with data in it: nothing lost, every answer the same before and after.
+// The in-place migration from the unpartitioned schema (version 1) to day partitions (version 2)
+// and on to the bucket runs (version 4), with data in it: nothing lost, every answer the same
+// before and after, and after the first fold into runs.
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
@@ -11,6 +12,7 @@ import {
   DETECTIONS_SCHEMA_TABLE,
   type DetectionDocument,
   type DetectionsRepository,
+  KEEP_EVERYTHING,
   migrateDetectionsSchema,
   STATS_DIMENSIONS,
   toDetectionDocument,
@@ -217,7 +219,7 @@ it('moves an unpartitioned store into day partitions with every answer unchanged
   const before = await rawState('detection_buckets', 'detection_buckets')
 
   const applied = await migrateDetectionsSchema(pool)
-  expect(applied.map((m) => m.version)).toEqual([2, 3])
+  expect(applied.map((m) => m.version)).toEqual([2, 3, 4])
   const after = await answers()
   expect(await rawState('detection_minutes', 'detection_hours')).toEqual(before)
 
@@ -235,6 +237,18 @@ it('moves an unpartitioned store into day partitions with every answer unchanged
   )
   const days = after.series[2]!
   expect(days.points.reduce((n, p) => n + p.total, 0)).toBe(docs.length)
+
+  // The first maintenance pass moves every closed minute and hour into runs: the same answers.
+  const last = Math.max(...docs.map((d) => d.detectedAt.getTime()))
+  await repository.maintain(KEEP_EVERYTHING, new Date(last + 24 * 60 * MINUTE))
+  const left = await pool.query<{ minutes: number; hours: number; runs: number }>(
+    `SELECT (SELECT count(*) FROM detection_minutes)::int AS minutes,
+       (SELECT count(*) FROM detection_hours)::int AS hours,
+       (SELECT count(*) FROM detection_minute_runs)::int + (SELECT count(*) FROM detection_hour_runs)::int AS runs`,
+  )
+  expect(left.rows[0]).toMatchObject({ minutes: 0, hours: 0 })
+  expect(left.rows[0]?.runs).toBeGreaterThan(0)
+  expect(await answers()).toEqual(after)
 
   // The same detections written by today's store from scratch give the same answers.
   const fresh = `${name}_fresh`
