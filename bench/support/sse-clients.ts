@@ -154,14 +154,14 @@ export async function openSseClients(options: SseClientsOptions) {
      * has each of them, or `settleMs` have passed, then `report` with every stream's sequence
      * check as one (a stream still short of alerts shows there, with what it missed).
      */
-    async checkedReport(produced: number, settleMs: number) {
+    async checkedReport<R extends ClientReport>(produced: number, settleMs: number) {
       const deadline = performance.now() + settleMs
       for (;;) {
         const states = await all<{ minDistinct: number }>('status')
         if (states.every((s) => s.minDistinct >= produced) || performance.now() > deadline) break
         await sleep(100)
       }
-      const result = await report<ClientReport & { sequences: SequenceResult[] }>(produced)
+      const result = await report<R & { sequences: SequenceResult[] }>(produced)
       const sequences = mergeSequences(
         result.reports.flatMap((r) => r.sequences),
         produced,
