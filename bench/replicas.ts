@@ -209,9 +209,14 @@ async function startProxy(dir: string, ports: number[], clients: number) {
       (r) => r.ok,
       () => false,
     )
-    if (ok) break
+    if (ok) return proxy
     await sleep(100)
   }
+  // The run goes on (its row shows no stream open); this says which side was missing.
+  const states = await Promise.all(sockets.map((s) => serverStates(s).catch((err: Error) => err.message)))
+  console.error(
+    `[bench]   HAProxy on port ${port} never answered /readyz: exit codes ${procs.map((p) => p.exitCode)}, servers ${JSON.stringify(states)}`,
+  )
   return proxy
 }
 
