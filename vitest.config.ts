@@ -21,6 +21,7 @@ const LIGHT = [
   'packages/notifier/test/{retry-policy,ssrf,isolation,delivery}.test.ts',
   'test/deploy/{compose,dockerfiles}.test.ts',
   'test/{runtime,services-env}.test.ts',
+  'bench/{sse-streams,support/alert-sequence}.test.ts',
 ]
 
 export default defineConfig({

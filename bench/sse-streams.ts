@@ -23,7 +23,7 @@ export interface StreamOptions {
   pattern: Buffer
   now(): number
   onValue(text: string, arrivedAt: number): void
-  /** Called with every read of an open stream, sampled or not (keep it cheap). */
+  /** Called with the body's bytes as they arrive, sampled or not, without chunk framing (keep it cheap). */
   onRead?(data: Buffer): void
   /** The stream answered 200 and its headers are read. */
   onOpen(): void
@@ -33,12 +33,50 @@ export interface StreamOptions {
   onClose(): void
 }
 
-const LAST_CHUNK = Buffer.from('0\r\n\r\n')
-
-/** Whether a read ends with the last chunk of a chunked body (a chunk of SSE text never does). */
-function endsBody(chunk: Buffer): boolean {
-  const at = chunk.length - LAST_CHUNK.length
-  return at >= 0 && chunk.subarray(at).equals(LAST_CHUNK) && (at === 0 || chunk[at - 1] === 10)
+/**
+ * The body of a chunked HTTP/1.1 response, read by read: `read` hands `emit` the data without the
+ * chunk framing, and says when the last chunk has come. The servers write one chunk per write, but
+ * a proxy re-chunks the stream as its reads fall: a size line can land inside an event, where a
+ * parser of the raw bytes would miss or misread it.
+ */
+export function createChunkedBody() {
+  /** Data bytes of the current chunk still to come, then the CRLF after them. */
+  let left = 0
+  let crlf = 0
+  /** A size line split across reads. */
+  let sizeLine = ''
+  return {
+    read(chunk: Buffer, emit: (data: Buffer) => void): boolean {
+      let at = 0
+      while (at < chunk.length) {
+        if (left > 0) {
+          const n = Math.min(left, chunk.length - at)
+          emit(chunk.subarray(at, at + n))
+          left -= n
+          at += n
+          if (left === 0) crlf = 2
+        } else if (crlf > 0) {
+          const n = Math.min(crlf, chunk.length - at)
+          crlf -= n
+          at += n
+        } else {
+          const eol = chunk.indexOf(10, at)
+          sizeLine += chunk.toString('latin1', at, eol < 0 ? chunk.length : eol)
+          if (eol < 0) return false
+          at = eol + 1
+          // Hex digits; parseInt stops at the CR, or at a chunk extension.
+          left = Number.parseInt(sizeLine, 16)
+          sizeLine = ''
+          // The last chunk (size 0), or framing this reader cannot follow: the body ends here.
+          if (!(left > 0)) {
+            left = 0
+            return true
+          }
+        }
+      }
+      return false
+    },
+  }
 }
 
 /** Opens one stream; resolves when it is open or has failed. */
@@ -47,8 +85,13 @@ export function openSseStream(options: StreamOptions): Promise<Socket> {
   const resume = options.lastEventId ? `Last-Event-ID: ${options.lastEventId}\r\n` : ''
   const request = `GET /alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${options.token}\r\nAccept: text/event-stream\r\n${resume}\r\n`
   return new Promise((resolve) => {
-    let pending: Buffer | null = null
+    /** The response head while it is split across reads. */
+    let head: Buffer | null = null
     let headersDone = false
+    /** Without chunked framing, the body is every byte until the connection closes. */
+    let body: ReturnType<typeof createChunkedBody> | undefined
+    /** A tail of the body kept for a pattern split across reads. */
+    let pending: Buffer | null = null
     const socket = connect({
       port: options.port,
       host: '127.0.0.1',
@@ -56,39 +99,39 @@ export function openSseStream(options: StreamOptions): Promise<Socket> {
     })
     socket.on('connect', () => socket.write(request))
     function onRead(bytes: number, shared: Uint8Array): boolean {
-      const chunk = Buffer.from(shared.buffer, shared.byteOffset, bytes)
-      if (options.sampled || !headersDone) onChunk(chunk)
-      else options.onRead?.(chunk)
+      let chunk = Buffer.from(shared.buffer, shared.byteOffset, bytes)
+      if (!headersDone) {
+        const buf = head ? Buffer.concat([head, chunk]) : chunk
+        head = null
+        const end = buf.indexOf('\r\n\r\n')
+        if (end < 0) {
+          head = Buffer.from(buf)
+          return true
+        }
+        const text = buf.toString('latin1', 0, end)
+        if (!text.startsWith('HTTP/1.1 200')) {
+          socket.destroy()
+          return true
+        }
+        headersDone = true
+        if (/\r\ntransfer-encoding:[ \t]*chunked/i.test(text)) body = createChunkedBody()
+        options.onOpen()
+        resolve(socket)
+        chunk = buf.subarray(end + 4)
+      }
+      const now = options.now()
+      if (!body) data(chunk, now)
       // A server that ends the stream (a replica draining) ends the response; a proxy keeps the
       // connection open for the next request. EventSource reconnects at the end of the body: so
       // does this stream, by closing.
-      if (headersDone && endsBody(chunk)) socket.destroy()
+      else if (body.read(chunk, (part) => data(part, now))) socket.destroy()
       return true
     }
-    function onChunk(chunk: Buffer): void {
-      const now = options.now()
-      let buf = pending ? Buffer.concat([pending, chunk]) : chunk
-      pending = null
-      if (!headersDone) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end < 0) {
-          pending = Buffer.from(buf)
-          return
-        }
-        if (!buf.subarray(0, 12).toString().startsWith('HTTP/1.1 200')) {
-          socket.destroy()
-          return
-        }
-        headersDone = true
-        options.onOpen()
-        resolve(socket)
-        buf = buf.subarray(end + 4)
-        options.onRead?.(buf)
-      } else {
-        // Not `buf`: a tail kept for a split pattern was handed to onRead with its own read.
-        options.onRead?.(chunk)
-      }
+    function data(part: Buffer, now: number): void {
+      options.onRead?.(part)
       if (!options.sampled) return
+      const buf = pending ? Buffer.concat([pending, part]) : part
+      pending = null
       let from = 0
       for (;;) {
         const at = buf.indexOf(pattern, from)

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { TS_NODE_FLAGS } from '../../test/support/node-flags.js'
 import { Histogram } from '../sse-streams.js'
+import { mergeSequences, type SequenceResult } from './alert-sequence.js'
 
 const root = new URL('../..', import.meta.url).pathname
 /** Latency is parsed on about this many streams in all, to keep the clients light. */
@@ -73,7 +74,14 @@ export interface SseClientsOptions {
   /** Churn settings of bench/alerts-client.ts (BENCH_RECONNECT_FRACTION, ...). */
   env?: Record<string, string>
   nice?: number
+  /**
+   * Every stream checks that it gets every alert once, in partition order, alert n produced to
+   * partition `partitionOf(n, checkPartitions)` (bench/support/alert-sequence.ts): `checkedReport`.
+   */
+  checkPartitions?: number
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Opens `clients` streams on GET /alerts from client processes and resolves once all are open.
@@ -91,6 +99,7 @@ export async function openSseClients(options: SseClientsOptions) {
       BENCH_SAMPLE_EVERY: String(sampleEvery),
       BENCH_PORT: String(options.port),
       BENCH_TOKEN: options.token,
+      ...(options.checkPartitions ? { BENCH_CHECK_PARTITIONS: String(options.checkPartitions) } : {}),
       ...options.env,
     }
     children.push(spawnTs('bench/alerts-client.ts', env, { nice: options.nice }))
@@ -115,6 +124,20 @@ export async function openSseClients(options: SseClientsOptions) {
     throw err
   }
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
+  /**
+   * Every process's report, and the latency of each sampled stream's `produced` alerts. An alert
+   * not there by now counts as slower than any that arrived: a server that falls behind must not
+   * look fast because its slowest alerts are missing.
+   */
+  async function report<R extends ClientReport>(produced: number) {
+    const reports = await all<R>('report')
+    const latency = new Histogram(0.1, 1_200_000)
+    for (const one of reports) latency.add(one.histogram, one.overflow)
+    const expected = sum(opened.map((o) => o.sampled)) * produced
+    const received = latency.count
+    latency.add([], Math.max(0, expected - received))
+    return { reports, latency, expected, received }
+  }
   return {
     procs,
     openMs: Date.now() - opening,
@@ -125,19 +148,25 @@ export async function openSseClients(options: SseClientsOptions) {
     start() {
       for (const child of children) child.stdin!.write('start\n')
     },
+    report,
     /**
-     * Every process's report, and the latency of each sampled stream's `produced` alerts. An alert
-     * not there by now counts as slower than any that arrived: a server that falls behind must not
-     * look fast because its slowest alerts are missing.
+     * With `checkPartitions`, once alerts 1 to `produced` have been sent: waits until every stream
+     * has each of them, or `settleMs` have passed, then `report` with every stream's sequence
+     * check as one (a stream still short of alerts shows there, with what it missed).
      */
-    async report<R extends ClientReport>(produced: number) {
-      const reports = await all<R>('report')
-      const latency = new Histogram(0.1, 1_200_000)
-      for (const report of reports) latency.add(report.histogram, report.overflow)
-      const expected = sum(opened.map((o) => o.sampled)) * produced
-      const received = latency.count
-      latency.add([], Math.max(0, expected - received))
-      return { reports, latency, expected, received }
+    async checkedReport<R extends ClientReport>(produced: number, settleMs: number) {
+      const deadline = performance.now() + settleMs
+      for (;;) {
+        const states = await all<{ minDistinct: number }>('status')
+        if (states.every((s) => s.minDistinct >= produced) || performance.now() > deadline) break
+        await sleep(100)
+      }
+      const result = await report<R & { sequences: SequenceResult[] }>(produced)
+      const sequences = mergeSequences(
+        result.reports.flatMap((r) => r.sequences),
+        produced,
+      )
+      return { ...result, sequences }
     },
     kill,
   }

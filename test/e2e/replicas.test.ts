@@ -242,6 +242,10 @@ describe('API replicas behind HAProxy', () => {
         maxReceived: result.produced,
         wrong: 0,
         firstWrong: undefined,
+        missing: 0,
+        duplicates: 0,
+        outOfOrder: 0,
+        complete: ROLLING_CLIENTS,
       })
     } finally {
       await producer.disconnect()
