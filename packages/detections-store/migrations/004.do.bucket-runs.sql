@@ -13,10 +13,8 @@ CREATE TABLE detection_minute_runs (
   PRIMARY KEY (dim, start, value_key)
 ) PARTITION BY RANGE (start);
 CREATE TABLE detection_hour_runs (LIKE detection_minute_runs INCLUDING ALL) PARTITION BY RANGE (start);
-
 -- The runs start empty: the next maintenance pass moves every closed minute and hour bucket into
 -- them, from the oldest (the rows already folded into shard 0 included).
-DELETE FROM detection_folded WHERE width IN ('minute', 'hour');
 
 -- A run of `length` counts from (position, count) pairs, positions from 1; a position given twice
 -- counts twice.

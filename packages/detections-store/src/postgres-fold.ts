@@ -120,9 +120,12 @@ export async function foldBuckets(
 }
 
 /**
- * Folds every width's buckets closed since the last pass, a chunk per transaction, recording how
- * far it got with each chunk. A late record written into a bucket already folded stays a bucket
- * row of its own: reads add the rows and the runs anyway, so it costs a row, not a wrong count.
+ * Folds every width's closed buckets, a chunk per transaction. Minutes and hours leave their table
+ * when folded, so whatever is left there below the closed ones is not folded yet, wherever it
+ * starts: a record that arrived late, or a backlog replayed from the start of the topic, is folded
+ * by the next pass like the rest. Days stay in their table (in shard 0): they fold from the mark
+ * the last pass recorded, and a day's shard row written after its fold stays a row of its own
+ * (reads add the shards, so it costs a row, not a wrong count).
  */
 export async function foldClosedBuckets(client: PoolClient, now: Date): Promise<void> {
   const { rows } = await client.query<{ width: TimeseriesBucket; folded_to: Date }>(
@@ -135,12 +138,13 @@ export async function foldClosedBuckets(client: PoolClient, now: Date): Promise<
        ON CONFLICT (width) DO UPDATE SET folded_to = excluded.folded_to`,
       [width, new Date(to)],
     )
-  for (const { width, table, chunkMs } of FOLDED) {
+  for (const { width, table, runs, chunkMs } of FOLDED) {
     const closed = Math.floor((now.getTime() - FOLD_GRACE_MS) / BUCKET_MS[width]) * BUCKET_MS[width]
-    let from = foldedTo.get(width) ?? (await oldestStart(client, table)) ?? closed
-    // Nothing to fold on a first pass: the mark is set all the same, or a late record written
-    // before the next pass would be taken for the oldest bucket of a store never folded.
-    if (!foldedTo.has(width) && from >= closed) await record(width, closed)
+    const mark = runs ? undefined : foldedTo.get(width)
+    let from = mark ?? (await oldestStart(client, table)) ?? closed
+    // Days with nothing to fold on a first pass: the mark is set all the same, or a late record
+    // written before the next pass would be taken for the oldest day of a store never folded.
+    if (!runs && mark === undefined && from >= closed) await record(width, closed)
     while (from < closed) {
       const to = Math.min(from + chunkMs, closed)
       await client.query('BEGIN')
@@ -157,7 +161,11 @@ export async function foldClosedBuckets(client: PoolClient, now: Date): Promise<
   }
 }
 
-/** The first pass only: where a table's buckets start (a scan, since no index leads with start). */
+/**
+ * Where a table's buckets start: a scan, since no index leads with start. Minutes and hours hold
+ * only what is not folded yet (open buckets, late records), so it stays small once folded; days
+ * are asked on a first pass only.
+ */
 async function oldestStart(client: PoolClient, table: string): Promise<number | undefined> {
   const { rows } = await client.query<{ start: Date | null }>(`SELECT min(start) AS start FROM ${table}`)
   return rows[0]?.start?.getTime()
