@@ -98,25 +98,22 @@ const floorTo = (ms: number, width: number) => Math.floor(ms / width) * width
 
 /**
  * Folds one width's closed buckets of `[from, to)`: minutes and hours into their runs (whose day
- * partitions it creates first), days into shard 0.
+ * partitions it creates first), days into shard 0. Returns how many runs or shard-0 rows it wrote.
  */
 export async function foldBuckets(
   client: PoolClient,
   width: TimeseriesBucket,
   from: Date,
   to: Date,
-): Promise<void> {
+): Promise<number> {
   const { table, runs } = FOLDED.find((f) => f.width === width)!
-  if (!runs) {
-    await client.query(foldIntoShardZero(table), [from, to])
-    return
-  }
+  if (!runs) return (await client.query(foldIntoShardZero(table), [from, to])).rowCount ?? 0
   const days: Date[] = []
   for (let day = floorTo(from.getTime(), BUCKET_MS.day); day < to.getTime(); day += BUCKET_MS.day) {
     days.push(new Date(day))
   }
   await client.query('SELECT detections_day_partitions($1, $2::timestamptz[])', [runs.table, days])
-  await client.query(foldIntoRuns(table, runs.table, width, runs.width), [from, to])
+  return (await client.query(foldIntoRuns(table, runs.table, width, runs.width), [from, to])).rowCount ?? 0
 }
 
 /**
@@ -145,21 +142,38 @@ export async function foldClosedBuckets(client: PoolClient, now: Date): Promise<
     // Days with nothing to fold on a first pass: the mark is set all the same, or a late record
     // written before the next pass would be taken for the oldest day of a store never folded.
     if (!runs && mark === undefined && from >= closed) await record(width, closed)
+    const emptied = new Set<number>()
     while (from < closed) {
       const to = Math.min(from + chunkMs, closed)
       await client.query('BEGIN')
       try {
-        await foldBuckets(client, width, new Date(from), new Date(to))
+        const moved = await foldBuckets(client, width, new Date(from), new Date(to))
         await record(width, to)
         await client.query('COMMIT')
+        if (runs && moved > 0) {
+          for (let day = floorTo(from, BUCKET_MS.day); day < to; day += BUCKET_MS.day) emptied.add(day)
+        }
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {})
         throw err
       }
       from = to
     }
+    // The rows moved out are dead row versions until a vacuum: every read of the open buckets
+    // would step over them in the index (at 10M detections, a day's minutes are 200,000 of them),
+    // and autovacuum comes when it will. VACUUM waits for no writer and blocks none.
+    for (const day of emptied) {
+      await client.query(`VACUUM ${partitionName(table, day)}`).catch((err: { code?: string }) => {
+        // A day no longer there has nothing left to vacuum.
+        if (err.code !== UNDEFINED_TABLE) throw err
+      })
+    }
   }
 }
+
+const UNDEFINED_TABLE = '42P01'
+const partitionName = (table: string, day: number) =>
+  `${table}_p${new Date(day).toISOString().slice(0, 10).replaceAll('-', '')}`
 
 /**
  * Where a table's buckets start: a scan, since no index leads with start. Minutes and hours hold
