@@ -54,7 +54,8 @@ interface CountRow {
   key: string
   start: number
   totals: number[]
-  suspicious: number[]
+  /** Absent for groups, which count totals only. */
+  suspicious?: number[]
 }
 
 /** Each run's buckets, one count per bucket that counted anything. */
@@ -64,7 +65,7 @@ function* bucketsOf(rows: Iterable<CountRow>, bucket: TimeseriesBucket) {
     for (let i = 0; i < row.totals.length; i++) {
       const total = row.totals[i]!
       if (total !== 0)
-        yield { key: row.key, start: row.start + i * width, total, suspicious: row.suspicious[i]! }
+        yield { key: row.key, start: row.start + i * width, total, suspicious: row.suspicious?.[i] ?? 0 }
     }
   }
 }
@@ -73,116 +74,118 @@ function* bucketsOf(rows: Iterable<CountRow>, bucket: TimeseriesBucket) {
 export const timeseriesTotalsStatement = (bucket: TimeseriesBucket, from: Date, to: Date) =>
   countsStatement(bucket, '', from, to)
 
+/**
+ * Each value's total over the range, as `SELECT value_key, total` parts to sum, read from the next
+ * wider width for the whole buckets of it inside the range and from the query's width for the
+ * edges only: 24 h of minutes sums a day or two of hour runs per value, not 1,440 minutes. `$1` is
+ * the dimension; the parts' bounds are appended to `values`.
+ */
+function totalsOverParts(
+  bucket: TimeseriesBucket,
+  from: Date,
+  to: Date,
+  available: TimeseriesBucket[],
+  values: unknown[],
+): string[] {
+  const coarser = COARSER[bucket]
+  const parts: { bucket: TimeseriesBucket; from: number; to: number }[] = []
+  if (coarser && available.includes(coarser)) {
+    const inner = {
+      from: ceilTo(from.getTime(), BUCKET_MS[coarser]),
+      to: floorTo(to.getTime(), BUCKET_MS[coarser]),
+    }
+    if (inner.from < inner.to) {
+      parts.push({ bucket: coarser, ...inner })
+      if (from.getTime() < inner.from) parts.push({ bucket, from: from.getTime(), to: inner.from })
+      if (inner.to < to.getTime()) parts.push({ bucket, from: inner.to, to: to.getTime() })
+    }
+  }
+  if (parts.length === 0) parts.push({ bucket, from: from.getTime(), to: to.getTime() })
+  return parts.flatMap((part) => {
+    const a = `$${values.push(new Date(part.from))}`
+    const b = `$${values.push(new Date(part.to))}`
+    const rows = `SELECT value_key, total FROM ${TABLE[part.bucket]}
+              WHERE dim = $1 AND start >= ${a} AND start < ${b}`
+    const runs = RUNS[part.bucket]
+    if (!runs) return [rows]
+    const runsFrom = `$${values.push(new Date(floorTo(part.from, BUCKET_MS[runs.width])))}`
+    const step = `$${values.push(`${BUCKET_MS[part.bucket] / 1000} seconds`)}::interval`
+    return [
+      rows,
+      `SELECT r.value_key, u.total FROM ${runs.table} AS r, unnest(r.totals) WITH ORDINALITY AS u(total, i)
+         WHERE r.dim = $1 AND r.start >= ${runsFrom} AND r.start < ${b}
+           AND r.start + (u.i - 1) * ${step} >= ${a} AND r.start + (u.i - 1) * ${step} < ${b}`,
+    ]
+  })
+}
+
+/**
+ * The top groups by total over the range (ties by display spelling) and their counts, in one
+ * statement: the ranking, then the chosen groups' open rows and runs, each with its label.
+ */
+function topGroupsStatement(
+  bucket: TimeseriesBucket,
+  dim: StatsDimension,
+  from: Date,
+  to: Date,
+  top: number,
+  available: TimeseriesBucket[],
+) {
+  const values: unknown[] = [dim]
+  const parts = totalsOverParts(bucket, from, to, available, values)
+  const [fromAt, toAt, topAt] = [values.push(from), values.push(to), values.push(top)]
+  const select = (table: string, totals: string, startFrom: number) =>
+    `SELECT c.key, c.label, (extract(epoch FROM b.start) * 1000)::float8 AS start, ${totals} AS totals
+     FROM chosen AS c JOIN ${table} AS b ON b.dim = $1 AND b.value_key = c.key
+       AND b.start >= $${startFrom} AND b.start < $${toAt}`
+  const runs = RUNS[bucket]
+  const runsFrom = runs ? values.push(new Date(floorTo(from.getTime(), BUCKET_MS[runs.width]))) : 0
+  return prepared(
+    `WITH totals AS (
+       SELECT value_key AS key, sum(total) AS total FROM (${parts.join(' UNION ALL ')}) AS p GROUP BY value_key
+     ),
+     chosen AS (
+       SELECT t.key, coalesce(l.label, t.key) AS label FROM totals AS t
+       LEFT JOIN (SELECT value_key, min(label) AS label FROM detection_stats WHERE dim = $1 GROUP BY value_key)
+         AS l ON l.value_key = t.key
+       WHERE t.total > 0
+       ORDER BY t.total DESC, coalesce(l.label, t.key) COLLATE "C"
+       LIMIT $${topAt}
+     )
+     ${select(TABLE[bucket], 'ARRAY[b.total]::float8[]', fromAt)}
+     ${runs ? `UNION ALL ${select(runs.table, 'b.totals::float8[]', runsFrom)}` : ''}`,
+    values,
+  )
+}
+
 export function createPostgresTimeseries(pool: Pool) {
   async function read(query: TimeseriesQuery): Promise<TimeseriesResult> {
     const { from, to } = checkedTimeseriesRange(query)
+    // The ungrouped counts (the value '' of the dimension '') do not depend on retention: asked
+    // at once. Awaited below; a range that retention refuses must not leave it unhandled.
+    const totals = pool.query<CountRow>(timeseriesTotalsStatement(query.bucket, from, to))
+    totals.catch(() => {})
     const kept = await keptFrom(pool)
     const keptByWidth: KeptFrom = {
       ...(kept.minute && { minute: kept.minute }),
       ...(kept.hour && { hour: kept.hour }),
     }
     const available = checkedAvailability(query, keptByWidth)
-    // The ungrouped counts are the value '' of the dimension ''.
-    const totals = pool.query<CountRow>(timeseriesTotalsStatement(query.bucket, from, to))
     const dim = query.groupBy
     const groups = dim
-      ? topGroups(query.bucket, dim, from, to, query.top ?? DEFAULT_TIMESERIES_TOP, available)
-      : Promise.resolve([])
+      ? pool.query<CountRow & { label: string }>(
+          topGroupsStatement(query.bucket, dim, from, to, query.top ?? DEFAULT_TIMESERIES_TOP, available),
+        )
+      : undefined
     const [totalRows, groupRows] = await Promise.all([totals, groups])
     const counts: BucketCount[] = [...bucketsOf(totalRows.rows, query.bucket)]
-    return assembleTimeseries(query, counts, groupRows, available)
-  }
-
-  /**
-   * Each value's total over the range, read from the next wider width for the whole buckets of it
-   * inside the range and from the query's width for the edges only: 24 h of minutes sums a day or
-   * two of hour runs per value, not 1,440 minutes.
-   */
-  async function totalsOver(
-    bucket: TimeseriesBucket,
-    dim: StatsDimension,
-    from: Date,
-    to: Date,
-    available: TimeseriesBucket[],
-  ): Promise<Map<string, number>> {
-    const coarser = COARSER[bucket]
-    const parts: { bucket: TimeseriesBucket; from: number; to: number }[] = []
-    if (coarser && available.includes(coarser)) {
-      const inner = {
-        from: ceilTo(from.getTime(), BUCKET_MS[coarser]),
-        to: floorTo(to.getTime(), BUCKET_MS[coarser]),
-      }
-      if (inner.from < inner.to) {
-        parts.push({ bucket: coarser, ...inner })
-        if (from.getTime() < inner.from) parts.push({ bucket, from: from.getTime(), to: inner.from })
-        if (inner.to < to.getTime()) parts.push({ bucket, from: inner.to, to: to.getTime() })
-      }
-    }
-    if (parts.length === 0) parts.push({ bucket, from: from.getTime(), to: to.getTime() })
-    const params: unknown[] = [dim]
-    const selects = parts.flatMap((part) => {
-      params.push(new Date(part.from), new Date(part.to))
-      const [a, b] = [`$${params.length - 1}`, `$${params.length}`]
-      const rows = `SELECT value_key, total FROM ${TABLE[part.bucket]}
-              WHERE dim = $1 AND start >= ${a} AND start < ${b}`
-      const runs = RUNS[part.bucket]
-      if (!runs) return [rows]
-      params.push(
-        new Date(floorTo(part.from, BUCKET_MS[runs.width])),
-        `${BUCKET_MS[part.bucket] / 1000} seconds`,
-      )
-      const [runsFrom, step] = [`$${params.length - 1}`, `$${params.length}::interval`]
-      return [
-        rows,
-        `SELECT r.value_key, u.total FROM ${runs.table} AS r, unnest(r.totals) WITH ORDINALITY AS u(total, i)
-         WHERE r.dim = $1 AND r.start >= ${runsFrom} AND r.start < ${b}
-           AND r.start + (u.i - 1) * ${step} >= ${a} AND r.start + (u.i - 1) * ${step} < ${b}`,
-      ]
-    })
-    const { rows } = await pool.query<{ key: string; total: number }>(
-      prepared(
-        `SELECT value_key AS key, sum(total)::float8 AS total FROM (${selects.join(' UNION ALL ')}) AS p
-         GROUP BY value_key`,
-        params,
-      ),
-    )
-    return new Map(rows.map((row) => [row.key, row.total]))
-  }
-
-  /** The top groups by total over the range (ties by display spelling), then their buckets. */
-  async function topGroups(
-    bucket: TimeseriesBucket,
-    dim: StatsDimension,
-    from: Date,
-    to: Date,
-    top: number,
-    available: TimeseriesBucket[],
-  ): Promise<GroupBucketCount[]> {
-    const [totals, labels] = await Promise.all([
-      totalsOver(bucket, dim, from, to, available),
-      pool.query<{ key: string; label: string }>(
-        'SELECT value_key AS key, min(label) AS label FROM detection_stats WHERE dim = $1 GROUP BY value_key',
-        [dim],
-      ),
-    ])
-    const label = new Map(labels.rows.map((row) => [row.key, row.label]))
-    const chosen = [...totals]
-      .map(([key, total]) => ({ key, label: label.get(key) ?? key, total }))
-      .filter((group) => group.total > 0)
-      .sort((a, b) => b.total - a.total || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0))
-      .slice(0, top)
-    if (chosen.length === 0) return []
-    // The chosen groups' runs (an hour's minutes or a day's hours a row) and open buckets; a bucket
-    // may come as several counts (its shards, or a late record's row beside its run), which
+    // A bucket may come as several counts (its shards, or a late row beside its run), which
     // assembleTimeseries adds up.
-    const keys = chosen.map((group) => group.key)
-    const { rows } = await pool.query<CountRow>(countsStatement(bucket, dim, from, to, keys))
-    return [...bucketsOf(rows, bucket)].map(({ key, start, total }) => ({
-      key,
-      label: label.get(key) ?? key,
-      start,
-      total,
-    }))
+    const label = new Map(groupRows?.rows.map((row) => [row.key, row.label]))
+    const groupCounts: GroupBucketCount[] = [...bucketsOf(groupRows?.rows ?? [], query.bucket)].map(
+      ({ key, start, total }) => ({ key, label: label.get(key) ?? key, start, total }),
+    )
+    return assembleTimeseries(query, counts, groupCounts, available)
   }
 
   return { read }
