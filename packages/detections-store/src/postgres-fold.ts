@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg'
 import type { TimeseriesBucket } from './repository.js'
-import { BUCKET_MS } from './timeseries.js'
+import { BUCKET_MS, floorTo } from './timeseries.js'
 
 /**
  * Bucket rows are counted per shard (the source partition) so that indexers of different
@@ -93,8 +93,6 @@ ORDER BY dim, start, value_key
 ON CONFLICT (dim, start, value_key, shard) DO UPDATE SET
   total = ${table}.total + excluded.total,
   suspicious = ${table}.suspicious + excluded.suspicious`
-
-const floorTo = (ms: number, width: number) => Math.floor(ms / width) * width
 
 /**
  * Folds one width's closed buckets of `[from, to)`: minutes and hours into their runs (whose day

@@ -7,9 +7,11 @@ import {
   assembleTimeseries,
   BUCKET_MS,
   type BucketCount,
+  ceilTo,
   checkedAvailability,
   checkedTimeseriesRange,
   DEFAULT_TIMESERIES_TOP,
+  floorTo,
   type GroupBucketCount,
   type KeptFrom,
 } from './timeseries.js'
@@ -21,9 +23,6 @@ const TABLE: Record<TimeseriesBucket, string> = {
 }
 /** The next wider width, whose counts add up to the same totals over whole buckets of it. */
 const COARSER: Partial<Record<TimeseriesBucket, TimeseriesBucket>> = { minute: 'hour', hour: 'day' }
-
-const floorTo = (ms: number, width: number) => Math.floor(ms / width) * width
-const ceilTo = (ms: number, width: number) => Math.ceil(ms / width) * width
 
 /**
  * A width's counts over `[from, to)` of one dimension (and, with `keys`, only those values), as

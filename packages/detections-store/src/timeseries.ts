@@ -19,15 +19,17 @@ export const BUCKET_MS: Record<TimeseriesBucket, number> = {
 export const MAX_TIMESERIES_BUCKETS = 1500
 export const DEFAULT_TIMESERIES_TOP = 5
 
+/** Epoch milliseconds floored or ceiled to a multiple of `width`. */
+export const floorTo = (ms: number, width: number) => Math.floor(ms / width) * width
+export const ceilTo = (ms: number, width: number) => Math.ceil(ms / width) * width
+
 /** UTC buckets: epoch milliseconds are UTC, and every bucket width divides a day. */
 export function floorToBucket(time: Date, bucket: TimeseriesBucket): Date {
-  const width = BUCKET_MS[bucket]
-  return new Date(Math.floor(time.getTime() / width) * width)
+  return new Date(floorTo(time.getTime(), BUCKET_MS[bucket]))
 }
 
 export function ceilToBucket(time: Date, bucket: TimeseriesBucket): Date {
-  const width = BUCKET_MS[bucket]
-  return new Date(Math.ceil(time.getTime() / width) * width)
+  return new Date(ceilTo(time.getTime(), BUCKET_MS[bucket]))
 }
 
 /** The bucket-aligned range of a query, and how many buckets it holds. */
